@@ -1,0 +1,41 @@
+"""What an answerer is: it writes an answer from retrieved chunks, citing them as ``[chunk id]``.
+
+The extractive answerer is the offline default; an LLM answerer implements the same protocol.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from tomehub.resilience.deadline import Deadline
+from tomehub.search.schemas import Hit
+
+CITATION = re.compile(r"\[(\d{1,18})\]")
+
+
+@dataclass(frozen=True)
+class AnswerContext:
+    """What the answerer may use: the question, the ranked chunks, and the query's lexemes."""
+
+    question: str
+    hits: list[Hit]
+    query_lexemes: list[str]
+
+
+class Answerer(Protocol):
+    """Streams an answer as text pieces; citations are ``[chunk id]`` markers inside the text."""
+
+    @property
+    def name(self) -> str:
+        """Who wrote the answer ("extractive", "llm"), reported with every answer."""
+        ...
+
+    def stream(self, context: AnswerContext, *, deadline: Deadline) -> AsyncIterator[str]: ...
+
+
+def cited_ids(answer: str) -> list[int]:
+    """Returns the chunk ids cited in ``answer``, in first-cited order."""
+    return list(dict.fromkeys(int(m) for m in CITATION.findall(answer)))

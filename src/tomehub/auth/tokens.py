@@ -1,0 +1,117 @@
+"""Bearer tokens: Firebase ID tokens (RS256, Google's JWKS) and, for the embedded default, tokens
+signed with a key kept in the data dir. Both are verified by the same code: the signature against a
+JWKS key, ``aud`` = project id, ``iss`` = the securetoken issuer, ``sub`` = the user id.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from tomehub.config import AuthSettings
+from tomehub.errors import Unauthorized
+
+_ALGORITHMS = ["RS256"]
+_LOCAL_KID = "tomehub-local-1"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a verified token says the caller is."""
+
+    uid: str
+
+
+class TokenVerifier:
+    """Verifies bearer tokens and returns the principal they name."""
+
+    def __init__(self, settings: AuthSettings, *, local_key_path: Path | None = None) -> None:
+        self._settings = settings
+        self._local_key: Any = None
+        self._jwks: jwt.PyJWKClient | None = None
+        if settings.mode == "local":
+            if local_key_path is None:
+                raise ValueError("local auth needs the signing key's path")
+            self._local_key = load_or_create_signing_key(local_key_path).public_key()
+        else:
+            self._jwks = jwt.PyJWKClient(settings.jwks_url, cache_keys=True, lifespan=settings.jwks_cache_s, timeout=5)
+
+    def _key_for(self, token: str) -> Any:
+        if self._jwks is None:
+            return self._local_key
+        try:
+            return self._jwks.get_signing_key_from_jwt(token).key
+        except jwt.PyJWKClientError as exc:
+            raise Unauthorized("The token's signing key is unknown.") from exc
+        except jwt.DecodeError as exc:
+            raise Unauthorized("The bearer token is malformed.") from exc
+
+    def verify(self, token: str) -> Principal:
+        """Returns the principal of a valid token; raises Unauthorized otherwise."""
+        key = self._key_for(token)
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=_ALGORITHMS,
+                audience=self._settings.project_id,
+                issuer=self._settings.issuer,
+                leeway=self._settings.leeway_s,
+                options={"require": ["exp", "iat", "sub", "aud", "iss"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthorized("The token has expired; sign in again.") from exc
+        except jwt.InvalidTokenError as exc:
+            raise Unauthorized(f"The token is not valid: {exc}.") from exc
+        uid = claims.get("sub")
+        if not isinstance(uid, str) or not uid or len(uid) > 128:
+            raise Unauthorized("The token names no user.")
+        return Principal(uid=uid)
+
+
+def load_or_create_signing_key(path: Path) -> rsa.RSAPrivateKey:
+    """Returns the local signing key, creating it (mode 600) on first use."""
+    if path.exists():
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        if not isinstance(key, rsa.RSAPrivateKey):
+            raise ValueError(f"{path} does not hold an RSA private key")
+        return key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(pem)
+    tmp.chmod(0o600)
+    tmp.replace(path)
+    return key
+
+
+def issue_local_token(settings: AuthSettings, key_path: Path, uid: str, *, ttl_s: int | None = None) -> str:
+    """Returns a token for ``uid`` signed with the local key, shaped like a Firebase ID token."""
+    key = load_or_create_signing_key(key_path)
+    now = int(time.time())
+    claims = {
+        "iss": settings.issuer,
+        "aud": settings.project_id,
+        "sub": uid,
+        "user_id": uid,
+        "iat": now,
+        "auth_time": now,
+        "exp": now + (ttl_s if ttl_s is not None else settings.local_token_ttl_s),
+    }
+    return jwt.encode(claims, key, algorithm="RS256", headers={"kid": _LOCAL_KID})
+
+
+def local_jwks(key_path: Path) -> str:
+    """Returns the JWKS document of the local key (what a JWKS URL would serve)."""
+    public = load_or_create_signing_key(key_path).public_key()
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(public))
+    jwk.update({"kid": _LOCAL_KID, "alg": "RS256", "use": "sig"})
+    return json.dumps({"keys": [jwk]})

@@ -1,0 +1,282 @@
+"""The ``tomehub`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+from uuid import UUID
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from tomehub.config import Settings
+from tomehub.ops.logs import configure_logging
+
+app = typer.Typer(
+    name="tomehub",
+    help="TomeHub: your personal library — ingest, search (BM25 + vectors, RRF) and cited answers.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+token_app = typer.Typer(help="Issue tokens for the embedded default (locally signed).", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+
+console = Console(stderr=True)
+T = TypeVar("T")
+
+UserOption = Annotated[str, typer.Option("--user", "-u", help="User id (uid) whose library to use.")]
+
+
+def _settings(**overrides: Any) -> Settings:
+    settings = Settings()
+    configure_logging(settings.log_level)
+    return settings.model_copy(update=overrides) if overrides else settings
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Serve the HTTP API (embedded PostgreSQL unless TOMEHUB_DATABASE_URL is set)."""
+    import uvicorn
+
+    from tomehub.main import create_app
+    from tomehub.store.embedded import start_embedded
+
+    settings = _settings()
+    embedded = None
+    if settings.database_url is None:
+        # This process owns the embedded server; the app only connects to it.
+        embedded = start_embedded(settings.embedded_pgdata)
+        settings = settings.model_copy(update={"database_url": embedded.url})
+    try:
+        console.print(f"TomeHub on http://{host}:{port}  (data: {settings.resolved_data_dir})")
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", access_log=False)
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+@token_app.command("create")
+def token_create(
+    user: UserOption,
+    ttl_hours: Annotated[float, typer.Option(help="Lifetime of the token in hours.")] = 24 * 30,
+) -> None:
+    """Print a bearer token for USER (signed with the key in the data dir), and nothing else."""
+    from tomehub.auth.tokens import issue_local_token
+
+    settings = _settings()
+    if settings.auth.mode != "local":
+        console.print("[red]Tokens are issued by Firebase in this deployment (TOMEHUB_AUTH__MODE=firebase).[/]")
+        raise typer.Exit(2)
+    token = issue_local_token(settings.auth, settings.local_signing_key_path, user, ttl_s=int(ttl_hours * 3600))
+    sys.stdout.write(token + "\n")
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders (searched recursively).", exists=True)],
+    user: UserOption,
+    item_type: Annotated[str, typer.Option(help="Item type of every file.")] = "BOOK",
+    tags: Annotated[str, typer.Option(help="Comma-separated tags for every file.")] = "",
+) -> None:
+    """Ingest files and folders into USER's library, with a progress bar."""
+    from tomehub.ingest.parsers import SUPPORTED_EXTENSIONS
+    from tomehub.ingest.service import UploadMeta
+    from tomehub.library.schemas import ItemType, clean_tags
+
+    files = sorted(_walk(paths, SUPPORTED_EXTENSIONS))
+    if not files:
+        console.print("[yellow]No PDF, EPUB, HTML, Markdown or text files found.[/]")
+        raise typer.Exit(1)
+    try:
+        meta = UploadMeta(item_type=ItemType(item_type.upper()), tags=tuple(clean_tags(tags.split(",")) or ()))
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from exc
+
+    async def run(rt: Any) -> None:
+        from tomehub.ingest import service
+        from tomehub.store.users import UserDirectory
+
+        user_id = await UserDirectory(rt.db).user_id(user)
+        label = ", ".join(p.name for p in paths)[:200]
+        batch = [(str(f), f.read_bytes()) for f in files]
+        run_id = await service.submit_files(
+            db=rt.db, queue=rt.queue, settings=rt.settings, user_id=user_id, label=label, files=batch, meta=meta
+        )
+        await _work_until_done(rt, user_id=user_id, run_id=run_id, total=len(files))
+
+    _with_runtime(run)
+
+
+@app.command()
+def demo(
+    user: Annotated[str, typer.Option("--user", "-u", help="User to load the sample library for.")] = "demo",
+    force: Annotated[bool, typer.Option(help="Load even if the user's library is not empty.")] = False,
+) -> None:
+    """Load the sample library (a few documents in every supported format)."""
+    from tomehub.demo import load_demo
+    from tomehub.store.users import UserDirectory
+
+    async def run(rt: Any) -> None:
+        loaded = await load_demo(
+            db=rt.db,
+            queue=rt.queue,
+            embedder=rt.embedder,
+            settings=rt.settings,
+            user_uid=user,
+            only_if_empty=not force,
+        )
+        if loaded is None:
+            console.print(f"The library of {user!r} is not empty; use --force to load the demo again.")
+            return
+        user_id = await UserDirectory(rt.db).user_id(user)
+        run_ids, _notes = loaded
+        await _work_until_done(rt, user_id=user_id, run_ids=run_ids, total=len(run_ids))
+        console.print(f"Demo library ready for {user!r}. Try: tomehub ask 'What is Dasein?' --user {user}")
+
+    _with_runtime(run)
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for.")],
+    user: UserOption,
+    limit: Annotated[int, typer.Option(help="Hits to show.")] = 10,
+) -> None:
+    """Search USER's library (hybrid BM25 + vectors) and print the hits."""
+
+    async def run(rt: Any) -> None:
+        from tomehub.resilience.deadline import Deadline
+        from tomehub.search.service import Searcher
+        from tomehub.store.users import UserDirectory
+
+        user_id = await UserDirectory(rt.db).user_id(user)
+        searcher = Searcher(db=rt.db, embedder=rt.embedder, settings=rt.settings.search)
+        retrieval = await searcher.search(
+            user_id=user_id, query=query, limit=limit, filters=None, deadline=Deadline.after(30)
+        )
+        result = retrieval.result
+        table = Table(
+            title=f"{len(result.hits)} hits · tier {int(result.tier)} ({result.tier_name}) · {result.took_ms} ms"
+        )
+        for column in ("#", "title", "where", "text", "chunk"):
+            table.add_column(column, overflow="fold")
+        for n, hit in enumerate(result.hits, start=1):
+            where = ", ".join(x for x in (hit.chapter, f"p. {hit.page}" if hit.page else None) if x)
+            snippet = " ".join(hit.text.split())[:160]
+            table.add_row(str(n), hit.title, where, snippet, str(hit.chunk_id))
+        Console().print(table)
+
+    _with_runtime(run, worker=False)
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="A question answered from the library.")],
+    user: UserOption,
+) -> None:
+    """Answer a question from USER's library, streaming the answer with its citations."""
+
+    async def run(rt: Any) -> None:
+        from tomehub.answer.extractive import ExtractiveAnswerer
+        from tomehub.answer.service import AnswerService, Done, Sources, Token
+        from tomehub.resilience.deadline import Deadline
+        from tomehub.search.service import Searcher
+        from tomehub.store.users import UserDirectory
+
+        user_id = await UserDirectory(rt.db).user_id(user)
+        searcher = Searcher(db=rt.db, embedder=rt.embedder, settings=rt.settings.search)
+        answers = AnswerService(
+            searcher=searcher, answerer=ExtractiveAnswerer(rt.settings.answer), settings=rt.settings.answer
+        )
+        out = Console()
+        async for event in answers.events(
+            user_id=user_id, question=question, filters=None, deadline=Deadline.after(60)
+        ):
+            if isinstance(event, Sources):
+                out.print(f"[dim]{len(event.search.hits)} sources · tier {int(event.search.tier)}[/]")
+            elif isinstance(event, Token):
+                out.print(event.text, end="", soft_wrap=True, highlight=False)
+            elif isinstance(event, Done):
+                answer = event.answer
+                out.print()
+                out.print(f"[dim]answerer: {answer.answerer}[/]")
+                for c in answer.citations:
+                    where = ", ".join(x for x in (c.chapter, f"p. {c.page}" if c.page else None) if x)
+                    out.print(f"  [{c.chunk_id}] {c.title}" + (f" — {where}" if where else ""))
+
+    _with_runtime(run, worker=False)
+
+
+def _walk(paths: list[Path], extensions: frozenset[str]) -> Iterator[Path]:
+    for path in paths:
+        if path.is_dir():
+            for child in path.rglob("*"):
+                if child.is_file() and child.suffix.lower() in extensions and not child.name.startswith("."):
+                    yield child
+        elif path.is_file():
+            yield path
+
+
+def _with_runtime(body: Callable[[Any], Awaitable[T]], *, worker: bool = True) -> T:
+    """Runs ``body`` with TomeHub's runtime open (embedded server started if needed)."""
+    from tomehub.main import open_runtime
+
+    settings = _settings()
+
+    async def main() -> T:
+        rt = await open_runtime(settings)
+        try:
+            return await body(rt)
+        finally:
+            await rt.close()
+
+    return asyncio.run(main())
+
+
+async def _work_until_done(
+    rt: Any, *, user_id: int, run_id: UUID | None = None, run_ids: list[UUID] | None = None, total: int
+) -> None:
+    """Processes queued jobs in this process, showing progress until the runs finish."""
+    from tomehub.ingest import service
+    from tomehub.resilience.deadline import Deadline
+
+    ids = run_ids or ([run_id] if run_id else [])
+    worker = asyncio.create_task(rt.queue.run_worker(rt.worker_context, concurrency=1, wait=True, name="cli"))
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    try:
+        with Progress(*columns, console=console) as progress:
+            files = progress.add_task("files", total=total)
+            chunks = progress.add_task("chunks embedded", total=None)
+            while True:
+                runs = [
+                    await service.get_run(db=rt.db, user_id=user_id, run_id=i, deadline=Deadline.after(10)) for i in ids
+                ]
+                finished = sum(r.files_done + r.files_failed for r in runs)
+                embedded = sum(r.chunks_embedded + r.chunks_reused for r in runs)
+                pending = sum(r.chunks_pending_embedding for r in runs)
+                progress.update(files, completed=finished)
+                progress.update(chunks, completed=embedded, total=embedded + pending)
+                if all(r.finished_at is not None for r in runs) and pending == 0:
+                    break
+                if worker.done():
+                    worker.result()
+                await asyncio.sleep(0.5)
+    finally:
+        worker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker
+    failed = [e for r in runs for e in r.errors]
+    done = sum(r.files_done for r in runs)
+    console.print(f"{done} file(s) ingested, {len(failed)} failed.")
+    for err in failed:
+        console.print(f"  [red]✗[/] {err.file}: {err.message}")

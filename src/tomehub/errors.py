@@ -1,0 +1,111 @@
+"""TomeHub's error tree. One handler (``tomehub.main``) maps each class to its status and stable code.
+
+::
+
+    TomehubError                      500 internal
+    ├── BadInput                      422 bad_input          (a message a person can act on)
+    │   ├── UnsupportedMediaType      415 unsupported_type
+    │   └── DocumentError             422 document_error     (a file that cannot be ingested)
+    │       ├── EncryptedDocument         encrypted_document
+    │       ├── CorruptDocument           corrupt_document
+    │       ├── EmptyDocument             empty_document
+    │       └── DocumentTooLarge          document_too_large
+    ├── PayloadTooLarge               413 payload_too_large
+    ├── Unauthorized                  401 unauthorized
+    ├── NotFound                      404 not_found          (missing or another user's)
+    ├── Conflict                      409 conflict
+    ├── RateLimited                   429 rate_limited       (+ Retry-After)
+    ├── Unavailable                   503 unavailable        (+ Retry-After)
+    │   ├── PoolExhausted                 pool_exhausted
+    │   └── DatabaseUnavailable           database_unavailable
+    └── DeadlineExceeded              504 deadline_exceeded
+"""
+
+from __future__ import annotations
+
+
+class TomehubError(Exception):
+    """Base of every error TomeHub raises on purpose."""
+
+    status_code: int = 500
+    code: str = "internal"
+
+    def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after_s = retry_after_s
+
+
+class BadInput(TomehubError):
+    status_code = 422
+    code = "bad_input"
+
+
+class UnsupportedMediaType(BadInput):
+    status_code = 415
+    code = "unsupported_type"
+
+
+class DocumentError(BadInput):
+    """A file that cannot be ingested; it fails its own run and nothing else."""
+
+    code = "document_error"
+
+
+class EncryptedDocument(DocumentError):
+    code = "encrypted_document"
+
+
+class CorruptDocument(DocumentError):
+    code = "corrupt_document"
+
+
+class EmptyDocument(DocumentError):
+    code = "empty_document"
+
+
+class DocumentTooLarge(DocumentError):
+    code = "document_too_large"
+
+
+class PayloadTooLarge(TomehubError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+class Unauthorized(TomehubError):
+    status_code = 401
+    code = "unauthorized"
+
+
+class NotFound(TomehubError):
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(TomehubError):
+    status_code = 409
+    code = "conflict"
+
+
+class RateLimited(TomehubError):
+    status_code = 429
+    code = "rate_limited"
+
+
+class Unavailable(TomehubError):
+    status_code = 503
+    code = "unavailable"
+
+
+class PoolExhausted(Unavailable):
+    code = "pool_exhausted"
+
+
+class DatabaseUnavailable(Unavailable):
+    code = "database_unavailable"
+
+
+class DeadlineExceeded(TomehubError):
+    status_code = 504
+    code = "deadline_exceeded"

@@ -1,0 +1,90 @@
+"""The durable ingestion queue: procrastinate jobs in the same PostgreSQL.
+
+Jobs survive restarts and run on any worker that can reach the database: in-process in the embedded
+default, or ``tomehub worker`` processes for scale-out. Failures other than a bad document (which
+fails its own file and nothing else) are retried with exponential backoff; every job is idempotent.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from uuid import UUID
+
+import procrastinate
+from procrastinate.job_context import JobContext
+
+from tomehub.ingest import service
+from tomehub.ingest.service import WorkerContext
+
+_log = logging.getLogger(__name__)
+
+QUEUE = "ingest"
+_CONTEXT_KEY = "tomehub"
+# Transient failures (database restarts, pool timeouts) are retried: 2, 4, 8, 16... seconds.
+_RETRY = procrastinate.RetryStrategy(max_attempts=8, exponential_wait=2)
+
+
+def _worker_context(context: JobContext) -> WorkerContext:
+    ctx = context.additional_context.get(_CONTEXT_KEY)
+    if not isinstance(ctx, WorkerContext):
+        raise RuntimeError("the ingestion worker was started without its context")
+    return ctx
+
+
+async def _process_file(context: JobContext, file_id: str) -> None:
+    await service.process_file(ctx=_worker_context(context), file_id=UUID(file_id))
+
+
+async def _embed_item(context: JobContext, user_id: int, item_id: str) -> None:
+    await service.embed_pending(ctx=_worker_context(context), user_id=user_id, item_id=UUID(item_id))
+
+
+class JobQueue:
+    """TomeHub's one interface to the job queue (implements ``service.IngestQueue``)."""
+
+    PROCESS_FILE = "tomehub.process_file"
+    EMBED_ITEM = "tomehub.embed_item"
+
+    def __init__(self, url: str, *, pool_max_size: int = 3) -> None:
+        connector = procrastinate.PsycopgConnector(
+            conninfo=url,
+            min_size=1,
+            max_size=pool_max_size,
+            kwargs={"application_name": "tomehub-queue"},
+        )
+        self.app = procrastinate.App(connector=connector)
+        self.app.task(name=self.PROCESS_FILE, queue=QUEUE, pass_context=True, retry=_RETRY)(_process_file)
+        self.app.task(name=self.EMBED_ITEM, queue=QUEUE, pass_context=True, retry=_RETRY)(_embed_item)
+
+    async def open(self) -> None:
+        await self.app.open_async()
+
+    async def close(self) -> None:
+        await self.app.close_async()
+
+    async def enqueue_file(self, file_id: UUID) -> int:
+        job_id: int = await self.app.configure_task(self.PROCESS_FILE).defer_async(file_id=str(file_id))
+        return job_id
+
+    async def enqueue_embedding(self, *, user_id: int, item_id: UUID) -> int:
+        job_id: int = await self.app.configure_task(self.EMBED_ITEM).defer_async(user_id=user_id, item_id=str(item_id))
+        return job_id
+
+    async def run_worker(
+        self, ctx: WorkerContext, *, concurrency: int, wait: bool = True, name: str = "tomehub"
+    ) -> None:
+        """Processes ingestion jobs until cancelled (or, with ``wait=False``, until the queue is empty)."""
+        options: dict[str, Any] = {
+            "queues": [QUEUE],
+            "concurrency": concurrency,
+            "wait": wait,
+            "name": name,
+            "additional_context": {_CONTEXT_KEY: ctx},
+            "install_signal_handlers": False,
+            # Successful jobs are deleted (the run tables are the user-facing record); failed ones
+            # stay, with their attempts, for an operator to inspect and retry.
+            "delete_jobs": "successful",
+            "fetch_job_polling_interval": 2.0,
+        }
+        await self.app.run_worker_async(**options)

@@ -1,0 +1,157 @@
+"""SQL for ingestion runs and the files waiting in them."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from psycopg.types.json import Jsonb
+
+from tomehub.store.db import Connection
+
+
+async def create_run(conn: Connection, *, user_id: int, label: str, files_total: int) -> UUID:
+    row = await (
+        await conn.execute(
+            "INSERT INTO ingestion_runs (user_id, label, files_total) VALUES (%s, %s, %s) RETURNING id",
+            (user_id, label, files_total),
+        )
+    ).fetchone()
+    assert row is not None
+    return UUID(str(row["id"]))
+
+
+async def add_file(
+    conn: Connection,
+    *,
+    run_id: UUID,
+    user_id: int,
+    item_id: UUID,
+    filename: str,
+    data: bytes,
+    sha256: str,
+) -> UUID:
+    row = await (
+        await conn.execute(
+            """INSERT INTO ingestion_files (run_id, user_id, item_id, filename, size_bytes, sha256, data)
+               VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id""",
+            (run_id, user_id, item_id, filename, len(data), sha256, data),
+        )
+    ).fetchone()
+    assert row is not None
+    return UUID(str(row["id"]))
+
+
+async def add_failed_file(
+    conn: Connection, *, run_id: UUID, user_id: int, item_id: UUID, filename: str, code: str, message: str
+) -> None:
+    """Records a file refused before it was queued (e.g. unsupported type in a folder)."""
+    await conn.execute(
+        """INSERT INTO ingestion_files (run_id, user_id, item_id, filename, size_bytes, sha256, status,
+                                        error_code, error, finished_at)
+           VALUES (%s, %s, %s, %s, 0, '', 'failed', %s, %s, now())""",
+        (run_id, user_id, item_id, filename, code, message),
+    )
+    await finish_file_in_run(conn, run_id=run_id, ok=False, error={"file": filename, "code": code, "message": message})
+
+
+async def claim_file(conn: Connection, *, file_id: UUID) -> dict[str, Any] | None:
+    """Returns the queued file (locked for this transaction), or None if it is finished already."""
+    cur = await conn.execute(
+        """SELECT f.id, f.run_id, f.user_id, f.item_id, f.filename, f.data, f.sha256
+           FROM ingestion_files f WHERE f.id = %s AND f.status = 'queued' FOR UPDATE""",
+        (file_id,),
+    )
+    return await cur.fetchone()
+
+
+async def mark_run_started(conn: Connection, *, run_id: UUID) -> None:
+    await conn.execute(
+        """UPDATE ingestion_runs SET status = 'running', started_at = coalesce(started_at, now())
+           WHERE id = %s AND status = 'queued'""",
+        (run_id,),
+    )
+
+
+async def add_run_counts(
+    conn: Connection, *, run_id: UUID, written: int = 0, reused: int = 0, embedded: int = 0
+) -> None:
+    await conn.execute(
+        """UPDATE ingestion_runs
+              SET chunks_written = chunks_written + %s, chunks_reused = chunks_reused + %s,
+                  chunks_embedded = chunks_embedded + %s
+            WHERE id = %s""",
+        (written, reused, embedded, run_id),
+    )
+
+
+async def finish_file(
+    conn: Connection, *, file_id: UUID, run_id: UUID, filename: str, error_code: str | None, error: str | None
+) -> None:
+    """Marks a file done (its bytes dropped) or failed (its bytes kept for a retry) and counts it in its run."""
+    ok = error_code is None
+    await conn.execute(
+        """UPDATE ingestion_files
+              SET status = %s, error_code = %s, error = %s, finished_at = now(),
+                  data = CASE WHEN %s THEN NULL ELSE data END
+            WHERE id = %s""",
+        ("done" if ok else "failed", error_code, error, ok, file_id),
+    )
+    err = None if ok else {"file": filename, "code": error_code, "message": error}
+    await finish_file_in_run(conn, run_id=run_id, ok=ok, error=err)
+
+
+async def finish_file_in_run(conn: Connection, *, run_id: UUID, ok: bool, error: dict[str, Any] | None) -> None:
+    # Every right-hand side sees the row as it was, so "+ 1" below counts this file.
+    await conn.execute(
+        """
+        UPDATE ingestion_runs r
+           SET files_done = r.files_done + %(done)s,
+               files_failed = r.files_failed + %(failed)s,
+               errors = CASE WHEN %(error)s::jsonb IS NULL THEN r.errors ELSE r.errors || %(error)s::jsonb END,
+               status = CASE
+                   WHEN r.files_done + r.files_failed + 1 < r.files_total THEN 'running'
+                   WHEN r.files_failed + %(failed)s = 0 THEN 'succeeded'
+                   WHEN r.files_done + %(done)s = 0 THEN 'failed'
+                   ELSE 'completed_with_errors' END,
+               started_at = coalesce(r.started_at, now()),
+               finished_at = CASE WHEN r.files_done + r.files_failed + 1 >= r.files_total THEN now() END
+         WHERE r.id = %(run_id)s
+        """,
+        {
+            "done": 1 if ok else 0,
+            "failed": 0 if ok else 1,
+            "error": None if error is None else Jsonb([error]),
+            "run_id": run_id,
+        },
+    )
+
+
+async def get_run(conn: Connection, *, user_id: int, run_id: UUID) -> dict[str, Any] | None:
+    cur = await conn.execute(
+        """
+        SELECT r.id, r.label, r.status, r.files_total, r.files_done, r.files_failed, r.chunks_written,
+               r.chunks_reused, r.chunks_embedded, r.errors, r.created_at, r.started_at, r.finished_at,
+               ARRAY(SELECT DISTINCT f.item_id FROM ingestion_files f WHERE f.run_id = r.id) AS item_ids,
+               (SELECT count(*) FROM content_chunks c
+                 WHERE c.item_id IN (SELECT f.item_id FROM ingestion_files f WHERE f.run_id = r.id)
+                   AND c.embedding IS NULL) AS chunks_pending_embedding
+        FROM ingestion_runs r WHERE r.id = %s AND r.user_id = %s
+        """,
+        (run_id, user_id),
+    )
+    return await cur.fetchone()
+
+
+async def unqueued_files(conn: Connection, *, older_than_s: float) -> list[UUID]:
+    """Returns queued files whose job was never recorded (the process died between commit and enqueue)."""
+    cur = await conn.execute(
+        """SELECT id FROM ingestion_files
+           WHERE status = 'queued' AND job_id IS NULL AND created_at < now() - make_interval(secs => %s)""",
+        (older_than_s,),
+    )
+    return [UUID(str(r["id"])) for r in await cur.fetchall()]
+
+
+async def set_job_id(conn: Connection, *, file_id: UUID, job_id: int) -> None:
+    await conn.execute("UPDATE ingestion_files SET job_id = %s WHERE id = %s", (job_id, file_id))

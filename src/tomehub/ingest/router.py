@@ -1,0 +1,117 @@
+"""HTTP routes of ingestion: file uploads, run status, typed items."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Request
+from starlette.datastructures import UploadFile
+
+from tomehub.auth.deps import CurrentUser
+from tomehub.errors import BadInput
+from tomehub.ingest import service
+from tomehub.ingest.schemas import AddItemIn, IngestAccepted, RunOut
+from tomehub.ingest.service import IngestQueue, UploadMeta
+from tomehub.library.schemas import ItemOut, ItemType, clean_tags
+from tomehub.resources import AppResources, RequestDeadline
+
+router = APIRouter(prefix="/api", tags=["ingest"])
+
+# Multipart framing around the file: boundaries, headers and the small form fields.
+_FORM_OVERHEAD_BYTES = 64 * 1024
+
+
+def get_queue(request: Request) -> IngestQueue:
+    queue: IngestQueue = request.app.state.ingest_queue
+    return queue
+
+
+Queue = Annotated[IngestQueue, Depends(get_queue)]
+
+
+@router.post("/ingest", status_code=202, response_model=IngestAccepted)
+async def ingest_file(
+    request: Request, user: CurrentUser, res: AppResources, queue: Queue, deadline: RequestDeadline
+) -> IngestAccepted:
+    """Uploads one file (multipart field `file`, plus optional `title`, `author`, `item_type`, `tags`)."""
+    limit = res.settings.ingest.max_upload_bytes
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > limit + _FORM_OVERHEAD_BYTES:
+        service.check_upload_size(int(length), settings=res.settings, filename="the upload")
+    form = await request.form(max_files=1, max_fields=10)
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile):
+        raise BadInput("Send the document as a multipart form field named 'file'.")
+    filename = upload.filename or "upload"
+    data = await upload.read(limit + 1)
+    await upload.close()
+    service.check_upload_size(len(data), settings=res.settings, filename=filename)
+    meta = UploadMeta(
+        title=_text_field(form.get("title"), "title", 500),
+        author=_text_field(form.get("author"), "author", 300),
+        item_type=_item_type(form.get("item_type")),
+        tags=_tags(form.get("tags")),
+    )
+    return await service.submit_upload(
+        db=res.db,
+        queue=queue,
+        settings=res.settings,
+        user_id=user.id,
+        filename=filename,
+        data=data,
+        meta=meta,
+        deadline=deadline,
+    )
+
+
+@router.get("/ingest/runs/{run_id}", response_model=RunOut)
+async def get_run(run_id: UUID, user: CurrentUser, res: AppResources, deadline: RequestDeadline) -> RunOut:
+    return await service.get_run(db=res.db, user_id=user.id, run_id=run_id, deadline=deadline)
+
+
+@router.post("/add-item", status_code=201, response_model=ItemOut)
+async def add_item(
+    body: AddItemIn, user: CurrentUser, res: AppResources, queue: Queue, deadline: RequestDeadline
+) -> ItemOut:
+    """Adds a typed note, highlight (with page) or insight."""
+    return await service.add_text_item(
+        db=res.db,
+        queue=queue,
+        embedder=res.embedder,
+        settings=res.settings,
+        user_id=user.id,
+        body=body,
+        deadline=deadline,
+    )
+
+
+def _text_field(value: object, name: str, max_len: int) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise BadInput(f"'{name}' must be a text field.")
+    value = value.strip()
+    if len(value) > max_len:
+        raise BadInput(f"'{name}' is longer than {max_len} characters.")
+    return value or None
+
+
+def _item_type(value: object) -> ItemType:
+    if value is None or value == "":
+        return ItemType.BOOK
+    try:
+        return ItemType(str(value).strip().upper())
+    except ValueError as exc:
+        raise BadInput(f"'item_type' must be one of {', '.join(t.value for t in ItemType)}.") from exc
+
+
+def _tags(value: object) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, str):
+        raise BadInput("'tags' must be a comma-separated text field.")
+    try:
+        return tuple(clean_tags(value.split(",")) or ())
+    except ValueError as exc:
+        raise BadInput(f"'tags': {exc}.") from exc

@@ -1,0 +1,73 @@
+"""Request and response shapes of the ingestion routes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from tomehub.library.schemas import ItemType, clean_tags
+
+
+class IngestAccepted(BaseModel):
+    run_id: UUID
+    item_id: UUID
+    status: str
+    duplicate: bool = Field(description="True when this file was already in the library; it is re-checked, not copied.")
+    status_url: str
+
+
+class FileError(BaseModel):
+    file: str
+    code: str
+    message: str
+
+
+class RunOut(BaseModel):
+    id: UUID
+    label: str
+    status: str = Field(description="queued, running, succeeded, completed_with_errors or failed")
+    files_total: int
+    files_done: int
+    files_failed: int
+    chunks_written: int
+    chunks_reused: int
+    chunks_embedded: int
+    chunks_pending_embedding: int
+    progress: float = Field(description="Share of files finished, 0..1.")
+    errors: list[FileError]
+    item_ids: list[UUID]
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> RunOut:
+        total = max(int(row["files_total"]), 1)
+        finished = int(row["files_done"]) + int(row["files_failed"])
+        return cls.model_validate({**row, "progress": round(finished / total, 4)})
+
+
+class AddItemIn(BaseModel):
+    """A typed item: a personal note, a highlight (with its page), an insight, or any text."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    item_type: ItemType = ItemType.PERSONAL_NOTE
+    text: str = Field(min_length=1, description="The note, highlight or insight itself.")
+    title: str | None = Field(default=None, max_length=500)
+    author: str | None = Field(default=None, max_length=300)
+    page: int | None = Field(default=None, ge=1, le=100_000, description="Page of a highlight in its book.")
+    chapter: str | None = Field(default=None, max_length=200)
+    tags: list[str] = Field(default_factory=list)
+
+    _tags = field_validator("tags")(clean_tags)
+
+    @field_validator("text")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("text is blank")
+        return value

@@ -1,0 +1,434 @@
+"""Ingestion: uploads become queued files; a worker parses, chunks, indexes and embeds them.
+
+Each step is idempotent, so a retried job (after a crash, a kill, a database blip) converges on the
+same chunks: unchanged chunks are kept with their vectors, identical text is never embedded twice,
+and a file is counted in its run exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import PurePath
+from typing import Any, Protocol
+from uuid import UUID
+
+from tomehub.config import Settings
+from tomehub.errors import DocumentError, DocumentTooLarge, EmptyDocument, NotFound, PayloadTooLarge
+from tomehub.ingest import repo
+from tomehub.ingest.chunking import Chunk, chunk_sections
+from tomehub.ingest.parsers import ParsedDocument, Section, detect_format, parse_document
+from tomehub.ingest.schemas import AddItemIn, IngestAccepted, RunOut
+from tomehub.library import repo as library_repo
+from tomehub.library.analysis import detect_config
+from tomehub.library.repo import NewChunk
+from tomehub.library.schemas import ItemOut, ItemType
+from tomehub.llm.base import Embedder
+from tomehub.resilience.deadline import Deadline
+from tomehub.store.db import Connection, Database
+
+_log = logging.getLogger(__name__)
+
+BODY = "BODY"
+
+
+class IngestQueue(Protocol):
+    """Where ingestion work waits for a worker (a durable job queue in PostgreSQL)."""
+
+    async def enqueue_file(self, file_id: UUID) -> int:
+        """Queues the processing of one uploaded file; returns the job id."""
+        ...
+
+    async def enqueue_embedding(self, *, user_id: int, item_id: UUID) -> int:
+        """Queues the embedding of an item's chunks that have no vector yet; returns the job id."""
+        ...
+
+
+@dataclass(frozen=True)
+class UploadMeta:
+    title: str | None = None
+    author: str | None = None
+    item_type: ItemType = ItemType.BOOK
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class WorkerContext:
+    """What a worker needs to process jobs."""
+
+    settings: Settings
+    db: Database
+    embedder: Embedder
+
+
+def sha256_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def check_upload_size(size: int, *, settings: Settings, filename: str) -> None:
+    """Raises PayloadTooLarge when a file is over the upload limit."""
+    limit = settings.ingest.max_upload_bytes
+    if size > limit:
+        raise PayloadTooLarge(
+            f"{filename} is {size / 1e6:.1f} MB; the limit is {limit / 1e6:.1f} MB (TOMEHUB_INGEST__MAX_UPLOAD_BYTES)."
+        )
+
+
+async def submit_upload(
+    *,
+    db: Database,
+    queue: IngestQueue,
+    settings: Settings,
+    user_id: int,
+    filename: str,
+    data: bytes,
+    meta: UploadMeta,
+    deadline: Deadline | None = None,
+) -> IngestAccepted:
+    """Accepts one uploaded file: records it, queues its processing and returns the run to watch."""
+    check_upload_size(len(data), settings=settings, filename=filename)
+    detect_format(data, filename)  # unsupported types are refused now (415), not in the worker
+    run_id, item_ids, file_ids, duplicates = await _record_files(
+        db=db, user_id=user_id, label=filename, files=[(filename, data)], meta=meta, deadline=deadline
+    )
+    await _enqueue(db=db, queue=queue, file_ids=file_ids)
+    return IngestAccepted(
+        run_id=run_id,
+        item_id=item_ids[0],
+        status="queued",
+        duplicate=duplicates[0],
+        status_url=f"/api/ingest/runs/{run_id}",
+    )
+
+
+async def submit_files(
+    *,
+    db: Database,
+    queue: IngestQueue,
+    settings: Settings,
+    user_id: int,
+    label: str,
+    files: list[tuple[str, bytes]],
+    meta: UploadMeta,
+) -> UUID:
+    """Accepts a batch of files as one run; files that cannot be read fail alone. Returns the run id."""
+    accepted: list[tuple[str, bytes]] = []
+    refused: list[tuple[str, DocumentError | Exception]] = []
+    for name, data in files:
+        try:
+            check_upload_size(len(data), settings=settings, filename=name)
+            detect_format(data, name)
+            accepted.append((name, data))
+        except (PayloadTooLarge, DocumentError) as exc:
+            refused.append((name, exc))
+        except Exception as exc:  # an unsupported type is a BadInput, not a DocumentError
+            refused.append((name, exc))
+    run_id, _items, file_ids, _dups = await _record_files(
+        db=db, user_id=user_id, label=label, files=accepted, meta=meta, total=len(files), refused=refused
+    )
+    await _enqueue(db=db, queue=queue, file_ids=file_ids)
+    return run_id
+
+
+async def _record_files(
+    *,
+    db: Database,
+    user_id: int,
+    label: str,
+    files: list[tuple[str, bytes]],
+    meta: UploadMeta,
+    deadline: Deadline | None = None,
+    total: int | None = None,
+    refused: list[tuple[str, Exception]] | None = None,
+) -> tuple[UUID, list[UUID], list[UUID], list[bool]]:
+    item_ids: list[UUID] = []
+    file_ids: list[UUID] = []
+    duplicates: list[bool] = []
+    async with db.write(deadline) as conn, conn.transaction():
+        run_id = await repo.create_run(conn, user_id=user_id, label=label, files_total=total or len(files))
+        for name, data in files:
+            digest = sha256_of(data)
+            item_id = await library_repo.find_item_by_file(conn, user_id=user_id, file_sha256=digest)
+            duplicates.append(item_id is not None)
+            if item_id is None:
+                item_id = await library_repo.insert_item(
+                    conn,
+                    user_id=user_id,
+                    item_type=meta.item_type.value,
+                    title=meta.title or _title_from_filename(name),
+                    author=meta.author,
+                    tags=list(meta.tags),
+                    source_filename=PurePath(name).name,
+                    source_mime=None,
+                    file_sha256=digest,
+                    status="pending",
+                )
+            else:
+                await _apply_meta(conn, user_id=user_id, item_id=item_id, meta=meta)
+            item_ids.append(item_id)
+            file_ids.append(
+                await repo.add_file(
+                    conn, run_id=run_id, user_id=user_id, item_id=item_id, filename=name, data=data, sha256=digest
+                )
+            )
+        for name, exc in refused or []:
+            item_id = await library_repo.insert_item(
+                conn,
+                user_id=user_id,
+                item_type=meta.item_type.value,
+                title=_title_from_filename(name),
+                source_filename=PurePath(name).name,
+                status="failed",
+            )
+            await library_repo.update_item(conn, user_id=user_id, item_id=item_id, fields={"status_detail": str(exc)})
+            await repo.add_failed_file(
+                conn,
+                run_id=run_id,
+                user_id=user_id,
+                item_id=item_id,
+                filename=name,
+                code=getattr(exc, "code", "bad_input"),
+                message=str(exc),
+            )
+    return run_id, item_ids, file_ids, duplicates
+
+
+async def _apply_meta(conn: Connection, *, user_id: int, item_id: UUID, meta: UploadMeta) -> None:
+    fields: dict[str, object] = {}
+    if meta.title:
+        fields["title"] = meta.title
+    if meta.author:
+        fields["author"] = meta.author
+    if meta.tags:
+        fields["tags"] = list(meta.tags)
+    if fields:
+        await library_repo.update_item(conn, user_id=user_id, item_id=item_id, fields=fields)
+
+
+async def _enqueue(*, db: Database, queue: IngestQueue, file_ids: list[UUID]) -> None:
+    for file_id in file_ids:
+        job_id = await queue.enqueue_file(file_id)
+        async with db.write() as conn:
+            await repo.set_job_id(conn, file_id=file_id, job_id=job_id)
+
+
+async def requeue_orphans(*, db: Database, queue: IngestQueue, older_than_s: float = 30.0) -> int:
+    """Queues files recorded but never enqueued (their process died in between); returns how many."""
+    async with db.write() as conn:
+        orphans = await repo.unqueued_files(conn, older_than_s=older_than_s)
+    await _enqueue(db=db, queue=queue, file_ids=orphans)
+    return len(orphans)
+
+
+async def add_text_item(
+    *,
+    db: Database,
+    queue: IngestQueue,
+    embedder: Embedder,
+    settings: Settings,
+    user_id: int,
+    body: AddItemIn,
+    deadline: Deadline,
+) -> ItemOut:
+    """Adds a typed item; it is searchable by keyword at once and by meaning once embedded."""
+    if len(body.text) > settings.ingest.max_item_text_chars:
+        raise PayloadTooLarge(
+            f"The text has {len(body.text)} characters; typed items take at most "
+            f"{settings.ingest.max_item_text_chars}. Upload it as a file instead."
+        )
+    section = Section(text=body.text, page=body.page, chapter=body.chapter)
+    chunks = await asyncio.to_thread(
+        chunk_sections,
+        [section],
+        chunk_tokens=settings.chunking.chunk_tokens,
+        overlap_ratio=settings.chunking.overlap_ratio,
+        count_tokens=embedder.count_tokens,
+    )
+    config = detect_config(body.text)
+    title = body.title or _title_from_text(body.text)
+    async with db.write(deadline) as conn, conn.transaction():
+        await library_repo.lock_library(conn, user_id=user_id)
+        item_id = await library_repo.insert_item(
+            conn, user_id=user_id, item_type=body.item_type.value, title=title, author=body.author, tags=body.tags
+        )
+        await library_repo.update_item(conn, user_id=user_id, item_id=item_id, fields={"language": config})
+        reusable = await library_repo.reusable_embeddings(
+            conn,
+            user_id=user_id,
+            hashes=[c.content_hash for c in chunks],
+            model=embedder.model,
+            version=embedder.version,
+        )
+        await library_repo.write_chunks(
+            conn,
+            user_id=user_id,
+            item_id=item_id,
+            chunks=[_new_chunk(c, body.item_type.value, config, reusable) for c in chunks],
+            embedding_model=embedder.model,
+            embedding_version=embedder.version,
+        )
+        row = await library_repo.get_item(conn, user_id=user_id, item_id=item_id)
+    if len(reusable) < len(chunks):
+        await queue.enqueue_embedding(user_id=user_id, item_id=item_id)
+    assert row is not None
+    return ItemOut.model_validate(row)
+
+
+async def get_run(*, db: Database, user_id: int, run_id: UUID, deadline: Deadline) -> RunOut:
+    """Returns a run's status, progress and per-file errors."""
+    async with db.read(deadline) as conn:
+        row = await repo.get_run(conn, user_id=user_id, run_id=run_id)
+    if row is None:
+        raise NotFound(f"No ingestion run {run_id} of yours.")
+    return RunOut.from_row(row)
+
+
+async def process_file(*, ctx: WorkerContext, file_id: UUID) -> None:
+    """Parses, chunks, indexes and embeds one queued file. Safe to run again after any failure."""
+    async with ctx.db.write() as conn:
+        row = await _load_file(conn, file_id)
+    if row is None:
+        _log.info("file %s already processed", file_id)
+        return
+    run_id, user_id, item_id, filename = row["run_id"], row["user_id"], row["item_id"], row["filename"]
+    async with ctx.db.write() as conn:
+        await repo.mark_run_started(conn, run_id=run_id)
+    try:
+        doc, chunks, config = await asyncio.to_thread(_parse_and_chunk, ctx, bytes(row["data"]), filename)
+    except DocumentError as exc:
+        await _fail_file(
+            ctx, file_id=file_id, run_id=run_id, user_id=user_id, item_id=item_id, filename=filename, exc=exc
+        )
+        return
+    async with ctx.db.write() as conn, conn.transaction():
+        await library_repo.lock_library(conn, user_id=user_id)
+        reusable = await library_repo.reusable_embeddings(
+            conn,
+            user_id=user_id,
+            hashes=[c.content_hash for c in chunks],
+            model=ctx.embedder.model,
+            version=ctx.embedder.version,
+        )
+        write = await library_repo.write_chunks(
+            conn,
+            user_id=user_id,
+            item_id=item_id,
+            chunks=[_new_chunk(c, BODY, config, reusable) for c in chunks],
+            embedding_model=ctx.embedder.model,
+            embedding_version=ctx.embedder.version,
+        )
+        fields: dict[str, object] = {"language": config, "status": "ready", "status_detail": None}
+        item = await library_repo.get_item(conn, user_id=user_id, item_id=item_id)
+        if item is not None and item["title"] == _title_from_filename(filename) and doc.title:
+            fields["title"] = doc.title[:500]
+        if item is not None and not item["author"] and doc.author:
+            fields["author"] = doc.author[:300]
+        await library_repo.update_item(conn, user_id=user_id, item_id=item_id, fields=fields)
+        reused = write.kept + sum(1 for c in chunks if c.content_hash in reusable)
+        await repo.add_run_counts(conn, run_id=run_id, written=write.inserted, reused=reused)
+    await embed_pending(ctx=ctx, user_id=user_id, item_id=item_id, run_id=run_id)
+    async with ctx.db.write() as conn, conn.transaction():
+        if await _load_file(conn, file_id) is not None:
+            await repo.finish_file(conn, file_id=file_id, run_id=run_id, filename=filename, error_code=None, error=None)
+
+
+async def _load_file(conn: Connection, file_id: UUID) -> dict[str, Any] | None:
+    return await repo.claim_file(conn, file_id=file_id)
+
+
+def _parse_and_chunk(ctx: WorkerContext, data: bytes, filename: str) -> tuple[ParsedDocument, list[Chunk], str]:
+    doc = parse_document(data, filename)
+    if doc.char_count > ctx.settings.ingest.max_document_chars:
+        raise DocumentTooLarge(
+            f"{filename} holds {doc.char_count:,} characters of text; the limit is "
+            f"{ctx.settings.ingest.max_document_chars:,} (TOMEHUB_INGEST__MAX_DOCUMENT_CHARS)."
+        )
+    chunks = chunk_sections(
+        doc.sections,
+        chunk_tokens=ctx.settings.chunking.chunk_tokens,
+        overlap_ratio=ctx.settings.chunking.overlap_ratio,
+        count_tokens=ctx.embedder.count_tokens,
+    )
+    if not chunks:
+        raise EmptyDocument(f"{filename} has no text to index.")
+    sample = " ".join(s.text for s in doc.sections[:20])[:4000]
+    return doc, chunks, detect_config(sample)
+
+
+async def _fail_file(
+    ctx: WorkerContext,
+    *,
+    file_id: UUID,
+    run_id: UUID,
+    user_id: int,
+    item_id: UUID,
+    filename: str,
+    exc: DocumentError,
+) -> None:
+    _log.info("file %s failed: %s", filename, exc.code)
+    async with ctx.db.write() as conn, conn.transaction():
+        if await _load_file(conn, file_id) is None:
+            return
+        await library_repo.update_item(
+            conn, user_id=user_id, item_id=item_id, fields={"status": "failed", "status_detail": exc.message}
+        )
+        await repo.finish_file(
+            conn, file_id=file_id, run_id=run_id, filename=filename, error_code=exc.code, error=exc.message
+        )
+
+
+async def embed_pending(*, ctx: WorkerContext, user_id: int, item_id: UUID | None, run_id: UUID | None = None) -> int:
+    """Embeds the chunks (of one item, or of the whole library) that lack a current vector; returns
+    how many it embedded. Batches are committed one by one, so an interrupted run resumes."""
+    embedded = 0
+    batch_size = ctx.settings.embedding.batch_size
+    while True:
+        async with ctx.db.write() as conn:
+            rows = await library_repo.chunks_missing_embedding(
+                conn,
+                user_id=user_id,
+                item_id=item_id,
+                model=ctx.embedder.model,
+                version=ctx.embedder.version,
+                limit=batch_size,
+            )
+        if not rows:
+            return embedded
+        vectors = await ctx.embedder.embed_passages([str(r["text"]) for r in rows])
+        async with ctx.db.write() as conn, conn.transaction():
+            await library_repo.set_embeddings(
+                conn,
+                user_id=user_id,
+                vectors={int(r["id"]): vectors[i].tolist() for i, r in enumerate(rows)},
+                model=ctx.embedder.model,
+                version=ctx.embedder.version,
+            )
+            await library_repo.bump_revision(conn, user_id=user_id)
+            if run_id is not None:
+                await repo.add_run_counts(conn, run_id=run_id, embedded=len(rows))
+        embedded += len(rows)
+
+
+def _new_chunk(chunk: Chunk, content_type: str, config: str, reusable: dict[str, str]) -> NewChunk:
+    return NewChunk(
+        chunk_index=chunk.index,
+        text=chunk.text,
+        content_type=content_type,
+        ts_config=config,
+        content_hash=chunk.content_hash,
+        page=chunk.page,
+        chapter=chunk.chapter,
+        embedding=reusable.get(chunk.content_hash),
+    )
+
+
+def _title_from_filename(filename: str) -> str:
+    stem = PurePath(filename).stem.replace("_", " ").replace("-", " ").strip()
+    return (stem or filename)[:500]
+
+
+def _title_from_text(text: str) -> str:
+    first = " ".join(text.split())
+    return first[:80] + ("…" if len(first) > 80 else "")

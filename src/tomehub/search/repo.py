@@ -1,0 +1,119 @@
+"""The search statement: lexical BM25, dense kNN, RRF fusion and the hits' item details, all in one
+round trip to the database (no N+1)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg import sql
+
+from tomehub.config import SearchSettings
+from tomehub.library.analysis import normalize
+from tomehub.search.fusion import FUSED_CTE
+from tomehub.search.keyword import KEYWORD_CTES
+from tomehub.search.schemas import SearchFilters
+from tomehub.search.vector import dense_ctes
+from tomehub.store.db import Connection
+
+_NO_DENSE = """
+dense AS (SELECT NULL::bigint AS chunk_id, NULL::float8 AS similarity, NULL::bigint AS rank WHERE false)
+"""
+
+_ALLOWED_CTE = """
+allowed AS MATERIALIZED (
+    SELECT c.id FROM content_chunks c JOIN library_items i ON i.id = c.item_id
+    WHERE c.user_id = %(uid)s AND i.user_id = %(uid)s AND i.deleted_at IS NULL
+      AND (%(f_items)s::uuid[] IS NULL OR i.id = ANY(%(f_items)s::uuid[]))
+      AND (%(f_types)s::text[] IS NULL OR i.item_type = ANY(%(f_types)s::text[]))
+      AND (%(f_tags)s::text[] IS NULL OR i.tags && %(f_tags)s::text[])
+)
+"""
+
+_SELECT_HITS = """
+SELECT f.chunk_id, f.score,
+       l.rank AS lexical_rank, l.score AS lexical_score,
+       d.rank AS dense_rank, d.similarity AS dense_similarity,
+       c.item_id, c.content_type, c.chunk_index, c.text, c.page, c.chapter,
+       i.title, i.author, i.item_type, i.tags,
+       ARRAY(SELECT lexeme FROM qlex ORDER BY lexeme) AS query_lexemes
+FROM fused f
+JOIN content_chunks c ON c.id = f.chunk_id
+JOIN library_items i ON i.id = c.item_id AND i.deleted_at IS NULL
+LEFT JOIN lexical l ON l.chunk_id = f.chunk_id
+LEFT JOIN dense d ON d.chunk_id = f.chunk_id
+ORDER BY f.score DESC, f.chunk_id
+"""
+
+
+@dataclass(frozen=True)
+class DenseSpace:
+    """The embedding model whose vectors a query is compared with."""
+
+    model: str
+    version: str
+    dim: int
+
+
+def build_statement(*, dense: DenseSpace | None, filtered: bool) -> sql.Composed:
+    """Returns the search statement for a (tier, filter) combination; built once and cached by callers."""
+    allowed_lex = "p.chunk_id IN (SELECT id FROM allowed)" if filtered else "TRUE"
+    allowed_dense = "c.id IN (SELECT id FROM allowed)" if filtered else "TRUE"
+    ctes: list[sql.Composable] = []
+    if filtered:
+        ctes.append(sql.SQL(_ALLOWED_CTE))
+    ctes.append(sql.SQL(KEYWORD_CTES.replace("{allowed}", allowed_lex)))
+    if dense is None:
+        ctes.append(sql.SQL(_NO_DENSE))
+    else:
+        ctes.append(dense_ctes(model=dense.model, version=dense.version, dim=dense.dim, allowed=allowed_dense))
+    ctes.append(sql.SQL(FUSED_CTE))
+    return sql.Composed([sql.SQL("WITH "), sql.SQL(",\n").join(ctes), sql.SQL(_SELECT_HITS)])
+
+
+class SearchStatements:
+    """The four statement variants of one embedding space, composed once."""
+
+    def __init__(self, dense: DenseSpace) -> None:
+        self._by_key = {
+            (hybrid, filtered): build_statement(dense=dense if hybrid else None, filtered=filtered)
+            for hybrid in (True, False)
+            for filtered in (True, False)
+        }
+
+    def get(self, *, hybrid: bool, filtered: bool) -> sql.Composed:
+        return self._by_key[(hybrid, filtered)]
+
+
+def search_params(
+    *,
+    user_id: int,
+    query: str,
+    qvec: list[float] | None,
+    limit: int,
+    filters: SearchFilters | None,
+    settings: SearchSettings,
+) -> dict[str, Any]:
+    f = filters or SearchFilters()
+    return {
+        "uid": user_id,
+        "q_tr": normalize(query, "turkish"),
+        "q_std": normalize(query, "english"),
+        "k1": settings.bm25_k1,
+        "b": settings.bm25_b,
+        "depth": settings.candidates_per_list,
+        "exact_max": settings.exact_vector_max_chunks,
+        "qvec": None if qvec is None else "[" + ",".join(f"{x:.7g}" for x in qvec) + "]",
+        "rrf_k": settings.rrf_k,
+        "w_lex": settings.lexical_weight,
+        "w_dense": settings.dense_weight,
+        "limit": limit,
+        "f_items": [str(i) for i in f.item_ids] if f.item_ids else None,
+        "f_types": [t.value for t in f.item_types] if f.item_types else None,
+        "f_tags": f.tags or None,
+    }
+
+
+async def run_search(conn: Connection, statement: sql.Composed, params: dict[str, Any]) -> list[dict[str, Any]]:
+    cur = await conn.execute(statement, params)
+    return await cur.fetchall()

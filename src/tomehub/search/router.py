@@ -1,0 +1,36 @@
+"""HTTP route of hybrid search."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from tomehub.auth.deps import CurrentUser
+from tomehub.resources import RequestDeadline
+from tomehub.search.schemas import SearchOut, SmartSearchIn
+from tomehub.search.service import Searcher
+
+router = APIRouter(prefix="/api", tags=["search"])
+
+TIER_HEADER = "X-TomeHub-Tier"
+
+
+def get_searcher(request: Request) -> Searcher:
+    searcher: Searcher = request.app.state.searcher
+    return searcher
+
+
+SearcherDep = Annotated[Searcher, Depends(get_searcher)]
+
+
+@router.post("/smart-search", response_model=SearchOut)
+async def smart_search(
+    body: SmartSearchIn, user: CurrentUser, searcher: SearcherDep, deadline: RequestDeadline, response: Response
+) -> SearchOut:
+    """Returns the chunks of your library that best match the query (BM25 + vectors, fused by RRF)."""
+    retrieval = await searcher.search(
+        user_id=user.id, query=body.query, limit=body.limit, filters=body.filters, deadline=deadline
+    )
+    response.headers[TIER_HEADER] = str(int(retrieval.result.tier))
+    return retrieval.result

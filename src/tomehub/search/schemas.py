@@ -1,0 +1,69 @@
+"""Request and response shapes of search."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from tomehub.library.schemas import ItemType, clean_tags
+
+
+class Tier(IntEnum):
+    """How a result was produced; reported in the body and the X-TomeHub-Tier header."""
+
+    HYBRID = 1  # lexical + dense retrieval
+    KEYWORD = 2  # lexical only (no query embedding)
+    CACHED = 3  # a cached result for the same query and versions
+
+
+TIER_NAMES = {Tier.HYBRID: "hybrid", Tier.KEYWORD: "keyword", Tier.CACHED: "cached"}
+
+
+class SearchFilters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    item_ids: list[UUID] | None = Field(default=None, max_length=1000)
+    item_types: list[ItemType] | None = None
+    tags: list[str] | None = Field(default=None, max_length=50)
+
+    _tags = field_validator("tags")(clean_tags)
+
+    def is_empty(self) -> bool:
+        return not (self.item_ids or self.item_types or self.tags)
+
+
+class SmartSearchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    query: str = Field(min_length=1, description="What to look for, in any language.")
+    limit: int | None = Field(default=None, ge=1, description="Hits to return (default and maximum in settings).")
+    filters: SearchFilters | None = None
+
+
+class Hit(BaseModel):
+    chunk_id: int
+    item_id: UUID
+    title: str
+    author: str | None
+    item_type: ItemType
+    tags: list[str]
+    content_type: str
+    chunk_index: int
+    text: str
+    page: int | None
+    chapter: str | None
+    score: float = Field(description="Reciprocal Rank Fusion score.")
+    lexical_rank: int | None
+    lexical_score: float | None = Field(description="BM25 score.")
+    dense_rank: int | None
+    dense_similarity: float | None = Field(description="Cosine similarity of query and chunk.")
+
+
+class SearchOut(BaseModel):
+    query: str
+    tier: Tier
+    tier_name: str
+    hits: list[Hit]
+    took_ms: float

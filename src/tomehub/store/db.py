@@ -1,0 +1,139 @@
+"""Connection pools: one for interactive reads, one for ingestion writes (a bulkhead between them).
+
+Each pool waits boundedly: at most ``pool_max_waiting`` waiters, each for at most the acquire timeout
+(or the request's time left, whichever is shorter). A full pool is answered with 503 at once instead of
+an unbounded queue, the failure the reference system's report found first.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import psycopg
+import psycopg_pool
+from pgvector.psycopg import register_vector_async
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow, dict_row
+
+from tomehub.config import DatabaseSettings, SearchSettings
+from tomehub.errors import DatabaseUnavailable, DeadlineExceeded, PoolExhausted
+from tomehub.resilience.deadline import Deadline
+
+_log = logging.getLogger(__name__)
+
+Connection = AsyncConnection[DictRow]
+
+
+def _session_options(*, statement_timeout_ms: int, search: SearchSettings | None) -> str:
+    # Session settings travel in the startup packet: no extra round trip per connection.
+    opts = [f"-c statement_timeout={statement_timeout_ms}", "-c jit=off"]
+    if search is not None:
+        opts += [
+            f"-c hnsw.ef_search={search.hnsw_ef_search}",
+            # Iterative scans keep walking the graph until enough rows pass the per-user filter,
+            # so filtering never silently loses recall.
+            "-c hnsw.iterative_scan=relaxed_order",
+            f"-c hnsw.max_scan_tuples={search.hnsw_max_scan_tuples}",
+        ]
+    return " ".join(opts)
+
+
+async def _configure(conn: AsyncConnection[DictRow]) -> None:
+    await register_vector_async(conn)
+
+
+class Database:
+    """The read and write pools over one PostgreSQL server."""
+
+    def __init__(self, url: str, settings: DatabaseSettings, search: SearchSettings) -> None:
+        self.url = url
+        self.settings = settings
+        self.read_pool = self._pool(
+            "read",
+            min_size=settings.read_pool_min_size,
+            max_size=settings.read_pool_max_size,
+            options=_session_options(statement_timeout_ms=settings.read_statement_timeout_ms, search=search),
+        )
+        self.write_pool = self._pool(
+            "write",
+            min_size=settings.write_pool_min_size,
+            max_size=settings.write_pool_max_size,
+            options=_session_options(statement_timeout_ms=settings.write_statement_timeout_ms, search=None),
+        )
+
+    def _pool(
+        self, name: str, *, min_size: int, max_size: int, options: str
+    ) -> psycopg_pool.AsyncConnectionPool[AsyncConnection[DictRow]]:
+        return psycopg_pool.AsyncConnectionPool(
+            self.url,
+            min_size=min_size,
+            max_size=max_size,
+            max_waiting=self.settings.pool_max_waiting,
+            timeout=self.settings.acquire_timeout_s,
+            name=name,
+            open=False,
+            configure=_configure,
+            connection_class=AsyncConnection[DictRow],
+            kwargs={
+                "row_factory": dict_row,
+                "options": options,
+                "application_name": f"tomehub-{name}",
+                "connect_timeout": max(1, int(self.settings.connect_timeout_s)),
+                # Autocommit: each statement is its own transaction unless a block asks for one.
+                "autocommit": True,
+            },
+        )
+
+    async def open(self) -> None:
+        """Opens both pools and waits until each holds its minimum connections."""
+        for pool in (self.read_pool, self.write_pool):
+            await pool.open(wait=True, timeout=self.settings.connect_timeout_s * 2)
+
+    async def close(self) -> None:
+        """Closes both pools."""
+        for pool in (self.read_pool, self.write_pool):
+            await pool.close()
+
+    @asynccontextmanager
+    async def read(self, deadline: Deadline | None = None) -> AsyncIterator[Connection]:
+        """Yields a connection from the read pool, waiting at most the acquire timeout."""
+        async with self._acquire(self.read_pool, deadline) as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def write(self, deadline: Deadline | None = None) -> AsyncIterator[Connection]:
+        """Yields a connection from the write pool, waiting at most the acquire timeout."""
+        async with self._acquire(self.write_pool, deadline) as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def _acquire(
+        self,
+        pool: psycopg_pool.AsyncConnectionPool[AsyncConnection[DictRow]],
+        deadline: Deadline | None,
+    ) -> AsyncIterator[Connection]:
+        timeout = self.settings.acquire_timeout_s
+        if deadline is not None:
+            deadline.check("a database query")
+            timeout = deadline.cap(timeout)
+        try:
+            async with pool.connection(timeout=timeout) as conn:
+                yield conn
+        except psycopg_pool.TooManyRequests as exc:
+            raise PoolExhausted(
+                f"The {pool.name} pool is full and its queue too; retry shortly.", retry_after_s=1.0
+            ) from exc
+        except psycopg_pool.PoolTimeout as exc:
+            if deadline is not None and deadline.expired:
+                raise DeadlineExceeded("The request's deadline passed while waiting for the database.") from exc
+            raise PoolExhausted(
+                f"No {pool.name} connection became free within {timeout:.2f} s; retry shortly.",
+                retry_after_s=1.0,
+            ) from exc
+        except psycopg.errors.QueryCanceled as exc:
+            raise DeadlineExceeded("A database statement ran past its time limit.") from exc
+        except psycopg.OperationalError as exc:
+            _log.warning("database unavailable: %s", exc.__class__.__name__)
+            raise DatabaseUnavailable("The database is unavailable; retry shortly.", retry_after_s=2.0) from exc
