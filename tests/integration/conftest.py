@@ -68,9 +68,7 @@ def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settin
     base: dict[str, Any] = {"env": "test", "data_dir": data_dir, "database_url": database_url}
     base.update(overrides)
     settings = Settings.model_validate(base)
-    return settings.model_copy(
-        update={"server": settings.server.model_copy(update={"demo_on_first_start": False})}
-    )
+    return settings.model_copy(update={"server": settings.server.model_copy(update={"demo_on_first_start": False})})
 
 
 @dataclass
@@ -92,9 +90,7 @@ class TestApp:
         uid = "user-" + uuid.uuid4().hex[:10]
         return uid, self.headers(uid)
 
-    async def upload(
-        self, headers: dict[str, str], filename: str, data: bytes, **fields: str
-    ) -> httpx.Response:
+    async def upload(self, headers: dict[str, str], filename: str, data: bytes, **fields: str) -> httpx.Response:
         return await self.client.post("/api/ingest", headers=headers, files={"file": (filename, data)}, data=fields)
 
     async def wait_run(self, headers: dict[str, str], run_id: str, timeout_s: float = 15.0) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """Cutting a parsed document into chunks of N embedder tokens with overlap (semchunk).
 
-Pages of one chapter are chunked as one text, so a chunk may run over a page break; it keeps the
-page it starts on. Chunks never cross a chapter boundary: a citation names one chapter.
+Pages of one chapter are chunked as one text, so a chunk may run over a page break; it is cited by
+the page holding most of its text. Chunks never cross a chapter boundary: a citation names one chapter.
 """
 
 from __future__ import annotations
@@ -49,14 +49,14 @@ def chunk_sections(
         pieces, offsets = cast(
             tuple[list[str], list[tuple[int, int]]], chunker(text, overlap=overlap_ratio or None, offsets=True)
         )
-        for piece, (start, _end) in zip(pieces, offsets, strict=True):
+        for piece, (start, end) in zip(pieces, offsets, strict=True):
             if not piece.strip():
                 continue
             chunks.append(
                 Chunk(
                     index=len(chunks),
                     text=piece.strip(),
-                    page=_page_at(parts, starts, start),
+                    page=_page_of(parts, starts, start, end),
                     chapter=chapter,
                     content_hash=content_hash(piece),
                 )
@@ -73,10 +73,11 @@ def _join(parts: list[Section]) -> tuple[str, list[int]]:
     return "\n\n".join(texts), starts
 
 
-def _page_at(parts: list[Section], starts: list[int], offset: int) -> int | None:
-    page = parts[0].page
-    for part, start in zip(parts, starts, strict=True):
-        if start > offset:
-            break
-        page = part.page
-    return page
+def _page_of(parts: list[Section], starts: list[int], start: int, end: int) -> int | None:
+    """Returns the page that holds the largest share of the text between ``start`` and ``end``."""
+    best, best_overlap = parts[0].page, -1
+    for part, part_start in zip(parts, starts, strict=True):
+        overlap = min(end, part_start + len(part.text)) - max(start, part_start)
+        if overlap > best_overlap:
+            best, best_overlap = part.page, overlap
+    return best

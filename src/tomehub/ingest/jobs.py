@@ -22,7 +22,8 @@ _log = logging.getLogger(__name__)
 QUEUE = "ingest"
 _CONTEXT_KEY = "tomehub"
 # Transient failures (database restarts, pool timeouts) are retried: 2, 4, 8, 16... seconds.
-_RETRY = procrastinate.RetryStrategy(max_attempts=8, exponential_wait=2)
+_MAX_ATTEMPTS = 8
+_RETRY = procrastinate.RetryStrategy(max_attempts=_MAX_ATTEMPTS, exponential_wait=2)
 
 
 def _worker_context(context: JobContext) -> WorkerContext:
@@ -32,8 +33,21 @@ def _worker_context(context: JobContext) -> WorkerContext:
     return ctx
 
 
+def _last_attempt(context: JobContext) -> bool:
+    return context.job.attempts + 1 >= _MAX_ATTEMPTS
+
+
 async def _process_file(context: JobContext, file_id: str) -> None:
-    await service.process_file(ctx=_worker_context(context), file_id=UUID(file_id))
+    ctx = _worker_context(context)
+    try:
+        await service.process_file(ctx=ctx, file_id=UUID(file_id))
+    except Exception as exc:
+        if not _last_attempt(context):
+            raise
+        # Out of retries: the file fails visibly in its run (its bytes are kept) instead of
+        # leaving the run "running" forever.
+        _log.exception("giving up on file %s", file_id)
+        await service.give_up_file(ctx=ctx, file_id=UUID(file_id), cause=exc)
 
 
 async def _embed_item(context: JobContext, user_id: int, item_id: str) -> None:

@@ -34,6 +34,12 @@ _log = logging.getLogger(__name__)
 BODY = "BODY"
 
 
+class ProcessingFailed(DocumentError):
+    """A file that kept failing for reasons other than its content (recorded after the last retry)."""
+
+    code = "processing_failed"
+
+
 class IngestQueue(Protocol):
     """Where ingestion work waits for a worker (a durable job queue in PostgreSQL)."""
 
@@ -326,7 +332,7 @@ async def process_file(*, ctx: WorkerContext, file_id: UUID) -> None:
         if item is not None and not item["author"] and doc.author:
             fields["author"] = doc.author[:300]
         await library_repo.update_item(conn, user_id=user_id, item_id=item_id, fields=fields)
-        reused = write.kept + sum(1 for c in chunks if c.content_hash in reusable)
+        reused = write.kept + write.inserted_with_vector
         await repo.add_run_counts(conn, run_id=run_id, written=write.inserted, reused=reused)
     await embed_pending(ctx=ctx, user_id=user_id, item_id=item_id, run_id=run_id)
     async with ctx.db.write() as conn, conn.transaction():
@@ -355,6 +361,27 @@ def _parse_and_chunk(ctx: WorkerContext, data: bytes, filename: str) -> tuple[Pa
         raise EmptyDocument(f"{filename} has no text to index.")
     sample = " ".join(s.text for s in doc.sections[:20])[:4000]
     return doc, chunks, detect_config(sample)
+
+
+async def give_up_file(*, ctx: WorkerContext, file_id: UUID, cause: Exception) -> None:
+    """Marks a file failed after its last retry, so its run finishes and says why."""
+    async with ctx.db.write() as conn:
+        row = await _load_file(conn, file_id)
+    if row is None:
+        return
+    exc = ProcessingFailed(
+        f"{row['filename']} could not be processed after several attempts ({cause.__class__.__name__}); "
+        "it is kept and can be uploaded again."
+    )
+    await _fail_file(
+        ctx,
+        file_id=file_id,
+        run_id=row["run_id"],
+        user_id=row["user_id"],
+        item_id=row["item_id"],
+        filename=row["filename"],
+        exc=exc,
+    )
 
 
 async def _fail_file(

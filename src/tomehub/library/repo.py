@@ -42,6 +42,8 @@ class ChunkWrite:
     inserted: int
     deleted: int
     kept: int
+    # Inserted chunks that took an existing vector of identical text instead of a new embedding.
+    inserted_with_vector: int = 0
 
 
 async def insert_item(
@@ -245,7 +247,12 @@ async def write_chunks(
         )
     if stale or fresh:
         await bump_revision(conn, user_id=user_id)
-    return ChunkWrite(inserted=len(fresh), deleted=deleted, kept=len(chunks) - len(fresh))
+    return ChunkWrite(
+        inserted=len(fresh),
+        deleted=deleted,
+        kept=len(chunks) - len(fresh),
+        inserted_with_vector=sum(1 for c in fresh if c.embedding is not None),
+    )
 
 
 async def delete_item_chunks(conn: Connection, *, user_id: int, item_id: UUID) -> int:

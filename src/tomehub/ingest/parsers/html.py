@@ -10,6 +10,7 @@ from tomehub.ingest.parsers.base import ParsedDocument, Section
 _BOILERPLATE = "script, style, noscript, template, nav, header, footer, aside, form, iframe, svg"
 _BLOCKS = {"p", "li", "pre", "blockquote", "td", "th", "dd", "dt", "figcaption", "h1", "h2", "h3", "h4", "h5", "h6"}
 _CHAPTER_HEADINGS = {"h1", "h2"}
+_HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
 
 
 def html_sections(html: str) -> tuple[list[Section], str | None]:
@@ -23,12 +24,15 @@ def html_sections(html: str) -> tuple[list[Section], str | None]:
     sections: list[Section] = []
     chapter: str | None = None
     lines: list[str] = []
+    has_body = False
 
     def flush() -> None:
+        nonlocal has_body
         text = "\n".join(lines).strip()
         if text:
             sections.append(Section(text=text, chapter=chapter))
         lines.clear()
+        has_body = False
 
     if root is not None:
         for node in _blocks(root):
@@ -36,8 +40,12 @@ def html_sections(html: str) -> tuple[list[Section], str | None]:
             if not text:
                 continue
             if node.tag in _CHAPTER_HEADINGS:
-                flush()
+                # A heading directly followed by a sub-heading stays as context of the sub-section.
+                if has_body:
+                    flush()
                 chapter = text[:200]
+            elif node.tag not in _HEADINGS:
+                has_body = True
             lines.append(text)
         flush()
         if not sections:

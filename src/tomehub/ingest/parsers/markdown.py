@@ -18,13 +18,16 @@ def parse_markdown(data: bytes, filename: str) -> ParsedDocument:
     chapter: str | None = None
     title: str | None = None
     lines: list[str] = []
+    has_body = False
     in_heading = False
 
     def flush() -> None:
+        nonlocal has_body
         text = "\n".join(lines).strip()
         if text:
             sections.append(Section(text=text, chapter=chapter))
         lines.clear()
+        has_body = False
 
     for token in tokens:
         if token.type == "heading_open":
@@ -35,12 +38,17 @@ def parse_markdown(data: bytes, filename: str) -> ParsedDocument:
             text = "".join(child.content for child in (token.children or []) if child.type in {"text", "code_inline"})
             text = text or token.content
             if in_heading:
-                flush()
+                # A heading directly followed by a sub-heading stays as context of the sub-section.
+                if has_body:
+                    flush()
                 chapter = text.strip()[:200] or chapter
                 title = title or chapter
+            else:
+                has_body = True
             lines.append(text)
         elif token.type in {"fence", "code_block"}:
             lines.append(token.content.rstrip("\n"))
+            has_body = True
     flush()
     if not sections:
         raise EmptyDocument(f"{filename} has no text.")
