@@ -106,6 +106,21 @@ class TestApp:
                 raise AssertionError(f"run {run_id} did not finish: {run}")
             await asyncio.sleep(0.05)
 
+    async def settle(self, timeout_s: float = 15.0) -> None:
+        """Waits until every chunk in the database has its vector (add-item embeds in the background)."""
+        deadline = time.monotonic() + timeout_s
+        db = self.app.state.resources.db
+        while True:
+            async with db.read() as conn:
+                row = await (
+                    await conn.execute("SELECT count(*) AS n FROM content_chunks WHERE embedding IS NULL")
+                ).fetchone()
+            if row is not None and row["n"] == 0:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{row} chunks still wait for their vectors")
+            await asyncio.sleep(0.05)
+
     async def ingest(self, headers: dict[str, str], filename: str, data: bytes, **fields: str) -> dict[str, Any]:
         resp = await self.upload(headers, filename, data, **fields)
         assert resp.status_code == 202, resp.text
