@@ -1,0 +1,5 @@
+"""``python -m tomehub`` runs the command line."""
+
+from tomehub.cli import app
+
+app()
