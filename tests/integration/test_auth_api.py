@@ -81,7 +81,7 @@ async def test_valid_token_is_accepted_and_health_is_public(tapp: TestApp) -> No
 
 
 async def test_user_id_in_the_body_is_ignored(tapp: TestApp) -> None:
-    uid, h = tapp.new_user()
+    uid, _h = tapp.new_user()
     _, other = tapp.new_user()
     resp = await tapp.client.post("/api/smart-search", headers=other, json={"query": "x", "user_id": uid, "uid": uid})
     assert resp.status_code == 422  # unknown fields are refused, never honoured

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from tomehub.ingest.chunking import chunk_sections, content_hash
 from tomehub.ingest.parsers.base import Section
 
@@ -17,7 +19,7 @@ def test_chunks_respect_the_token_budget_and_overlap() -> None:
     assert all(words(c.text) <= 50 for c in chunks)
     assert [c.index for c in chunks] == list(range(len(chunks)))
     # Consecutive chunks share text (overlap), so a sentence on a boundary is whole somewhere.
-    shared = sum(1 for a, b in zip(chunks, chunks[1:], strict=False) if set(a.text.split()) & set(b.text.split()))
+    shared = sum(1 for a, b in itertools.pairwise(chunks) if set(a.text.split()) & set(b.text.split()))
     assert shared == len(chunks) - 1
 
 
