@@ -12,8 +12,15 @@ from fpdf import FPDF
 _FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 
 
-def make_pdf(pages: list[str], *, title: str = "Test PDF", password: str | None = None) -> bytes:
-    """Returns a PDF with one page per string (a real text layer)."""
+def make_pdf(
+    pages: list[str],
+    *,
+    title: str = "Test PDF",
+    password: str | None = None,
+    bookmarks: dict[int, list[str]] | None = None,
+) -> bytes:
+    """Returns a PDF with one page per string (a real text layer); ``bookmarks`` maps a page index to
+    section titles written as headings on that page and listed in the outline."""
     pdf = FPDF()
     pdf.set_title(title)
     if _FONT.exists():
@@ -21,9 +28,13 @@ def make_pdf(pages: list[str], *, title: str = "Test PDF", password: str | None 
         pdf.set_font("DejaVu", size=11)
     else:  # pragma: no cover - CI machines carry DejaVu
         pdf.set_font("Helvetica", size=11)
-    for text in pages:
+    for n, text in enumerate(pages):
         pdf.add_page()
-        pdf.multi_cell(0, 6, text)
+        for heading in (bookmarks or {}).get(n, []):
+            pdf.start_section(heading)
+            pdf.multi_cell(0, 6, heading, new_x="LMARGIN", new_y="NEXT")
+            pdf.multi_cell(0, 6, f"Text under {heading}.", new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(0, 6, text, new_x="LMARGIN", new_y="NEXT")
     if password is not None:
         pdf.set_encryption(owner_password=password, user_password=password)
     return bytes(pdf.output())

@@ -15,6 +15,7 @@ from tomehub.resilience.deadline import Deadline
 _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"”’)\]]*\s+(?=[\"“‘(\[]?[A-ZÇĞİÖŞÜ0-9])|\n{2,}|\n(?=[-*•])")
 _WORD = re.compile(r"\w+", re.UNICODE)
 _MIN_SENTENCE_CHARS = 25
+_HEADING_MAX_CHARS = 60
 
 
 @dataclass(frozen=True)
@@ -27,9 +28,36 @@ class _Sentence:
 
 
 def split_sentences(text: str) -> list[str]:
-    """Returns the sentences of ``text`` (whitespace collapsed)."""
-    parts = _SENTENCE_END.split(text)
-    return [" ".join(p.split()) for p in parts if p and p.strip()]
+    """Returns the sentences of ``text`` (whitespace collapsed). A short unpunctuated line between a
+    finished sentence and a capitalised line is a heading and stands alone; other line breaks are
+    the wrapping of a paragraph (as in PDF text)."""
+    sentences = []
+    for part in _SENTENCE_END.split(text):
+        lines = [line.strip() for line in part.split("\n") if line.strip()]
+        run: list[str] = []
+        for n, line in enumerate(lines):
+            after_sentence = n == 0 or lines[n - 1][-1] in _CLOSERS
+            before_capital = n + 1 < len(lines) and lines[n + 1][0].isupper()
+            if len(line) <= _HEADING_MAX_CHARS and line[-1] not in _CLOSERS and after_sentence and before_capital:
+                if run:
+                    sentences.append(" ".join(run))
+                    run = []
+                sentences.append(line)
+            else:
+                run.append(line)
+        if run:
+            sentences.append(" ".join(run))
+    return [" ".join(s.split()) for s in sentences]
+
+
+_OPENERS = '"“‘(['
+_CLOSERS = '.!?…"”’)]:'
+
+
+def _complete(sentence: str) -> bool:
+    """True when the sentence starts like a sentence and ends like one."""
+    starts = sentence[0].isupper() or sentence[0].isdigit() or sentence[0] in _OPENERS
+    return starts and sentence.rstrip()[-1] in _CLOSERS
 
 
 def _matches(words: list[str], lexeme: str) -> bool:
@@ -46,7 +74,7 @@ class ExtractiveAnswerer:
         self.settings = settings
 
     def select(self, context: AnswerContext) -> list[_Sentence]:
-        """Returns the chosen sentences in reading order (by hit rank, then position)."""
+        """Returns the chosen sentences, the most relevant first."""
         lexemes = [lx for lx in context.query_lexemes if len(lx) >= 2]
         candidates: list[_Sentence] = []
         hits = context.hits[: self.settings.max_sentences * 2]
@@ -59,6 +87,12 @@ class ExtractiveAnswerer:
                 coverage = matched / len(lexemes) if lexemes else 0.0
                 # Coverage of the question decides; the chunk's rank and an early position break ties.
                 score = coverage + 0.3 / (1 + rank) + 0.05 / (1 + position)
+                # A sentence that opens with the question's subject is usually its definition.
+                if any(_matches(words[:3], lx) for lx in lexemes):
+                    score += 0.1
+                # Chunks start and end mid-sentence; such fragments read badly as an answer.
+                if not _complete(sentence):
+                    score -= 1.0
                 candidates.append(_Sentence(sentence, hit.chunk_id, rank, position, score))
         if not candidates and context.hits:
             # Only fragments matched (headings, list items): quote the top chunk's beginning.
@@ -71,8 +105,8 @@ class ExtractiveAnswerer:
         length = 0
         for cand in candidates:
             key = cand.text.lower()
-            # Overlapping chunks repeat sentences; quote each once.
-            if key in seen:
+            # Overlapping chunks repeat sentences (or their tails); quote each once.
+            if any(key in other for other in seen):
                 continue
             if length + len(cand.text) > self.settings.max_answer_chars and chosen:
                 continue
@@ -81,7 +115,7 @@ class ExtractiveAnswerer:
             length += len(cand.text)
             if len(chosen) >= self.settings.max_sentences:
                 break
-        return sorted(chosen, key=lambda c: (c.hit_rank, c.position))
+        return chosen
 
     def compose(self, context: AnswerContext) -> str:
         """Returns the whole answer text."""

@@ -31,7 +31,7 @@ def test_sentence_splitting() -> None:
     ]
 
 
-def test_quotes_covering_sentences_with_citations_in_reading_order() -> None:
+def test_quotes_covering_sentences_most_relevant_first() -> None:
     hits = [
         hit(7, "Dasein is the being for whom being is an issue. The weather was fine that day in Freiburg."),
         hit(9, "Heidegger wrote Being and Time in 1927. It describes Dasein as being-in-the-world."),
@@ -42,6 +42,15 @@ def test_quotes_covering_sentences_with_citations_in_reading_order() -> None:
     assert "being-in-the-world. [9]" in answer
     assert "weather" not in answer
     assert cited_ids(answer) == [7, 9]
+
+
+def test_fragments_cut_by_chunk_boundaries_give_way_to_whole_sentences() -> None:
+    hits = [
+        hit(1, "in his compressed formula, Dasein is ahead of itself, already in a world, alongside"),
+        hit(2, "Dasein is Heidegger's name for the being we ourselves are."),
+    ]
+    answer = ExtractiveAnswerer(AnswerSettings(max_sentences=1)).compose(AnswerContext("dasein", hits, ["dasein"]))
+    assert answer == "Dasein is Heidegger's name for the being we ourselves are. [2]"
 
 
 def test_duplicate_sentences_from_overlapping_chunks_are_quoted_once() -> None:

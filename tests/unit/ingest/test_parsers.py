@@ -16,6 +16,19 @@ def test_pdf_text_layer_by_page() -> None:
     assert doc.title == "Test PDF"
 
 
+def test_pdf_bookmarks_name_the_chapters_even_mid_page() -> None:
+    pdf = make_pdf(
+        ["Page one body.", "Page two body.", "Page three body."], bookmarks={0: ["Intro"], 1: ["Method", "Results"]}
+    )
+    doc = parse_document(pdf, "book.pdf")
+    by_chapter = {s.chapter: s for s in doc.sections if "Text under" in s.text}
+    assert set(by_chapter) == {"Intro", "Method", "Results"}
+    assert by_chapter["Results"].page == 2
+    assert "Text under Results." in by_chapter["Results"].text
+    assert "Text under Method." not in by_chapter["Results"].text
+    assert [s.chapter for s in doc.sections if "Page three" in s.text] == ["Results"]
+
+
 def test_pdf_errors() -> None:
     with pytest.raises(EncryptedDocument, match="password"):
         parse_document(make_pdf(["x"], password="pw"), "locked.pdf")
