@@ -236,3 +236,39 @@ async def test_runs_of_other_users_are_not_found(tapp: TestApp) -> None:
     run_id = resp.json()["run_id"]
     assert (await tapp.client.get(f"/api/ingest/runs/{run_id}", headers=bob)).status_code == 404
     assert (await tapp.client.get(f"/api/ingest/runs/{run_id}", headers=alice)).status_code == 200
+
+
+async def test_the_same_file_uploaded_twice_at_once_makes_one_item(tapp: TestApp) -> None:
+    import asyncio
+
+    from tomehub.ingest.service import UploadMeta, sha256_of, submit_upload
+    from tomehub.library import repo as library_repo
+
+    uid, h = tapp.new_user()
+    user_id = await tapp.app.state.resources.users.user_id(uid)
+    db, queue = tapp.app.state.resources.db, tapp.app.state.ingest_queue
+    data = b"# Twins\n\nTwo uploads of one file race each other to the database."
+    # The first upload's transaction has inserted the item but not committed when the second looks.
+    async with db.write() as conn, conn.transaction():
+        first_item = await library_repo.insert_item(
+            conn, user_id=user_id, item_type="BOOK", title="twin", file_sha256=sha256_of(data), status="pending"
+        )
+        second = asyncio.create_task(
+            submit_upload(
+                db=db,
+                queue=queue,
+                settings=tapp.settings,
+                user_id=user_id,
+                filename="twin.md",
+                data=data,
+                meta=UploadMeta(),
+            )
+        )
+        await asyncio.sleep(0.5)  # the second is now blocked on the unique index
+        assert not second.done()
+    accepted = await second
+    assert accepted.item_id == first_item
+    assert accepted.duplicate is True
+    await tapp.wait_run(h, str(accepted.run_id))
+    items = (await tapp.client.get("/api/library/items", headers=h)).json()["items"]
+    assert [i["id"] for i in items] == [str(first_item)]

@@ -15,6 +15,8 @@ from pathlib import PurePath
 from typing import Any, Protocol
 from uuid import UUID
 
+import psycopg
+
 from tomehub.config import Settings
 from tomehub.errors import DocumentError, DocumentTooLarge, EmptyDocument, NotFound, PayloadTooLarge
 from tomehub.ingest import repo
@@ -96,9 +98,16 @@ async def submit_upload(
     """Accepts one uploaded file: records it, queues its processing and returns the run to watch."""
     check_upload_size(len(data), settings=settings, filename=filename)
     detect_format(data, filename)  # unsupported types are refused now (415), not in the worker
-    run_id, item_ids, file_ids, duplicates = await _record_files(
-        db=db, user_id=user_id, label=filename, files=[(filename, data)], meta=meta, deadline=deadline
-    )
+    try:
+        run_id, item_ids, file_ids, duplicates = await _record_files(
+            db=db, user_id=user_id, label=filename, files=[(filename, data)], meta=meta, deadline=deadline
+        )
+    except psycopg.errors.UniqueViolation:
+        # The same file arrived twice at once; the other upload created the item, so this one
+        # now finds it and becomes a re-check of it.
+        run_id, item_ids, file_ids, duplicates = await _record_files(
+            db=db, user_id=user_id, label=filename, files=[(filename, data)], meta=meta, deadline=deadline
+        )
     await _enqueue(db=db, queue=queue, file_ids=file_ids)
     return IngestAccepted(
         run_id=run_id,

