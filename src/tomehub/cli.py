@@ -64,6 +64,26 @@ def serve(
             embedded.stop()
 
 
+@app.command("fake-llm")
+def fake_llm(
+    port: Annotated[int, typer.Option(help="Port to listen on (loopback only).")] = 8100,
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    seed: Annotated[int, typer.Option(help="Seed of every random decision (latency, errors).")] = 0,
+    embedding_dim: Annotated[int, typer.Option(help="Dimension of the embeddings served.")] = 384,
+    latency_p50_ms: Annotated[float, typer.Option(help="Median latency of every call.")] = 5.0,
+    latency_p95_ms: Annotated[float, typer.Option(help="95th percentile latency of every call.")] = 10.0,
+) -> None:
+    """Serve the fake OpenAI-compatible provider (faults changeable at /control/faults)."""
+    import uvicorn
+
+    from tomehub.llm.fake.server import FakeProvider, Faults, create_fake_app
+
+    faults = Faults(latency_p50_ms=latency_p50_ms, latency_p95_ms=latency_p95_ms)
+    provider = FakeProvider(seed=seed, embedding_dim=embedding_dim, faults={"embeddings": faults, "chat": faults})
+    console.print(f"fake LLM provider on http://{host}:{port}/v1  (control: /control/faults, /control/stats)")
+    uvicorn.run(create_fake_app(provider), host=host, port=port, log_level="warning", access_log=False)
+
+
 @token_app.command("create")
 def token_create(
     user: UserOption,
