@@ -296,7 +296,7 @@ async def evaluate(args: argparse.Namespace, dataset: Dataset) -> str:
             )
         query_ms: list[float] = []
         for label, update, hybrid in variants:
-            searcher = Searcher(db=rt.db, embedder=rt.embedder, settings=base.model_copy(update=update))
+            searcher = Searcher(db=rt.db, embedder=rt.search_embedder, settings=base.model_copy(update=update))
             results, timings = await run_queries(searcher, user_id, queries, hybrid=hybrid, depth=depth)
             if hybrid:
                 query_ms.extend(timings)
@@ -310,7 +310,7 @@ async def evaluate(args: argparse.Namespace, dataset: Dataset) -> str:
             "|---|---|---|---|",
             *rows,
             "",
-            f"Embedder: {rt.embedder.model} ({rt.embedder.version}). "
+            f"Embedder: {rt.search_embedder.model} ({rt.search_embedder.version}). "
             f"Query embedding p50 {statistics.median(embed_ms):.1f} ms; whole hybrid search (embedding + SQL) "
             f"p50 {statistics.median(query_ms):.1f} ms.",
         ]
@@ -329,7 +329,7 @@ async def _query_embedding_ms(rt: Runtime, texts: Iterable[str]) -> list[float]:
     out = []
     for text in texts:
         started = time.perf_counter()
-        await rt.embedder.embed_query(text)
+        await rt.search_embedder.embed_query(text)
         out.append((time.perf_counter() - started) * 1000)
     return out
 

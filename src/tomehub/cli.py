@@ -150,7 +150,7 @@ def demo(
         loaded = await load_demo(
             db=rt.db,
             queue=rt.queue,
-            embedder=rt.embedder,
+            embedder=rt.search_embedder,
             settings=rt.settings,
             user_uid=user,
             only_if_empty=not force,
@@ -180,7 +180,7 @@ def search(
         from tomehub.store.users import UserDirectory
 
         user_id = await UserDirectory(rt.db).user_id(user)
-        searcher = Searcher(db=rt.db, embedder=rt.embedder, settings=rt.settings.search)
+        searcher = Searcher(db=rt.db, embedder=rt.search_embedder, settings=rt.settings.search)
         retrieval = await searcher.search(
             user_id=user_id, query=query, limit=limit, filters=None, deadline=Deadline.after(30)
         )
@@ -214,7 +214,7 @@ def ask(
         from tomehub.store.users import UserDirectory
 
         user_id = await UserDirectory(rt.db).user_id(user)
-        searcher = Searcher(db=rt.db, embedder=rt.embedder, settings=rt.settings.search)
+        searcher = Searcher(db=rt.db, embedder=rt.search_embedder, settings=rt.settings.search)
         answers = AnswerService(
             searcher=searcher, answerer=ExtractiveAnswerer(rt.settings.answer), settings=rt.settings.answer
         )

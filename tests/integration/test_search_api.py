@@ -139,7 +139,7 @@ async def test_keyword_tier_when_the_query_cannot_be_embedded(tapp: TestApp, mon
     async def unavailable(*args: object, **kwargs: object) -> None:
         raise LLMError("embedding provider down")
 
-    monkeypatch.setattr(tapp.embedder, "embed_query", unavailable)
+    monkeypatch.setattr(tapp.embedder, "embed", unavailable)
     resp = await tapp.client.post("/api/smart-search", headers=h, json={"query": "lighthouse keeper"})
     assert resp.status_code == 200
     assert resp.headers["X-TomeHub-Tier"] == "2"

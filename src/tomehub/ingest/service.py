@@ -18,7 +18,15 @@ from uuid import UUID
 import psycopg
 
 from tomehub.config import Settings
-from tomehub.errors import DocumentError, DocumentTooLarge, EmptyDocument, NotFound, PayloadTooLarge
+from tomehub.errors import (
+    BadInput,
+    DocumentError,
+    DocumentTooLarge,
+    EmptyDocument,
+    NotFound,
+    PayloadTooLarge,
+    TomehubError,
+)
 from tomehub.ingest import repo
 from tomehub.ingest.chunking import Chunk, chunk_sections
 from tomehub.ingest.parsers import ParsedDocument, Section, detect_format, parse_document
@@ -130,15 +138,13 @@ async def submit_files(
 ) -> UUID:
     """Accepts a batch of files as one run; files that cannot be read fail alone. Returns the run id."""
     accepted: list[tuple[str, bytes]] = []
-    refused: list[tuple[str, DocumentError | Exception]] = []
+    refused: list[tuple[str, TomehubError]] = []
     for name, data in files:
         try:
             check_upload_size(len(data), settings=settings, filename=name)
             detect_format(data, name)
             accepted.append((name, data))
-        except (PayloadTooLarge, DocumentError) as exc:
-            refused.append((name, exc))
-        except Exception as exc:  # an unsupported type is a BadInput, not a DocumentError
+        except (PayloadTooLarge, BadInput) as exc:
             refused.append((name, exc))
     run_id, _items, file_ids, _dups = await _record_files(
         db=db, user_id=user_id, label=label, files=accepted, meta=meta, total=len(files), refused=refused
@@ -156,7 +162,7 @@ async def _record_files(
     meta: UploadMeta,
     deadline: Deadline | None = None,
     total: int | None = None,
-    refused: list[tuple[str, Exception]] | None = None,
+    refused: list[tuple[str, TomehubError]] | None = None,
 ) -> tuple[UUID, list[UUID], list[UUID], list[bool]]:
     item_ids: list[UUID] = []
     file_ids: list[UUID] = []
@@ -204,8 +210,8 @@ async def _record_files(
                 user_id=user_id,
                 item_id=item_id,
                 filename=name,
-                code=getattr(exc, "code", "bad_input"),
-                message=str(exc),
+                code=exc.code,
+                message=exc.message,
             )
     return run_id, item_ids, file_ids, duplicates
 

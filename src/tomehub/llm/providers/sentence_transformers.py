@@ -15,13 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from tomehub.errors import DeadlineExceeded
-from tomehub.llm.base import Matrix, Vector
-from tomehub.resilience.deadline import Deadline
+from tomehub.llm.base import Matrix
 
 
 class SentenceTransformerEmbedder:
-    """A sentence-transformers model in process; calls run in a worker thread behind a lock."""
+    """A sentence-transformers model in process, as an embedding provider (calls run in a worker
+    thread behind a lock)."""
 
     def __init__(self, *, model_path: str | None = None, threads: int = 2, batch_size: int = 32) -> None:
         try:
@@ -54,16 +53,7 @@ class SentenceTransformerEmbedder:
             out = self._model.encode(texts, batch_size=self._batch_size, normalize_embeddings=True)
         return np.asarray(out, dtype=np.float32)
 
-    async def embed_query(self, text: str, *, deadline: Deadline | None = None) -> Vector:
-        if deadline is not None:
-            deadline.check("the query embedding")
-        vectors = await asyncio.to_thread(self._encode, [text])
-        vector: Vector = vectors[0]
-        return vector
-
-    async def embed_passages(self, texts: list[str], *, deadline: Deadline | None = None) -> Matrix:
-        if deadline is not None and deadline.expired:
-            raise DeadlineExceeded("Embedding stopped: the deadline passed.")
+    async def embed(self, texts: list[str], *, timeout_s: float, operation: str, is_query: bool) -> Matrix:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         return await asyncio.to_thread(self._encode, texts)

@@ -1,0 +1,241 @@
+"""The LLM gateway: every model call goes breaker → bulkhead → pacing → retries → provider.
+
+One breaker per operation (a failing ingestion never opens search's breaker), one bulkhead and one
+pacer per provider (operations sharing a provider share its capacity, with a reserve for interactive
+calls), a retry budget per operation, and the caller's deadline capping every wait and every attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, TypeVar, cast
+
+from tomehub.errors import DeadlineExceeded, TomehubError
+from tomehub.llm.base import (
+    ChatProvider,
+    EmbeddingProvider,
+    LLMError,
+    Matrix,
+    Message,
+    ProviderRateLimited,
+    ProviderTimeout,
+    ProviderUnavailable,
+)
+from tomehub.metrics import LLM_CALLS, LLM_LATENCY, LLM_RETRIES
+from tomehub.resilience.breaker import CircuitBreaker, Outcome, Status
+from tomehub.resilience.bulkhead import Bulkhead
+from tomehub.resilience.deadline import Deadline
+from tomehub.resilience.pacing import Pacer
+from tomehub.resilience.retry import RetryBudget, RetryPolicy, call_with_retries
+
+_log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class Operation(StrEnum):
+    SEARCH_EMBEDDING = "search-embedding"
+    INGEST_EMBEDDING = "ingest-embedding"
+    GENERATION = "generation"
+    JUDGE = "judge"
+    QUERY_EXPANSION = "query-expansion"
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where an operation's calls go and how patiently."""
+
+    operation: Operation
+    provider: EmbeddingProvider | ChatProvider
+    provider_name: str
+    timeout_s: float
+    interactive: bool
+    retry: RetryPolicy
+
+
+def _classify(exc: BaseException) -> Outcome:
+    if isinstance(exc, LLMError):
+        return Outcome.FAILURE if exc.counts_as_failure else Outcome.IGNORED
+    # Our own refusals (bulkhead full, paced out, deadline) and cancellations say nothing of the provider.
+    return Outcome.IGNORED
+
+
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, LLMError) and exc.retryable
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    return exc.retry_after_s if isinstance(exc, ProviderRateLimited) else None
+
+
+class LLMGateway:
+    """Calls models on behalf of TomeHub's operations, within their limits."""
+
+    def __init__(
+        self,
+        *,
+        routes: dict[Operation, Route],
+        breakers: dict[Operation, CircuitBreaker],
+        bulkheads: dict[str, Bulkhead],
+        pacers: dict[str, Pacer],
+        budgets: dict[Operation, RetryBudget],
+    ) -> None:
+        self.routes = routes
+        self.breakers = breakers
+        self.bulkheads = bulkheads
+        self.pacers = pacers
+        self.budgets = budgets
+
+    def has(self, operation: Operation) -> bool:
+        """True when the operation has a provider configured."""
+        return operation in self.routes
+
+    def route(self, operation: Operation) -> Route:
+        try:
+            return self.routes[operation]
+        except KeyError:
+            raise ProviderUnavailable(f"No provider is configured for {operation}.") from None
+
+    async def statuses(self) -> list[Status]:
+        return [await breaker.status() for breaker in self.breakers.values()]
+
+    async def under_pressure(self, operation: Operation) -> bool:
+        """True when optional work on this operation should be skipped (breaker not closed, provider busy)."""
+        if operation not in self.routes:
+            return True
+        status = await self.breakers[operation].status()
+        if status.state != "closed":
+            return True
+        bulkhead = self.bulkheads[self.routes[operation].provider_name]
+        return bulkhead.waiting > 0 or bulkhead.in_use >= bulkhead.limits.limit - 1
+
+    async def embed(
+        self, operation: Operation, texts: list[str], *, deadline: Deadline | None, is_query: bool
+    ) -> Matrix:
+        """Returns one unit vector per text."""
+        route = self.route(operation)
+        provider = cast(EmbeddingProvider, route.provider)
+
+        async def attempt(timeout_s: float) -> Matrix:
+            return await provider.embed(texts, timeout_s=timeout_s, operation=operation.value, is_query=is_query)
+
+        return await self._call(route, attempt, deadline)
+
+    async def complete(
+        self, operation: Operation, messages: list[Message], *, deadline: Deadline | None, json_mode: bool = False
+    ) -> str:
+        """Returns the model's whole reply (judge, query expansion: idempotent, so retried)."""
+        route = self.route(operation)
+        provider = cast(ChatProvider, route.provider)
+
+        async def attempt(timeout_s: float) -> str:
+            return await provider.complete(
+                messages, timeout_s=timeout_s, operation=operation.value, json_mode=json_mode
+            )
+
+        return await self._call(route, attempt, deadline)
+
+    async def stream(
+        self, operation: Operation, messages: list[Message], *, deadline: Deadline | None
+    ) -> AsyncIterator[str]:
+        """Yields the model's reply as it is written. Not retried (a half-sent answer cannot be
+        taken back); the breaker hears how it ended, and a cancelled stream closes the request."""
+        route = self.route(operation)
+        provider = cast(ChatProvider, route.provider)
+        breaker = self.breakers[operation]
+        admission = await breaker.admit()
+        outcome = Outcome.IGNORED
+        started = time.perf_counter()
+        try:
+            async with self.bulkheads[route.provider_name].slot(interactive=route.interactive, deadline=deadline):
+                await self.pacers[route.provider_name].wait_turn(deadline)
+                timeout = self._timeout(route, deadline)
+                pieces = provider.stream(messages, timeout_s=timeout, operation=operation.value)
+                first = True
+                async for piece in pieces:
+                    if first and deadline is not None and deadline.expired:
+                        raise ProviderTimeout("The first words came after the deadline.")
+                    first = False
+                    yield piece
+            outcome = Outcome.SUCCESS
+        except BaseException as exc:
+            outcome = _classify(exc)
+            if isinstance(exc, ProviderRateLimited) and exc.retry_after_s:
+                self.pacers[route.provider_name].pause(exc.retry_after_s)
+            raise
+        finally:
+            await breaker.record(admission, outcome)
+            LLM_CALLS.labels(operation.value, outcome.value).inc()
+            LLM_LATENCY.labels(operation.value).observe(time.perf_counter() - started)
+
+    async def _call(self, route: Route, attempt: Callable[[float], Awaitable[T]], deadline: Deadline | None) -> T:
+        operation = route.operation
+        breaker = self.breakers[operation]
+        pacer = self.pacers[route.provider_name]
+        admission = await breaker.admit()
+        outcome = Outcome.IGNORED
+        started = time.perf_counter()
+
+        async def one_attempt() -> T:
+            await pacer.wait_turn(deadline)
+            timeout = self._timeout(route, deadline)
+            try:
+                # The SDK has its own timeout; this one also bounds in-process providers.
+                return await asyncio.wait_for(attempt(timeout), timeout)
+            except TimeoutError as exc:
+                raise ProviderTimeout(f"{operation} took longer than {timeout:.2f} s.") from exc
+            except ProviderRateLimited as exc:
+                if exc.retry_after_s:
+                    pacer.pause(exc.retry_after_s)
+                raise
+
+        try:
+            async with self.bulkheads[route.provider_name].slot(interactive=route.interactive, deadline=deadline):
+                result = await call_with_retries(
+                    one_attempt,
+                    policy=route.retry,
+                    budget=self.budgets[operation],
+                    deadline=deadline,
+                    retryable=_retryable,
+                    retry_after_of=_retry_after,
+                    on_retry=lambda exc: LLM_RETRIES.labels(operation.value).inc(),
+                )
+            outcome = Outcome.SUCCESS
+            return result
+        except BaseException as exc:
+            outcome = _classify(exc)
+            raise
+        finally:
+            await breaker.record(admission, outcome)
+            LLM_CALLS.labels(operation.value, outcome.value).inc()
+            LLM_LATENCY.labels(operation.value).observe(time.perf_counter() - started)
+
+    @staticmethod
+    def _timeout(route: Route, deadline: Deadline | None) -> float:
+        if deadline is None:
+            return route.timeout_s
+        timeout = deadline.cap(route.timeout_s)
+        if timeout <= 0.01:
+            raise DeadlineExceeded(f"No time is left for {route.operation}.")
+        return timeout
+
+    async def close(self) -> None:
+        closed: set[int] = set()
+        for route in self.routes.values():
+            close = getattr(route.provider, "close", None)
+            if close is not None and id(route.provider) not in closed:
+                closed.add(id(route.provider))
+                await close()
+
+
+def is_degradation(exc: BaseException) -> bool:
+    """True for failures that should degrade a feature (fall back), not fail the request."""
+    return isinstance(exc, LLMError | TomehubError)
+
+
+def describe(exc: BaseException) -> dict[str, Any]:
+    return {"error": exc.__class__.__name__, "message": str(exc)[:200]}

@@ -1,0 +1,161 @@
+"""OpenAI-compatible HTTP provider (OpenAI, Ollama, vLLM, llama.cpp server, LM Studio, Gemini's
+OpenAI endpoint, the fake provider): embeddings and chat completions, streamed or whole.
+
+The SDK's own retries are off (``max_retries=0``): the gateway's policy decides. Every request names
+the TomeHub operation in ``X-TomeHub-Operation`` (ignored by real providers, used by the fake one to
+fail one operation at a time).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any, NoReturn, cast
+
+import numpy as np
+import openai
+
+from tomehub.llm.base import (
+    LLMError,
+    Matrix,
+    Message,
+    ProviderBadResponse,
+    ProviderConnectionError,
+    ProviderRateLimited,
+    ProviderRejected,
+    ProviderServerError,
+    ProviderTimeout,
+)
+
+OPERATION_HEADER = "X-TomeHub-Operation"
+
+
+def _retry_after(exc: openai.APIStatusError) -> float | None:
+    value = exc.response.headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def translate(exc: BaseException) -> NoReturn:
+    """Raises the LLMError that matches an SDK (or payload) error."""
+    if isinstance(exc, LLMError):
+        raise exc
+    if isinstance(exc, openai.APITimeoutError):
+        raise ProviderTimeout("The provider did not answer in time.") from exc
+    if isinstance(exc, openai.APIConnectionError):
+        raise ProviderConnectionError("The provider cannot be reached.") from exc
+    if isinstance(exc, openai.RateLimitError):
+        raise ProviderRateLimited("The provider rate-limited us (429).", retry_after_s=_retry_after(exc)) from exc
+    if isinstance(exc, openai.APIStatusError):
+        if exc.status_code >= 500:
+            raise ProviderServerError(f"The provider failed ({exc.status_code}).") from exc
+        raise ProviderRejected(f"The provider refused the request ({exc.status_code}).") from exc
+    if isinstance(exc, openai.APIResponseValidationError | ValueError | KeyError | IndexError | TypeError):
+        raise ProviderBadResponse("The provider's answer could not be read.") from exc
+    raise exc
+
+
+class OpenAICompatProvider:
+    """Embeddings and chat over one OpenAI-compatible endpoint."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        base_url: str,
+        api_key: str | None,
+        chat_model: str | None = None,
+        embedding_model: str | None = None,
+        embedding_dim: int | None = None,
+        send_dimensions: bool = False,
+    ) -> None:
+        self.name = name
+        self.chat_model = chat_model
+        self.embedding_model = embedding_model
+        self.embedding_dim = embedding_dim
+        # Only models that can shorten their vectors accept "dimensions"; most servers reject it.
+        self.send_dimensions = send_dimensions
+        self.client = openai.AsyncOpenAI(base_url=base_url, api_key=api_key or "not-needed", max_retries=0)
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    async def embed(self, texts: list[str], *, timeout_s: float, operation: str, is_query: bool) -> Matrix:
+        if not self.embedding_model:
+            raise ProviderRejected(f"{self.name}: no embedding model configured")
+        extra: dict[str, Any] = {}
+        if self.send_dimensions and self.embedding_dim:
+            extra["dimensions"] = self.embedding_dim
+        try:
+            resp = await self.client.embeddings.create(
+                model=self.embedding_model,
+                input=texts,
+                encoding_format="float",
+                timeout=timeout_s,
+                extra_headers={OPERATION_HEADER: operation},
+                **extra,
+            )
+            vectors = np.asarray([d.embedding for d in sorted(resp.data, key=lambda d: d.index)], dtype=np.float32)
+        except Exception as exc:
+            translate(exc)
+        if vectors.shape[0] != len(texts) or (self.embedding_dim and vectors.shape[1] != self.embedding_dim):
+            raise ProviderBadResponse(
+                f"{self.name} returned {vectors.shape} vectors for {len(texts)} texts of dimension {self.embedding_dim}"
+            )
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        unit: Matrix = (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+        return unit
+
+    async def complete(self, messages: list[Message], *, timeout_s: float, operation: str, json_mode: bool) -> str:
+        if not self.chat_model:
+            raise ProviderRejected(f"{self.name}: no chat model configured")
+        extra: dict[str, Any] = {"response_format": {"type": "json_object"}} if json_mode else {}
+        try:
+            resp = await self.client.chat.completions.create(
+                model=self.chat_model,
+                messages=messages,  # type: ignore[arg-type]
+                timeout=timeout_s,
+                extra_headers={OPERATION_HEADER: operation},
+                **extra,
+            )
+            content = resp.choices[0].message.content
+        except Exception as exc:
+            translate(exc)
+        if content is None:
+            raise ProviderBadResponse(f"{self.name} returned no text")
+        if json_mode:
+            try:
+                json.loads(content)
+            except ValueError as exc:
+                raise ProviderBadResponse(f"{self.name} returned invalid JSON") from exc
+        return str(content)
+
+    async def stream(self, messages: list[Message], *, timeout_s: float, operation: str) -> AsyncIterator[str]:
+        if not self.chat_model:
+            raise ProviderRejected(f"{self.name}: no chat model configured")
+        try:
+            stream = cast(
+                openai.AsyncStream[Any],
+                await self.client.chat.completions.create(
+                    model=self.chat_model,
+                    messages=messages,  # type: ignore[arg-type]
+                    stream=True,
+                    timeout=timeout_s,
+                    extra_headers={OPERATION_HEADER: operation},
+                ),
+            )
+        except Exception as exc:
+            translate(exc)
+        try:
+            async for chunk in stream:
+                if chunk.choices and chunk.choices[0].delta.content:
+                    yield chunk.choices[0].delta.content
+        except Exception as exc:
+            translate(exc)
+        finally:
+            # Closing the response tells the provider to stop generating (client went away).
+            await stream.close()

@@ -1,0 +1,18 @@
+"""Prometheus metrics, defined once; every module records into these."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+LLM_CALLS = Counter("tomehub_llm_calls_total", "Model calls by operation and outcome", ["operation", "outcome"])
+LLM_RETRIES = Counter("tomehub_llm_retries_total", "Retries made by operation", ["operation"])
+LLM_LATENCY = Histogram(
+    "tomehub_llm_call_seconds",
+    "Model call latency (breaker to result) by operation",
+    ["operation"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16),
+)
+BREAKER_STATE = Gauge("tomehub_breaker_state", "Circuit breaker state (0 closed, 1 half_open, 2 open)", ["operation"])
+BREAKER_FAILURE_RATE = Gauge("tomehub_breaker_failure_rate", "Failure share in the breaker's window", ["operation"])
+SEARCH_TIER = Counter("tomehub_search_tier_total", "Searches served by tier", ["route", "tier"])
+ANSWERS = Counter("tomehub_answers_total", "Answers by answerer and review verdict", ["answerer", "review"])
