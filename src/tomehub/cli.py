@@ -175,12 +175,12 @@ def search(
     """Search USER's library (hybrid BM25 + vectors) and print the hits."""
 
     async def run(rt: Any) -> None:
+        from tomehub.main import build_search_and_answers
         from tomehub.resilience.deadline import Deadline
-        from tomehub.search.service import Searcher
         from tomehub.store.users import UserDirectory
 
         user_id = await UserDirectory(rt.db).user_id(user)
-        searcher = Searcher(db=rt.db, embedder=rt.search_embedder, settings=rt.settings.search)
+        searcher, _answers = build_search_and_answers(rt)
         retrieval = await searcher.search(
             user_id=user_id, query=query, limit=limit, filters=None, deadline=Deadline.after(30)
         )
@@ -207,17 +207,13 @@ def ask(
     """Answer a question from USER's library, streaming the answer with its citations."""
 
     async def run(rt: Any) -> None:
-        from tomehub.answer.extractive import ExtractiveAnswerer
-        from tomehub.answer.service import AnswerService, Done, Sources, Token
+        from tomehub.answer.service import Done, Reset, Sources, Token
+        from tomehub.main import build_search_and_answers
         from tomehub.resilience.deadline import Deadline
-        from tomehub.search.service import Searcher
         from tomehub.store.users import UserDirectory
 
         user_id = await UserDirectory(rt.db).user_id(user)
-        searcher = Searcher(db=rt.db, embedder=rt.search_embedder, settings=rt.settings.search)
-        answers = AnswerService(
-            searcher=searcher, answerer=ExtractiveAnswerer(rt.settings.answer), settings=rt.settings.answer
-        )
+        _searcher, answers = build_search_and_answers(rt)
         out = Console()
         async for event in answers.events(
             user_id=user_id, question=question, filters=None, deadline=Deadline.after(60)
@@ -226,10 +222,12 @@ def ask(
                 out.print(f"[dim]{len(event.search.hits)} sources · tier {int(event.search.tier)}[/]")
             elif isinstance(event, Token):
                 out.print(event.text, end="", soft_wrap=True, highlight=False)
+            elif isinstance(event, Reset):
+                out.print(f"\n[dim]({event.reason}; starting over)[/]")
             elif isinstance(event, Done):
                 answer = event.answer
                 out.print()
-                out.print(f"[dim]answerer: {answer.answerer}[/]")
+                out.print(f"[dim]answerer: {answer.answerer} · review: {answer.review.value}[/]")
                 for c in answer.citations:
                     where = ", ".join(x for x in (c.chapter, f"p. {c.page}" if c.page else None) if x)
                     out.print(f"  [{c.chunk_id}] {c.title}" + (f" — {where}" if where else ""))

@@ -83,6 +83,16 @@ class SearchSettings(BaseModel):
     default_limit: int = 10
     max_limit: int = 100
     max_query_chars: int = 2_000
+    # Query expansion (LLM rephrasings fused by RRF) when a query-expansion provider is configured.
+    expand_queries: bool = True
+
+
+class CacheSettings(BaseModel):
+    """In-process cache of query embeddings, query expansions and search results."""
+
+    # Bytes, not entries: a result of 10 hits and a vector of 384 floats differ 20-fold in size.
+    max_bytes: int = 64 * 1024 * 1024
+    ttl_s: float = 3600.0
 
 
 class IngestSettings(BaseModel):
@@ -253,6 +263,7 @@ class Settings(BaseSettings):
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
 
     @model_validator(mode="after")

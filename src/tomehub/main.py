@@ -16,8 +16,10 @@ from redis.asyncio import Redis
 
 from tomehub import __version__
 from tomehub.answer.extractive import ExtractiveAnswerer
+from tomehub.answer.judge import Judge
 from tomehub.answer.router import router as answer_router
 from tomehub.answer.service import AnswerService
+from tomehub.answer.work import LLMAnswerer
 from tomehub.auth.middleware import AuthMiddleware
 from tomehub.auth.tokens import TokenVerifier
 from tomehub.config import Settings
@@ -30,13 +32,16 @@ from tomehub.ingest.service import WorkerContext
 from tomehub.library.router import router as library_router
 from tomehub.llm.base import Embedder
 from tomehub.llm.build import LLMStack, LocalEmbeddingProvider, build_llm
+from tomehub.llm.prompts import Prompts
 from tomehub.llm.providers.local import LocalEmbedder
 from tomehub.ops.health import router as health_router
 from tomehub.ops.requests import RequestContextMiddleware
 from tomehub.resources import Resources
+from tomehub.search.expansion import QueryExpander
 from tomehub.search.router import router as search_router
 from tomehub.search.service import Searcher
 from tomehub.search.vector import ensure_vector_index
+from tomehub.store.cache import Cache
 from tomehub.store.db import Database
 from tomehub.store.embedded import EmbeddedServer, start_embedded
 from tomehub.store.migrate import apply_migrations
@@ -63,6 +68,7 @@ class Runtime:
     db: Database
     llm: LLMStack
     queue: JobQueue
+    cache: Cache
     redis: Redis | None = None
     embedded: EmbeddedServer | None = None
     background: list[asyncio.Task[None]] = field(default_factory=list)
@@ -127,7 +133,32 @@ async def open_runtime(settings: Settings, *, local_embedder: LocalEmbeddingProv
         if embedded is not None:
             embedded.stop()
         raise
-    return Runtime(settings=settings, db=db, llm=llm, queue=queue, redis=redis, embedded=embedded)
+    cache = Cache(max_bytes=settings.cache.max_bytes, ttl_s=settings.cache.ttl_s)
+    return Runtime(settings=settings, db=db, llm=llm, queue=queue, cache=cache, redis=redis, embedded=embedded)
+
+
+def build_search_and_answers(runtime: Runtime) -> tuple[Searcher, AnswerService]:
+    """Returns the searcher and the answer service over the runtime's models and cache."""
+    settings = runtime.settings
+    prompts = Prompts.load()
+    gateway = runtime.llm.gateway
+    expander = QueryExpander(gateway=gateway, prompts=prompts, cache=runtime.cache, settings=settings.llm)
+    searcher = Searcher(
+        db=runtime.db,
+        embedder=runtime.search_embedder,
+        settings=settings.search,
+        cache=runtime.cache,
+        expander=expander,
+    )
+    answers = AnswerService(
+        searcher=searcher,
+        extractive=ExtractiveAnswerer(settings.answer),
+        settings=settings.answer,
+        prompt_hash=prompts.hash,
+        work=LLMAnswerer(gateway=gateway, prompts=prompts),
+        judge=Judge(gateway=gateway, embedder=runtime.search_embedder, prompts=prompts, settings=settings.answer),
+    )
+    return searcher, answers
 
 
 async def _load_demo(runtime: Runtime) -> None:
@@ -162,10 +193,7 @@ def create_app(
             settings=settings, db=runtime.db, users=UserDirectory(runtime.db), embedder=runtime.search_embedder
         )
         app.state.ingest_queue = runtime.queue
-        app.state.searcher = Searcher(db=runtime.db, embedder=runtime.search_embedder, settings=settings.search)
-        app.state.answers = AnswerService(
-            searcher=app.state.searcher, answerer=ExtractiveAnswerer(settings.answer), settings=settings.answer
-        )
+        app.state.searcher, app.state.answers = build_search_and_answers(runtime)
         if run_worker:
             await ingest_service.requeue_orphans(db=runtime.db, queue=runtime.queue)
             runtime.background.append(

@@ -1,16 +1,32 @@
-"""Question answering: retrieve context, let the answerer write (or quote) an answer, cite chunks."""
+"""Question answering: retrieve, let the Work AI write (or the extractive answerer quote), let the
+Judge AI review, and say which of them produced the answer and what the review concluded.
+
+Events, in order: ``Sources`` (before the first word), ``Token``… (the answer as it is written),
+possibly ``Reset`` (discard the words so far: a regenerated or replaced answer follows), ``Done``.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from tomehub.answer.base import AnswerContext, Answerer, cited_ids
-from tomehub.answer.schemas import AnswerOut, Citation
+from tomehub.answer.base import AnswerContext, cited_ids
+from tomehub.answer.extractive import ExtractiveAnswerer
+from tomehub.answer.judge import Assessment, Judge, Verdict
+from tomehub.answer.schemas import AnswerOut, Citation, Review, Versions
+from tomehub.answer.work import LLMAnswerer
 from tomehub.config import AnswerSettings
+from tomehub.errors import DeadlineExceeded, Unavailable
+from tomehub.llm.base import LLMError
+from tomehub.metrics import ANSWERS
 from tomehub.resilience.deadline import Deadline
 from tomehub.search.schemas import Hit, SearchFilters, SearchOut
-from tomehub.search.service import Searcher
+from tomehub.search.service import Retrieval, Searcher
+
+_log = logging.getLogger(__name__)
+
+NOTHING_FOUND = "Nothing in your library matches this question."
 
 
 @dataclass(frozen=True)
@@ -27,38 +43,114 @@ class Token:
 
 
 @dataclass(frozen=True)
+class Reset:
+    """Discard the text streamed so far; another answer follows."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
 class Done:
     answer: AnswerOut
 
 
-AnswerEvent = Sources | Token | Done
+AnswerEvent = Sources | Token | Reset | Done
+_DEGRADED = (LLMError, Unavailable, DeadlineExceeded)
 
 
 class AnswerService:
     """Answers questions from one user's library."""
 
-    def __init__(self, *, searcher: Searcher, answerer: Answerer, settings: AnswerSettings) -> None:
+    def __init__(
+        self,
+        *,
+        searcher: Searcher,
+        extractive: ExtractiveAnswerer,
+        settings: AnswerSettings,
+        prompt_hash: str,
+        work: LLMAnswerer | None = None,
+        judge: Judge | None = None,
+    ) -> None:
         self.searcher = searcher
-        self.answerer = answerer
+        self.extractive = extractive
+        self.work = work if work is not None and work.available else None
+        self.judge = judge
         self.settings = settings
+        self.prompt_hash = prompt_hash
 
     async def events(
         self, *, user_id: int, question: str, filters: SearchFilters | None, deadline: Deadline
     ) -> AsyncIterator[AnswerEvent]:
         """Yields the sources, then the answer piece by piece, then the finished answer."""
         retrieval = await self.searcher.search(
-            user_id=user_id, query=question, limit=self.settings.context_chunks, filters=filters, deadline=deadline
+            user_id=user_id,
+            query=question,
+            limit=self.settings.context_chunks,
+            filters=filters,
+            deadline=deadline,
+            route="search",
         )
         context = AnswerContext(
             question=retrieval.result.query, hits=retrieval.result.hits, query_lexemes=retrieval.query_lexemes
         )
         yield Sources(search=retrieval.result, context=context)
+        if not context.hits:
+            yield self._done(retrieval, NOTHING_FOUND, "extractive", Review.QUOTED)
+            return
+        if self.work is None:
+            async for event in self._quote(retrieval, context, deadline, Review.QUOTED, reason=None):
+                yield event
+            return
+        # The request's deadline bounds the start of the answer; the stream may then run longer.
+        stream_deadline = Deadline.after(self.settings.stream_deadline_s)
         pieces: list[str] = []
-        if context.hits:
-            async for piece in self.answerer.stream(context, deadline=deadline):
+        try:
+            async for piece in self.work.stream(context, deadline=stream_deadline, first_piece_by=deadline):
                 pieces.append(piece)
                 yield Token(piece)
-        yield Done(self._finish(retrieval.result, "".join(pieces).strip()))
+        except _DEGRADED as exc:
+            if pieces:
+                yield Reset("the writer failed mid-answer")
+            reason = f"generation unavailable ({exc.__class__.__name__})"
+            async for event in self._quote(retrieval, context, deadline, Review.QUOTED, reason=reason):
+                yield event
+            return
+        answer = "".join(pieces).strip()
+        if self._fast_track(context, answer):
+            yield self._done(retrieval, answer, "llm", Review.FAST_TRACK)
+            return
+        assessment = await self._assess(context, answer, retrieval, stream_deadline)
+        if assessment is None or not assessment.reviewed:
+            yield self._done(retrieval, answer, "llm", Review.UNREVIEWED, assessment)
+            return
+        if assessment.verdict is Verdict.PASS:
+            yield self._done(retrieval, answer, "llm", Review.PASSED, assessment)
+            return
+        if assessment.verdict is Verdict.REGENERATE and stream_deadline.remaining() >= self.settings.regenerate_min_s:
+            yield Reset("the judge asked for a better answer")
+            pieces = []
+            try:
+                async for piece in self.work.stream(
+                    context, deadline=stream_deadline, hints=assessment.hints, first_piece_by=stream_deadline
+                ):
+                    pieces.append(piece)
+                    yield Token(piece)
+                answer = "".join(pieces).strip()
+                second = await self._assess(context, answer, retrieval, stream_deadline)
+            except _DEGRADED:
+                second = None
+            if second is not None and second.reviewed and second.verdict is Verdict.PASS:
+                yield self._done(retrieval, answer, "llm", Review.REGENERATED, second)
+                return
+            if second is not None and not second.reviewed:
+                yield self._done(retrieval, answer, "llm", Review.UNREVIEWED, second)
+                return
+            assessment = second or assessment
+        yield Reset("the judge declined the answer")
+        async for event in self._quote(
+            retrieval, context, deadline, Review.DECLINED, reason="declined by the judge", assessment=assessment
+        ):
+            yield event
 
     async def answer(
         self, *, user_id: int, question: str, filters: SearchFilters | None, deadline: Deadline
@@ -69,20 +161,74 @@ class AnswerService:
                 return event.answer
         raise RuntimeError("the answer stream ended without its answer")
 
-    def _finish(self, search: SearchOut, text: str) -> AnswerOut:
+    async def _quote(
+        self,
+        retrieval: Retrieval,
+        context: AnswerContext,
+        deadline: Deadline,
+        review: Review,
+        *,
+        reason: str | None,
+        assessment: Assessment | None = None,
+    ) -> AsyncIterator[AnswerEvent]:
+        pieces: list[str] = []
+        async for piece in self.extractive.stream(context, deadline=deadline):
+            pieces.append(piece)
+            yield Token(piece)
+        yield self._done(retrieval, "".join(pieces).strip(), "extractive", review, assessment, reason)
+
+    async def _assess(
+        self, context: AnswerContext, answer: str, retrieval: Retrieval, deadline: Deadline
+    ) -> Assessment | None:
+        if self.judge is None:
+            return None
+        return await self.judge.assess(context, answer, query_vector=retrieval.query_vector, deadline=deadline)
+
+    def _fast_track(self, context: AnswerContext, answer: str) -> bool:
+        """A short question whose best chunk both lists ranked first, answered citing only given
+        chunks including that one, needs no judge."""
+        if not self.settings.fast_track or len(context.question.split()) > self.settings.fast_track_max_words:
+            return False
+        top = context.hits[0]
+        cited = cited_ids(answer)
+        given = {h.chunk_id for h in context.hits}
+        return top.lexical_rank == 1 and top.dense_rank == 1 and top.chunk_id in cited and set(cited) <= given
+
+    def _done(
+        self,
+        retrieval: Retrieval,
+        text: str,
+        answerer: str,
+        review: Review,
+        assessment: Assessment | None = None,
+        reason: str | None = None,
+    ) -> Done:
+        search = retrieval.result
         by_id = {h.chunk_id: h for h in search.hits}
         citations = [_citation(by_id[i]) for i in cited_ids(text) if i in by_id]
-        if not text:
-            text = "Nothing in your library matches this question." if not search.hits else ""
-        return AnswerOut(
+        ANSWERS.labels(answerer, review.value).inc()
+        answer = AnswerOut(
             question=search.query,
-            answer=text,
+            answer=text or NOTHING_FOUND,
             citations=citations,
-            answerer=self.answerer.name,
+            answerer=answerer,
+            review=review,
+            scores=assessment.scores if assessment else {},
+            fallback_reason=reason,
             tier=search.tier,
             tier_name=search.tier_name,
+            versions=Versions(
+                embedding_model=f"{self.searcher.embedder.model}@{self.searcher.embedder.version}",
+                chat_model=self.work.model if self.work is not None else None,
+                prompt_hash=self.prompt_hash,
+            ),
             sources=search.hits,
         )
+        _log.info(
+            "answer",
+            extra={"answerer": answerer, "review": review.value, "tier": int(search.tier), "prompt": self.prompt_hash},
+        )
+        return Done(answer)
 
 
 def _citation(hit: Hit) -> Citation:

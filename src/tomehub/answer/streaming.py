@@ -1,4 +1,5 @@
-"""Server-sent events for answers (sse-starlette): ``sources``, ``token``…, ``done`` or ``error``.
+"""Server-sent events for answers (sse-starlette): ``sources``, ``token``…, ``done`` or ``error``;
+``reset`` tells the client to discard the tokens so far (a regenerated or replacement answer follows).
 
 sse-starlette sends heartbeat pings and cancels the generator when the client goes away, which stops
 the answerer mid-answer: no work continues for a client that left.
@@ -13,7 +14,7 @@ from typing import Any
 
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from tomehub.answer.service import AnswerEvent, Done, Sources, Token
+from tomehub.answer.service import AnswerEvent, Done, Reset, Sources, Token
 from tomehub.errors import TomehubError
 
 _log = logging.getLogger(__name__)
@@ -41,6 +42,8 @@ async def sse_events(events: AsyncIterator[AnswerEvent]) -> AsyncIterator[Server
                 )
             elif isinstance(event, Token):
                 yield _event("token", {"text": event.text})
+            elif isinstance(event, Reset):
+                yield _event("reset", {"reason": event.reason})
             elif isinstance(event, Done):
                 yield _event("done", event.answer.model_dump(mode="json", exclude={"sources"}))
     except TomehubError as exc:

@@ -140,10 +140,16 @@ class LLMGateway:
         return await self._call(route, attempt, deadline)
 
     async def stream(
-        self, operation: Operation, messages: list[Message], *, deadline: Deadline | None
+        self,
+        operation: Operation,
+        messages: list[Message],
+        *,
+        deadline: Deadline | None,
+        first_piece_by: Deadline | None = None,
     ) -> AsyncIterator[str]:
-        """Yields the model's reply as it is written. Not retried (a half-sent answer cannot be
-        taken back); the breaker hears how it ended, and a cancelled stream closes the request."""
+        """Yields the model's reply as it is written, the first piece before ``first_piece_by`` and
+        the whole before ``deadline``. Not retried (a half-sent answer cannot be taken back); the
+        breaker hears how it ended, and a cancelled stream closes the provider's request."""
         route = self.route(operation)
         provider = cast(ChatProvider, route.provider)
         breaker = self.breakers[operation]
@@ -151,15 +157,15 @@ class LLMGateway:
         outcome = Outcome.IGNORED
         started = time.perf_counter()
         try:
-            async with self.bulkheads[route.provider_name].slot(interactive=route.interactive, deadline=deadline):
-                await self.pacers[route.provider_name].wait_turn(deadline)
-                timeout = self._timeout(route, deadline)
+            start_by = first_piece_by or deadline
+            async with self.bulkheads[route.provider_name].slot(interactive=route.interactive, deadline=start_by):
+                await self.pacers[route.provider_name].wait_turn(start_by)
+                # The timeout bounds each wait for the next piece, the first one included.
+                timeout = self._timeout(route, start_by)
                 pieces = provider.stream(messages, timeout_s=timeout, operation=operation.value)
-                first = True
                 async for piece in pieces:
-                    if first and deadline is not None and deadline.expired:
-                        raise ProviderTimeout("The first words came after the deadline.")
-                    first = False
+                    if deadline is not None and deadline.expired:
+                        raise ProviderTimeout("The answer ran past its deadline.")
                     yield piece
             outcome = Outcome.SUCCESS
         except BaseException as exc:

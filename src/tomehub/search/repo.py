@@ -36,7 +36,8 @@ SELECT f.chunk_id, f.score,
        d.rank AS dense_rank, d.similarity AS dense_similarity,
        c.item_id, c.content_type, c.chunk_index, c.text, c.page, c.chapter,
        i.title, i.author, i.item_type, i.tags,
-       ARRAY(SELECT lexeme FROM qlex ORDER BY lexeme) AS query_lexemes
+       ARRAY(SELECT lexeme FROM qlex ORDER BY lexeme) AS query_lexemes,
+       (SELECT revision FROM stats) AS revision
 FROM fused f
 JOIN content_chunks c ON c.id = f.chunk_id
 JOIN library_items i ON i.id = c.item_id AND i.deleted_at IS NULL
@@ -117,3 +118,8 @@ def search_params(
 async def run_search(conn: Connection, statement: sql.Composed, params: dict[str, Any]) -> list[dict[str, Any]]:
     cur = await conn.execute(statement, params)
     return await cur.fetchall()
+
+
+async def library_revision(conn: Connection, *, user_id: int) -> int:
+    row = await (await conn.execute("SELECT revision FROM library_stats WHERE user_id = %s", (user_id,))).fetchone()
+    return int(row["revision"]) if row else 0

@@ -40,6 +40,7 @@ class SmartSearchIn(BaseModel):
     query: str = Field(min_length=1, description="What to look for, in any language.")
     limit: int | None = Field(default=None, ge=1, description="Hits to return (default and maximum in settings).")
     filters: SearchFilters | None = None
+    expand: bool | None = Field(default=None, description="Fuse LLM rephrasings of the query (default in settings).")
 
 
 class Hit(BaseModel):
@@ -67,3 +68,5 @@ class SearchOut(BaseModel):
     tier_name: str
     hits: list[Hit]
     took_ms: float
+    expanded_queries: list[str] = Field(default_factory=list, description="LLM rephrasings fused into the result.")
+    stale: bool = Field(default=False, description="Tier 3 only: the library changed since this result was cached.")

@@ -1,19 +1,32 @@
-"""Search: hybrid retrieval over the user's library, degrading to keyword-only when the query cannot
-be embedded."""
+"""Search: hybrid retrieval over the user's library, degrading by tiers instead of failing.
+
+* Tier 1 — hybrid: BM25 and vectors fused by RRF (optionally with LLM rephrasings of the query).
+* Tier 2 — keyword only: the query could not be embedded (breaker open, provider down, no time left).
+* Tier 3 — cached: the same query, filters and versions answered before; served when the query
+  cannot be embedded but the library has not changed since, or when the database cannot answer
+  (then possibly stale, and marked so).
+"""
 
 from __future__ import annotations
 
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
 
 from tomehub.config import SearchSettings
 from tomehub.errors import BadInput, DeadlineExceeded, Unavailable
 from tomehub.llm.base import Embedder, LLMError
+from tomehub.metrics import SEARCH_TIER
 from tomehub.resilience.deadline import Deadline
 from tomehub.search import repo
+from tomehub.search.expansion import QueryExpander
+from tomehub.search.fusion import rrf
 from tomehub.search.repo import DenseSpace, SearchStatements
 from tomehub.search.schemas import TIER_NAMES, Hit, SearchFilters, SearchOut, Tier
+from tomehub.store.cache import Cache, cache_key
 from tomehub.store.db import Database
 
 _log = logging.getLogger(__name__)
@@ -25,15 +38,26 @@ class Retrieval:
 
     result: SearchOut
     query_lexemes: list[str]
+    query_vector: list[float] | None = None
 
 
 class Searcher:
     """Runs searches for one embedding space (the statements are composed once)."""
 
-    def __init__(self, *, db: Database, embedder: Embedder, settings: SearchSettings) -> None:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        embedder: Embedder,
+        settings: SearchSettings,
+        cache: Cache | None = None,
+        expander: QueryExpander | None = None,
+    ) -> None:
         self.db = db
         self.embedder = embedder
         self.settings = settings
+        self.cache = cache or Cache(max_bytes=8 * 1024 * 1024, ttl_s=600)
+        self.expander = expander
         self.statements = SearchStatements(DenseSpace(embedder.model, embedder.version, embedder.dim))
 
     def resolve_limit(self, limit: int | None) -> int:
@@ -52,6 +76,8 @@ class Searcher:
         filters: SearchFilters | None,
         deadline: Deadline,
         dense: bool = True,
+        expand: bool | None = None,
+        route: str = "smart-search",
     ) -> Retrieval:
         """Returns the best chunks for ``query`` with the tier that produced them; ``dense=False``
         asks for keyword retrieval only."""
@@ -62,26 +88,116 @@ class Searcher:
         if len(query) > self.settings.max_query_chars:
             raise BadInput(f"The query is longer than {self.settings.max_query_chars} characters; shorten it.")
         n = self.resolve_limit(limit)
-        qvec = await self._embed(query, deadline) if dense else None
+        filters = filters if filters is not None and not filters.is_empty() else None
+        result_key = cache_key(
+            "search", user_id, query, filters.model_dump(mode="json") if filters else None, n,
+            self.embedder.model, self.embedder.version,
+        )  # fmt: skip
+        try:
+            qvec = await self._query_vector(query, deadline) if dense else None
+            if dense and qvec is None:
+                # Without a query vector, the same question answered earlier on this very library is
+                # better than keyword retrieval.
+                async with self.db.read(deadline) as conn:
+                    revision = await repo.library_revision(conn, user_id=user_id)
+                cached = self._cached(result_key, revision=revision)
+                if cached is not None:
+                    return self._done(cached, started, route)
+            rows = await self._run(user_id, query, qvec, n, filters, deadline)
+        except (Unavailable, DeadlineExceeded) as exc:
+            cached = self._cached(result_key, revision=None)
+            if cached is None:
+                raise
+            _log.warning("search served from cache (%s)", exc.__class__.__name__)
+            return self._done(cached, started, route)
         tier = Tier.HYBRID if qvec is not None else Tier.KEYWORD
-        filtered = filters is not None and not filters.is_empty()
-        statement = self.statements.get(hybrid=qvec is not None, filtered=filtered)
+        hits = [Hit.model_validate(r) for r in rows]
+        lexemes = list(rows[0]["query_lexemes"]) if rows else []
+        variants: list[str] = []
+        if tier is Tier.HYBRID and self._wants_expansion(expand):
+            hits, variants = await self._expand(user_id, query, hits, n, filters, deadline)
+        result = SearchOut(query=query, tier=tier, tier_name=TIER_NAMES[tier], hits=hits, took_ms=0.0,
+                           expanded_queries=variants)  # fmt: skip
+        if tier is Tier.HYBRID and rows:
+            revision = int(rows[0]["revision"])
+            self.cache.set(result_key, f"{revision}\n".encode() + result.model_dump_json().encode())
+        retrieval = Retrieval(result=result, query_lexemes=lexemes, query_vector=qvec)
+        return self._done(retrieval, started, route)
+
+    def _done(self, retrieval: Retrieval, started: float, route: str) -> Retrieval:
+        retrieval.result.took_ms = round((time.perf_counter() - started) * 1000, 2)
+        SEARCH_TIER.labels(route, str(int(retrieval.result.tier))).inc()
+        return retrieval
+
+    def _cached(self, key: str, *, revision: int | None) -> Retrieval | None:
+        raw = self.cache.get(key)
+        if raw is None:
+            return None
+        stored_revision, _, body = raw.partition(b"\n")
+        stale = int(stored_revision) != revision
+        if revision is not None and stale:
+            return None
+        result = SearchOut.model_validate_json(body)
+        result.tier, result.tier_name, result.stale = Tier.CACHED, TIER_NAMES[Tier.CACHED], stale
+        return Retrieval(result=result, query_lexemes=[])
+
+    async def _run(
+        self,
+        user_id: int,
+        query: str,
+        qvec: list[float] | None,
+        n: int,
+        filters: SearchFilters | None,
+        deadline: Deadline,
+    ) -> list[dict[str, Any]]:
+        statement = self.statements.get(hybrid=qvec is not None, filtered=filters is not None)
         params = repo.search_params(
             user_id=user_id, query=query, qvec=qvec, limit=n, filters=filters, settings=self.settings
         )
         async with self.db.read(deadline) as conn:
-            rows = await repo.run_search(conn, statement, params)
-        hits = [Hit.model_validate(r) for r in rows]
-        took_ms = (time.perf_counter() - started) * 1000
-        result = SearchOut(query=query, tier=tier, tier_name=TIER_NAMES[tier], hits=hits, took_ms=round(took_ms, 2))
-        lexemes = list(rows[0]["query_lexemes"]) if rows else []
-        return Retrieval(result=result, query_lexemes=lexemes)
+            return await repo.run_search(conn, statement, params)
 
-    async def _embed(self, query: str, deadline: Deadline) -> list[float] | None:
+    async def _query_vector(self, query: str, deadline: Deadline) -> list[float] | None:
+        key = cache_key("qvec", self.embedder.model, self.embedder.version, query)
+        cached = self.cache.get(key)
+        if cached is not None:
+            return [float(x) for x in np.frombuffer(cached, dtype=np.float32)]
         try:
             vector = await self.embedder.embed_query(query, deadline=deadline)
         except (LLMError, Unavailable, DeadlineExceeded) as exc:
             # Tier 2: keyword retrieval still answers; the tier tells the client why it differs.
             _log.warning("query embedding unavailable (%s); keyword-only search", exc.__class__.__name__)
             return None
+        self.cache.set(key, np.asarray(vector, dtype=np.float32).tobytes())
         return [float(x) for x in vector]
+
+    def _wants_expansion(self, expand: bool | None) -> bool:
+        if self.expander is None or not self.expander.available:
+            return False
+        return self.settings.expand_queries if expand is None else expand
+
+    async def _expand(
+        self, user_id: int, query: str, hits: list[Hit], n: int, filters: SearchFilters | None, deadline: Deadline
+    ) -> tuple[list[Hit], list[str]]:
+        assert self.expander is not None
+        variants = await self.expander.variants(query, deadline=deadline)
+        lists = [[h.chunk_id for h in hits]]
+        by_id = {h.chunk_id: h for h in hits}
+        used: list[str] = []
+        for variant in variants:
+            if deadline.remaining() < 0.5:
+                break
+            qvec = await self._query_vector(variant, deadline)
+            try:
+                rows = await self._run(user_id, variant, qvec, n, filters, deadline)
+            except (Unavailable, DeadlineExceeded):
+                break
+            variant_hits = [Hit.model_validate(r) for r in rows]
+            for h in variant_hits:
+                by_id.setdefault(h.chunk_id, h)
+            lists.append([h.chunk_id for h in variant_hits])
+            used.append(variant)
+        if not used:
+            return hits, []
+        fused = rrf(lists, k=self.settings.rrf_k)[:n]
+        return [by_id[chunk_id].model_copy(update={"score": score}) for chunk_id, score in fused], used
