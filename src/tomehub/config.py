@@ -85,6 +85,9 @@ class SearchSettings(BaseModel):
     max_query_chars: int = 2_000
     # Query expansion (LLM rephrasings fused by RRF) when a query-expansion provider is configured.
     expand_queries: bool = True
+    # The query embedding may use the request's time left minus this reserve, so that a slow
+    # provider still leaves time to answer from keywords (tier 2) instead of timing out.
+    fallback_reserve_s: float = 0.3
 
 
 class CacheSettings(BaseModel):
@@ -201,6 +204,11 @@ class LLMSettings(BaseModel):
     # Retries may be at most this share of calls in the window (no retry storms).
     retry_budget_ratio: float = 0.1
     retry_budget_window_s: float = 10.0
+    # Interactive calls (search, answers) try at most twice; background calls (ingestion) retry
+    # patiently, waiting out rate limits, with exponential backoff up to the cap.
+    interactive_max_attempts: int = 2
+    background_max_attempts: int = 6
+    background_backoff_max_s: float = 30.0
     # Query expansion: variants asked of the LLM, and the time a search must have left to try.
     expansion_variants: int = 3
     expansion_min_time_left_s: float = 3.0

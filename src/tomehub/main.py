@@ -35,6 +35,7 @@ from tomehub.llm.build import LLMStack, LocalEmbeddingProvider, build_llm
 from tomehub.llm.prompts import Prompts
 from tomehub.llm.providers.local import LocalEmbedder
 from tomehub.ops.health import router as health_router
+from tomehub.ops.metrics import router as metrics_router
 from tomehub.ops.requests import RequestContextMiddleware
 from tomehub.resources import Resources
 from tomehub.search.expansion import QueryExpander
@@ -215,7 +216,7 @@ def create_app(
         lifespan=lifespan,
     )
     _install_error_handlers(app)
-    for router in (health_router, library_router, ingest_router, search_router, answer_router):
+    for router in (health_router, metrics_router, library_router, ingest_router, search_router, answer_router):
         app.include_router(router)
     verifier = TokenVerifier(settings.auth, local_key_path=settings.local_signing_key_path)
     # Starlette runs the last added middleware first: request context, then auth.

@@ -16,7 +16,7 @@ from tomehub.llm.providers.openai_compat import OpenAICompatProvider
 from tomehub.resilience.breaker import BreakerPolicy, BreakerStore, CircuitBreaker, MemoryStore
 from tomehub.resilience.bulkhead import Bulkhead, BulkheadLimits
 from tomehub.resilience.pacing import Pacer
-from tomehub.resilience.retry import BACKGROUND, INTERACTIVE, RetryBudget
+from tomehub.resilience.retry import BACKGROUND, INTERACTIVE, RetryBudget, RetryPolicy
 from tomehub.resilience.shared_state import RedisBreakerStore
 
 EMBEDDING_OPS = (Operation.SEARCH_EMBEDDING, Operation.INGEST_EMBEDDING)
@@ -120,6 +120,18 @@ def build_llm(
         Operation.JUDGE: llm.judge_timeout_s,
         Operation.QUERY_EXPANSION: llm.query_expansion_timeout_s,
     }
+    interactive_retry = RetryPolicy(
+        max_attempts=llm.interactive_max_attempts,
+        initial_backoff_s=INTERACTIVE.initial_backoff_s,
+        max_backoff_s=INTERACTIVE.max_backoff_s,
+        min_attempt_s=INTERACTIVE.min_attempt_s,
+    )
+    background_retry = RetryPolicy(
+        max_attempts=llm.background_max_attempts,
+        initial_backoff_s=min(BACKGROUND.initial_backoff_s, llm.background_backoff_max_s),
+        max_backoff_s=llm.background_backoff_max_s,
+        min_attempt_s=BACKGROUND.min_attempt_s,
+    )
     for operation in Operation:
         resolved = _resolve(settings, operation)
         if resolved is None:
@@ -158,7 +170,7 @@ def build_llm(
             provider_name=provider_name,
             timeout_s=timeouts[operation],
             interactive=interactive,
-            retry=INTERACTIVE if interactive else BACKGROUND,
+            retry=interactive_retry if interactive else background_retry,
         )
     for operation in EMBEDDING_OPS:
         if operation not in routes:

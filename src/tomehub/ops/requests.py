@@ -13,6 +13,9 @@ from tomehub.resilience.deadline import Deadline
 _log = logging.getLogger("tomehub.access")
 
 REQUEST_ID_HEADER = b"x-request-id"
+# A client may ask for a shorter deadline than the server's (never a longer one): a caller that
+# gives up after 2 s should not have the server work on for 6.
+DEADLINE_HEADER = b"x-tomehub-deadline-ms"
 
 
 class RequestContextMiddleware:
@@ -30,7 +33,7 @@ class RequestContextMiddleware:
         request_id = _incoming_id(scope) or uuid.uuid4().hex
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
-        state["deadline"] = Deadline.after(self.deadline_s)
+        state["deadline"] = Deadline.after(_requested_deadline(scope, self.deadline_s))
         status = 500
 
         async def send_with_id(message: Message) -> None:
@@ -58,6 +61,16 @@ class RequestContextMiddleware:
                     "status": status,
                 },
             )
+
+
+def _requested_deadline(scope: Scope, default_s: float) -> float:
+    for name, value in scope["headers"]:
+        if name == DEADLINE_HEADER:
+            try:
+                return max(0.05, min(default_s, float(value) / 1000))
+            except ValueError:
+                return default_s
+    return default_s
 
 
 def _incoming_id(scope: Scope) -> str | None:

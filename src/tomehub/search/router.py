@@ -30,7 +30,7 @@ async def smart_search(
 ) -> SearchOut:
     """Returns the chunks of your library that best match the query (BM25 + vectors, fused by RRF)."""
     retrieval = await searcher.search(
-        user_id=user.id, query=body.query, limit=body.limit, filters=body.filters, deadline=deadline
+        user_id=user.id, query=body.query, limit=body.limit, filters=body.filters, deadline=deadline, expand=body.expand
     )
     response.headers[TIER_HEADER] = str(int(retrieval.result.tier))
     return retrieval.result

@@ -162,8 +162,10 @@ class Searcher:
         cached = self.cache.get(key)
         if cached is not None:
             return [float(x) for x in np.frombuffer(cached, dtype=np.float32)]
+        # Keep time for the keyword fallback should the provider use all it is given.
+        budget = Deadline(deadline.expires_at - self.settings.fallback_reserve_s, deadline.clock)
         try:
-            vector = await self.embedder.embed_query(query, deadline=deadline)
+            vector = await self.embedder.embed_query(query, deadline=budget)
         except (LLMError, Unavailable, DeadlineExceeded) as exc:
             # Tier 2: keyword retrieval still answers; the tier tells the client why it differs.
             _log.warning("query embedding unavailable (%s); keyword-only search", exc.__class__.__name__)

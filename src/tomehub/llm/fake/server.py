@@ -58,6 +58,10 @@ class Faults(BaseModel):
     hang_rate: float = Field(default=0.0, ge=0, le=1)
     malformed_rate: float = Field(default=0.0, ge=0, le=1)
     token_delay_ms: float = Field(default=0.0, ge=0)
+    # Answers: cite an id that was never given (a hallucinated citation) with this probability,
+    # unless the request carries a reviewer's hints and the fake is told to heed them.
+    invent_citation_rate: float = Field(default=0.0, ge=0, le=1)
+    ignore_hints: bool = False
 
 
 class FaultUpdate(BaseModel):
@@ -158,7 +162,8 @@ def create_fake_app(provider: FakeProvider | None = None) -> FastAPI:
         body = await request.json()
         if body.get("stream"):
             return await _serve_stream(fake, request, body)
-        return await _serve(fake, request, "chat", lambda: _chat_payload(body))
+        faults = fake.faults_for("chat", request.headers.get(OPERATION_HEADER))
+        return await _serve(fake, request, "chat", lambda: _chat_payload(body, faults, fake.rng["chat"]))
 
     @app.get("/control/faults")
     async def get_faults() -> dict[str, Any]:
@@ -224,7 +229,7 @@ async def _serve(fake: FakeProvider, request: Request, kind: str, payload: Any) 
     try:
         if hang:
             fake.counters.outcomes[f"{kind}:hang"] += 1
-            await asyncio.Event().wait()  # until the client gives up and the server cancels us
+            await _hang(request)
         await asyncio.sleep(delay)
         if malformed:
             fake.counters.outcomes[f"{kind}:malformed"] += 1
@@ -240,7 +245,7 @@ async def _serve_stream(fake: FakeProvider, request: Request, body: dict[str, An
     faults, early, hang = await _admit(fake, request, "chat")
     if early is not None:
         return early
-    text = _reply(body)
+    text = _reply(body, faults, fake.rng["chat"])
     model = body.get("model", "fake-chat")
     delay = fake.latency_s("chat", faults)
 
@@ -251,7 +256,7 @@ async def _serve_stream(fake: FakeProvider, request: Request, body: dict[str, An
         try:
             if hang:
                 fake.counters.outcomes["chat:hang"] += 1
-                await asyncio.Event().wait()
+                await _hang(request)
             await asyncio.sleep(delay)
             for piece in re.findall(r"\S+\s*", text):
                 chunk = {
@@ -277,6 +282,13 @@ async def _serve_stream(fake: FakeProvider, request: Request, body: dict[str, An
     return StreamingResponse(events(), media_type="text/event-stream")
 
 
+async def _hang(request: Request) -> None:
+    """Never answers; returns only when the client has gone (so the server can shut down)."""
+    while not await request.is_disconnected():
+        await asyncio.sleep(0.1)
+    raise asyncio.CancelledError
+
+
 def _error(status: int, code: str, message: str, *, retry_after: float | None = None) -> JSONResponse:
     headers = {"Retry-After": f"{retry_after:g}"} if retry_after is not None else None
     return JSONResponse(
@@ -298,8 +310,8 @@ def _embedding_payload(fake: FakeProvider, body: dict[str, Any]) -> dict[str, An
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}  # fmt: skip
 
 
-def _chat_payload(body: dict[str, Any]) -> dict[str, Any]:
-    text = _reply(body)
+def _chat_payload(body: dict[str, Any], faults: Faults, rng: random.Random) -> dict[str, Any]:
+    text = _reply(body, faults, rng)
     return {
         "id": "chatcmpl-fake",
         "object": "chat.completion",
@@ -315,7 +327,7 @@ _PASSAGE = re.compile(r"^\[(\d+)\]\s*(.+)$", re.MULTILINE)
 _TASK = re.compile(r"TASK:\s*(\w+)")
 
 
-def _reply(body: dict[str, Any]) -> str:
+def _reply(body: dict[str, Any], faults: Faults, rng: random.Random) -> str:
     """Returns the assistant text for a request, following TomeHub's prompt conventions."""
     messages = body.get("messages", [])
     prompt = "\n".join(str(m.get("content", "")) for m in messages)
@@ -325,17 +337,19 @@ def _reply(body: dict[str, Any]) -> str:
         return _judge(prompt)
     if kind == "expand":
         return _expand(prompt)
-    return _answer(prompt)
+    hinted = "A reviewer rejected the previous answer" in prompt
+    invent = rng.random() < faults.invent_citation_rate and (faults.ignore_hints or not hinted)
+    return _answer(prompt, invent=invent)
 
 
-def _answer(prompt: str) -> str:
-    passages = _PASSAGE.findall(prompt)
+def _answer(prompt: str, *, invent: bool) -> str:
+    passages = _PASSAGE.findall(prompt.split("QUESTION:", 1)[0])
     if not passages:
         return "The library holds nothing about this question."
     parts = []
     for chunk_id, text in passages[:2]:
         sentence = re.split(r"(?<=[.!?])\s", text.strip(), maxsplit=1)[0]
-        parts.append(f"{sentence} [{chunk_id}]")
+        parts.append(f"{sentence} [{999_999_999 if invent else chunk_id}]")
     return " ".join(parts)
 
 
