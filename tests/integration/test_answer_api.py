@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from tests.integration.conftest import TestApp
-
-pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 GUIDE = b"""# A short guide to Being and Time
 

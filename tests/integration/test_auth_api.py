@@ -11,8 +11,6 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.integration.conftest import TestApp
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
-
 ROUTES = [
     ("GET", "/api/library/items", None),
     ("GET", f"/api/library/items/{uuid.uuid4()}", None),

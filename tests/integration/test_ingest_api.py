@@ -7,8 +7,6 @@ import pytest
 from tests.integration.conftest import TestApp
 from tests.support.documents import make_drm_epub, make_epub, make_html, make_pdf
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
-
 MARKDOWN = b"""# Being and Time
 
 ## Dasein

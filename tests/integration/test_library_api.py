@@ -9,8 +9,6 @@ import pytest
 from tests.integration.conftest import TestApp
 from tests.support.statements import count_statements
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
-
 
 async def _note(tapp: TestApp, h: dict[str, str], text: str, **fields: object) -> dict:
     resp = await tapp.client.post("/api/add-item", headers=h, json={"text": text, **fields})

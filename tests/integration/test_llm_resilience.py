@@ -19,8 +19,6 @@ from tomehub.llm.fake.embedding import HashingEmbedder
 from tomehub.llm.fake.server import FakeProvider, create_fake_app
 from tomehub.main import create_app
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
-
 DIM = 64
 OPEN_S = 1.0
 

@@ -11,8 +11,6 @@ from tests.integration.conftest import TestApp
 from tests.support.statements import count_statements
 from tomehub.llm.base import LLMError
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
-
 CORPUS = [
     "The lighthouse keeper trimmed the lamp every evening before the storm.",
     "A storm at sea tests the keeper, the lamp and the lighthouse alike; storm after storm.",

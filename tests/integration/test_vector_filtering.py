@@ -10,8 +10,6 @@ from tests.integration.conftest import TestApp
 from tomehub.llm.fake.embedding import hashed_bow
 from tomehub.search.vector import dense_ctes
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
-
 BIG_USER_CHUNKS = 20_000
 SMALL_USER_CHUNKS = 100
 

@@ -10,8 +10,6 @@ import pytest
 
 from tomehub.llm.fake.server import FakeProvider, create_fake_app
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
-
 
 def client(provider: FakeProvider | None = None) -> httpx.AsyncClient:
     app = create_fake_app(provider or FakeProvider(seed=7, embedding_dim=32))

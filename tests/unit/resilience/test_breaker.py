@@ -1,0 +1,144 @@
+"""The breaker's state machine with an injected clock: no sleeping, every transition checked."""
+
+from __future__ import annotations
+
+import pytest
+
+from tomehub.resilience.breaker import (
+    STATE_VALUES,
+    BreakerOpen,
+    BreakerPolicy,
+    BreakerState,
+    CircuitBreaker,
+    MemoryStore,
+    Outcome,
+)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+POLICY = BreakerPolicy(
+    window_s=10, bucket_s=1, min_calls=5, failure_rate=0.5, open_s=3, half_open_probes=1, probes_to_close=2
+)
+
+
+def breaker(clock: Clock, store: MemoryStore | None = None) -> CircuitBreaker:
+    return CircuitBreaker("search-embedding", POLICY, store or MemoryStore(), clock=clock)
+
+
+async def run(b: CircuitBreaker, outcome: Outcome) -> None:
+    admission = await b.admit()
+    await b.record(admission, outcome)
+
+
+async def test_opens_on_rate_only_after_minimum_volume() -> None:
+    clock = Clock()
+    b = breaker(clock)
+    for _ in range(4):
+        await run(b, Outcome.FAILURE)
+    assert (await b.status()).state is BreakerState.CLOSED  # 4 < min_calls
+    await run(b, Outcome.FAILURE)
+    status = await b.status()
+    assert status.state is BreakerState.OPEN
+    assert status.opened_at == clock.now
+    assert status.next_probe_at == clock.now + 3
+
+
+async def test_a_low_failure_rate_never_opens() -> None:
+    clock = Clock()
+    b = breaker(clock)
+    for n in range(40):
+        await run(b, Outcome.FAILURE if n % 3 == 0 else Outcome.SUCCESS)  # 34 % failures
+        clock.now += 0.1
+    assert (await b.status()).state is BreakerState.CLOSED
+
+
+async def test_old_failures_leave_the_window() -> None:
+    clock = Clock()
+    b = breaker(clock)
+    for _ in range(4):
+        await run(b, Outcome.FAILURE)
+    clock.now += 11  # past the window
+    for _ in range(4):
+        await run(b, Outcome.SUCCESS)
+    await run(b, Outcome.FAILURE)
+    status = await b.status()
+    assert status.state is BreakerState.CLOSED
+    assert status.calls == 5 and status.failures == 1
+
+
+async def test_ignored_outcomes_do_not_count() -> None:
+    clock = Clock()
+    b = breaker(clock)
+    for _ in range(10):
+        await run(b, Outcome.IGNORED)
+    assert (await b.status()).calls == 0
+
+
+async def test_open_refuses_fast_then_half_open_probes_then_closes() -> None:
+    clock = Clock()
+    b = breaker(clock)
+    for _ in range(5):
+        await run(b, Outcome.FAILURE)
+    with pytest.raises(BreakerOpen) as refused:
+        await b.admit()
+    assert refused.value.retry_after_s == pytest.approx(3.0)
+    clock.now += 3
+    probe = await b.admit()
+    assert probe.probe
+    assert (await b.status()).state is BreakerState.HALF_OPEN
+    with pytest.raises(BreakerOpen):  # one probe at a time
+        await b.admit()
+    await b.record(probe, Outcome.SUCCESS)
+    second = await b.admit()
+    await b.record(second, Outcome.SUCCESS)
+    status = await b.status()
+    assert status.state is BreakerState.CLOSED
+    assert status.calls == 0  # a closed breaker starts with a clean window
+
+
+async def test_failed_probe_reopens() -> None:
+    clock = Clock()
+    b = breaker(clock)
+    for _ in range(5):
+        await run(b, Outcome.FAILURE)
+    clock.now += 3
+    probe = await b.admit()
+    await b.record(probe, Outcome.FAILURE)
+    status = await b.status()
+    assert status.state is BreakerState.OPEN
+    assert status.opened_at == clock.now
+
+
+async def test_ignored_probe_frees_its_slot() -> None:
+    clock = Clock()
+    b = breaker(clock)
+    for _ in range(5):
+        await run(b, Outcome.FAILURE)
+    clock.now += 3
+    probe = await b.admit()
+    await b.record(probe, Outcome.IGNORED)
+    assert (await b.admit()).probe
+
+
+async def test_breakers_on_one_store_are_independent() -> None:
+    clock = Clock()
+    store = MemoryStore()
+    search = CircuitBreaker("search-embedding", POLICY, store, clock=clock)
+    ingest = CircuitBreaker("ingest-embedding", POLICY, store, clock=clock)
+    for _ in range(5):
+        await run(ingest, Outcome.FAILURE)
+    assert (await ingest.status()).state is BreakerState.OPEN
+    assert (await search.status()).state is BreakerState.CLOSED
+
+
+def test_gauge_values_cover_every_state() -> None:
+    assert set(STATE_VALUES) == set(BreakerState)
+    assert STATE_VALUES[BreakerState.OPEN] == 2
+    assert STATE_VALUES[BreakerState("half_open")] == 1
