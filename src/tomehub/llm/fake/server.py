@@ -272,7 +272,7 @@ async def _serve_stream(fake: FakeProvider, request: Request, body: dict[str, An
                    "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}  # fmt: skip
             yield f"data: {json.dumps(end)}\n\ndata: [DONE]\n\n".encode()
             finished = True
-            fake.counters.outcomes["chat:200"] += 1
+            fake.counters.outcomes["chat:stream:200"] += 1
         finally:
             if not finished:
                 fake.counters.streams_cut += 1
@@ -284,7 +284,8 @@ async def _serve_stream(fake: FakeProvider, request: Request, body: dict[str, An
 
 async def _hang(request: Request) -> None:
     """Never answers; returns only when the client has gone (so the server can shut down)."""
-    while not await request.is_disconnected():
+    # Polling, because Starlette tells a handler of a disconnect only when it asks.
+    while not await request.is_disconnected():  # noqa: ASYNC110
         await asyncio.sleep(0.1)
     raise asyncio.CancelledError
 
