@@ -6,6 +6,7 @@ JWKS key, ``aud`` = project id, ``iss`` = the securetoken issuer, ``sub`` = the 
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,10 +87,17 @@ def load_or_create_signing_key(path: Path) -> rsa.RSAPrivateKey:
     path.parent.mkdir(parents=True, exist_ok=True)
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    tmp = path.with_suffix(".tmp")
+    # Several workers may start at once: the first complete key to be linked into place wins and
+    # every other process loads it, so all of them verify the same tokens.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_bytes(pem)
     tmp.chmod(0o600)
-    tmp.replace(path)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        return load_or_create_signing_key(path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return key
 
 

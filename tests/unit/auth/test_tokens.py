@@ -89,3 +89,18 @@ def test_settings_refuse_local_tokens_in_production() -> None:
         Settings(env="prod")
     with pytest.raises(ValueError, match="PROJECT_ID"):
         Settings(auth=AuthSettings(mode="firebase"))
+
+
+def test_workers_starting_together_agree_on_one_key(tmp_path: Path) -> None:
+    import multiprocessing
+
+    key_path = tmp_path / "auth" / "key.pem"
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(4) as pool:
+        numbers = pool.map(_key_modulus, [key_path] * 8)
+    assert len(set(numbers)) == 1
+    assert load_or_create_signing_key(key_path).private_numbers().public_numbers.n == numbers[0]
+
+
+def _key_modulus(path: Path) -> int:
+    return load_or_create_signing_key(path).private_numbers().public_numbers.n
