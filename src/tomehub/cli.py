@@ -167,6 +167,50 @@ def demo(
 
 
 @app.command()
+def reembed(
+    user: Annotated[str | None, typer.Option("--user", "-u", help="Only this user's library.")] = None,
+) -> None:
+    """Re-embed every chunk that lacks a vector of the current embedding model (after a model change)."""
+    from tomehub.ingest import service
+    from tomehub.search.vector import drop_unused_indexes
+    from tomehub.store.users import UserDirectory
+
+    async def run(rt: Any) -> None:
+        embedder = rt.ingest_embedder
+        stale = await service.stale_vectors(db=rt.db, embedder=embedder)
+        if user is not None:
+            user_id = await UserDirectory(rt.db).find(user)
+            stale = {k: v for k, v in stale.items() if k == user_id}
+        total = sum(stale.values())
+        console.print(f"{total} chunks of {len(stale)} libraries need {embedder.model}@{embedder.version} vectors.")
+        for user_id in stale:
+            await rt.queue.enqueue_reembedding(user_id=user_id)
+        worker = asyncio.create_task(rt.queue.run_worker(rt.worker_context, concurrency=1, wait=True, name="reembed"))
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        try:
+            with Progress(*columns, console=console) as progress:
+                task = progress.add_task("re-embedded", total=total)
+                while True:
+                    left = await service.stale_vectors(db=rt.db, embedder=embedder)
+                    remaining = sum(v for k, v in left.items() if k in stale)
+                    progress.update(task, completed=total - remaining)
+                    if remaining == 0:
+                        break
+                    if worker.done():
+                        worker.result()
+                    await asyncio.sleep(0.5)
+        finally:
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+        dropped = await drop_unused_indexes(rt.db, keep_model=embedder.model, keep_version=embedder.version)
+        for name in dropped:
+            console.print(f"dropped the vector index of a retired model: {name}")
+
+    _with_runtime(run)
+
+
+@app.command()
 def search(
     query: Annotated[str, typer.Argument(help="What to look for.")],
     user: UserOption,

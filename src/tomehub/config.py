@@ -109,6 +109,9 @@ class IngestSettings(BaseModel):
     max_document_chars: int = 20_000_000
     # Highlights and notes are short; longer text belongs in an uploaded file.
     max_item_text_chars: int = 200_000
+    # After a change of embedding model, re-embed stale vectors in the background at start-up
+    # (until then those chunks are found by keyword only).
+    reembed_on_start: bool = True
 
 
 class AnswerSettings(BaseModel):

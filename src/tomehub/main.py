@@ -197,6 +197,10 @@ def create_app(
         app.state.searcher, app.state.answers = build_search_and_answers(runtime)
         if run_worker:
             await ingest_service.requeue_orphans(db=runtime.db, queue=runtime.queue)
+            if settings.ingest.reembed_on_start:
+                await ingest_service.schedule_reembedding(
+                    db=runtime.db, queue=runtime.queue, embedder=runtime.ingest_embedder
+                )
             runtime.background.append(
                 asyncio.create_task(
                     runtime.queue.run_worker(runtime.worker_context, concurrency=settings.ingest.worker_concurrency)

@@ -54,11 +54,16 @@ async def _embed_item(context: JobContext, user_id: int, item_id: str) -> None:
     await service.embed_pending(ctx=_worker_context(context), user_id=user_id, item_id=UUID(item_id))
 
 
+async def _reembed_user(context: JobContext, user_id: int) -> None:
+    await service.embed_pending(ctx=_worker_context(context), user_id=user_id, item_id=None)
+
+
 class JobQueue:
     """TomeHub's one interface to the job queue (implements ``service.IngestQueue``)."""
 
     PROCESS_FILE = "tomehub.process_file"
     EMBED_ITEM = "tomehub.embed_item"
+    REEMBED_USER = "tomehub.reembed_user"
 
     def __init__(self, url: str, *, pool_max_size: int = 3) -> None:
         connector = procrastinate.PsycopgConnector(
@@ -70,6 +75,7 @@ class JobQueue:
         self.app = procrastinate.App(connector=connector)
         self.app.task(name=self.PROCESS_FILE, queue=QUEUE, pass_context=True, retry=_RETRY)(_process_file)
         self.app.task(name=self.EMBED_ITEM, queue=QUEUE, pass_context=True, retry=_RETRY)(_embed_item)
+        self.app.task(name=self.REEMBED_USER, queue=QUEUE, pass_context=True, retry=_RETRY)(_reembed_user)
 
     async def open(self) -> None:
         await self.app.open_async()
@@ -83,6 +89,16 @@ class JobQueue:
 
     async def enqueue_embedding(self, *, user_id: int, item_id: UUID) -> int:
         job_id: int = await self.app.configure_task(self.EMBED_ITEM).defer_async(user_id=user_id, item_id=str(item_id))
+        return job_id
+
+    async def enqueue_reembedding(self, *, user_id: int) -> int | None:
+        """Queues the re-embedding of a user's stale vectors; None if one is already waiting."""
+        try:
+            job_id: int = await self.app.configure_task(
+                self.REEMBED_USER, queueing_lock=f"reembed:{user_id}"
+            ).defer_async(user_id=user_id)
+        except procrastinate.exceptions.AlreadyEnqueued:
+            return None
         return job_id
 
     async def run_worker(

@@ -61,6 +61,10 @@ class IngestQueue(Protocol):
         """Queues the embedding of an item's chunks that have no vector yet; returns the job id."""
         ...
 
+    async def enqueue_reembedding(self, *, user_id: int) -> int | None:
+        """Queues the re-embedding of a user's chunks lacking a current vector (None: already queued)."""
+        ...
+
 
 @dataclass(frozen=True)
 class UploadMeta:
@@ -451,6 +455,30 @@ async def embed_pending(*, ctx: WorkerContext, user_id: int, item_id: UUID | Non
             if run_id is not None:
                 await repo.add_run_counts(conn, run_id=run_id, embedded=len(rows))
         embedded += len(rows)
+
+
+async def stale_vectors(*, db: Database, embedder: Embedder) -> dict[int, int]:
+    """Returns user id -> chunks without a vector of the current model (never embedded, or by another)."""
+    async with db.read() as conn:
+        rows = await library_repo.stale_vector_counts(conn, model=embedder.model, version=embedder.version)
+    return {int(r["user_id"]): int(r["n"]) for r in rows}
+
+
+async def schedule_reembedding(*, db: Database, queue: IngestQueue, embedder: Embedder) -> dict[int, int]:
+    """Queues re-embedding for every user with stale vectors; returns what it found stale."""
+    stale = await stale_vectors(db=db, embedder=embedder)
+    for user_id in stale:
+        await queue.enqueue_reembedding(user_id=user_id)
+    if stale:
+        _log.warning(
+            "%d chunks of %d users have no %s@%s vector; re-embedding them in the background "
+            "(they are found by keyword meanwhile)",
+            sum(stale.values()),
+            len(stale),
+            embedder.model,
+            embedder.version,
+        )
+    return stale
 
 
 def _new_chunk(chunk: Chunk, content_type: str, config: str, reusable: dict[str, str]) -> NewChunk:

@@ -410,3 +410,16 @@ async def get_chunks(conn: Connection, *, user_id: int, ids: list[int]) -> list[
         (user_id, ids, ids),
     )
     return await cur.fetchall()
+
+
+async def stale_vector_counts(conn: Connection, *, model: str, version: str) -> list[dict[str, Any]]:
+    """Returns (user_id, n) for users whose chunks lack a vector of this model and version."""
+    cur = await conn.execute(
+        """
+        SELECT user_id, count(*) AS n FROM content_chunks
+        WHERE embedding IS NULL OR embedding_model IS DISTINCT FROM %s OR embedding_version IS DISTINCT FROM %s
+        GROUP BY user_id
+        """,
+        (model, version),
+    )
+    return await cur.fetchall()

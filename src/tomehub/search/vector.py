@@ -65,4 +65,33 @@ async def ensure_vector_index(db: Database, *, model: str, version: str, dim: in
     ).format(name=sql.Identifier(name), dim=sql.Literal(dim), model=sql.Literal(model), version=sql.Literal(version))
     async with db.write() as conn:
         await conn.execute(statement)
+        await conn.execute(
+            """INSERT INTO embedding_spaces (model, version, dim, index_name) VALUES (%s, %s, %s, %s)
+               ON CONFLICT (model, version) DO NOTHING""",
+            (model, version, dim, name),
+        )
     return name
+
+
+async def drop_unused_indexes(db: Database, *, keep_model: str, keep_version: str) -> list[str]:
+    """Drops the vector indexes of other embedding spaces once no chunk holds their vectors."""
+    dropped = []
+    async with db.write() as conn:
+        rows = await (
+            await conn.execute(
+                """SELECT s.model, s.version, s.index_name FROM embedding_spaces s
+                   WHERE (s.model, s.version) <> (%s, %s)
+                     AND NOT EXISTS (SELECT 1 FROM content_chunks c
+                                     WHERE c.embedding_model = s.model AND c.embedding_version = s.version)""",
+                (keep_model, keep_version),
+            )
+        ).fetchall()
+        for row in rows:
+            await conn.execute(
+                sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.Identifier(row["index_name"]))
+            )
+            await conn.execute(
+                "DELETE FROM embedding_spaces WHERE model = %s AND version = %s", (row["model"], row["version"])
+            )
+            dropped.append(str(row["index_name"]))
+    return dropped
