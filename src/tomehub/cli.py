@@ -84,6 +84,22 @@ def fake_llm(
     uvicorn.run(create_fake_app(provider), host=host, port=port, log_level="warning", access_log=False)
 
 
+@app.command()
+def stress(
+    scenario: Annotated[str, typer.Argument(help="Scenario id: 2 (LLM degradation).")],
+    users: Annotated[int, typer.Option(help="Concurrent users.")] = 50,
+    scale: Annotated[float, typer.Option(help="Length of the timeline, x the report's full run.")] = 1.0,
+    report: Annotated[Path, typer.Option(help="Folder for report.md.")] = Path("stress-report"),
+) -> None:
+    """Run one of the SRE report's scenarios against a fresh local deployment and report figures."""
+    from tomehub.stress.runner import run_llm_degradation
+
+    if scenario != "2":
+        console.print(f"[red]Unknown scenario {scenario!r}.[/]")
+        raise typer.Exit(2)
+    sys.stdout.write(run_llm_degradation(users=users, scale=scale, report_dir=report, target=None))
+
+
 @token_app.command("create")
 def token_create(
     user: UserOption,

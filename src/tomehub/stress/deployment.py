@@ -1,0 +1,176 @@
+"""A TomeHub deployment for a stress run: the fake provider and TomeHub's server as real processes
+on loopback (embedded PostgreSQL under a temporary data dir), a seeded library, tokens for its users.
+With ``--target`` the run uses an existing deployment instead and starts nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from tomehub.auth.tokens import issue_local_token
+from tomehub.config import AuthSettings
+
+DEMO_DIR = Path(__file__).resolve().parents[1] / "demo" / "library"
+
+
+@dataclass
+class Deployment:
+    base_url: str
+    fake_url: str | None
+    tokens: list[str]
+    data_dir: Path | None = None
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    logs: list[Path] = field(default_factory=list)
+
+    def fake(self) -> httpx.Client:
+        if self.fake_url is None:
+            raise RuntimeError("this run has no controllable provider (give --fake-llm)")
+        return httpx.Client(base_url=self.fake_url, timeout=10)
+
+    def set_faults(self, **change: object) -> None:
+        with self.fake() as http:
+            http.put("/control/faults", json=change).raise_for_status()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{url} exited during start-up:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not start:\n{log.read_text()[-3000:]}")
+
+
+@contextmanager
+def local_deployment(
+    *,
+    users: int,
+    workers: int = 1,
+    env: dict[str, str] | None = None,
+    embedding_dim: int = 384,
+    seed: int = 0,
+    keep: bool = False,
+) -> Iterator[Deployment]:
+    """Starts the fake provider and TomeHub (``workers`` processes) and tears them down afterwards."""
+    data_dir = Path(tempfile.mkdtemp(prefix="tomehub-stress-"))
+    procs: list[subprocess.Popen[bytes]] = []
+    logs: list[Path] = []
+    try:
+        fake_port, port = _free_port(), _free_port()
+        fake_log = data_dir / "fake-llm.log"
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "tomehub",
+                    "fake-llm",
+                    "--port",
+                    str(fake_port),
+                    "--seed",
+                    str(seed),
+                    "--embedding-dim",
+                    str(embedding_dim),
+                    "--latency-p50-ms",
+                    "5",
+                    "--latency-p95-ms",
+                    "10",
+                ],
+                stdout=fake_log.open("wb"),
+                stderr=subprocess.STDOUT,
+            )
+        )
+        logs.append(fake_log)
+        fake_url = f"http://127.0.0.1:{fake_port}"
+        _wait_http(f"{fake_url}/v1/models", procs[-1], fake_log)
+        server_env = {
+            **os.environ,
+            "TOMEHUB_DATA_DIR": str(data_dir / "data"),
+            "TOMEHUB_LLM_BASE_URL": f"{fake_url}/v1",
+            "TOMEHUB_LLM__EMBEDDING_MODEL": "fake-embedding",
+            "TOMEHUB_LLM__EMBEDDING_DIM": str(embedding_dim),
+            "TOMEHUB_LLM__CHAT_MODEL": "fake-chat",
+            "TOMEHUB_SERVER__DEMO_ON_FIRST_START": "false",
+            "TOMEHUB_LOG_LEVEL": "WARNING",
+            **(env or {}),
+        }
+        server_log = data_dir / "tomehub.log"
+        command = [sys.executable, "-m", "tomehub", "serve", "--port", str(port)]
+        if workers > 1:
+            command += ["--workers", str(workers)]
+        procs.append(subprocess.Popen(command, env=server_env, stdout=server_log.open("wb"), stderr=subprocess.STDOUT))
+        logs.append(server_log)
+        base_url = f"http://127.0.0.1:{port}"
+        _wait_http(f"{base_url}/api/health", procs[-1], server_log)
+        key = data_dir / "data" / "auth" / "local-signing-key.pem"
+        tokens = [issue_local_token(AuthSettings(), key, f"stress-user-{n}") for n in range(users)]
+        yield Deployment(base_url, fake_url, tokens, data_dir, procs, logs)
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+        for proc in reversed(procs):
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        if not keep:
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+
+async def seed_library(deployment: Deployment, *, users: int, files: list[Path] | None = None) -> None:
+    """Uploads the demo library (or ``files``) for each of the first ``users`` users and waits until
+    everything is indexed and embedded."""
+    files = files or sorted(p for p in DEMO_DIR.iterdir() if p.suffix in {".md", ".txt", ".html", ".pdf", ".epub"})
+    async with httpx.AsyncClient(base_url=deployment.base_url, timeout=60) as http:
+        runs: list[tuple[str, str]] = []
+        for user in range(users):
+            token = deployment.tokens[user]
+            for path in files:
+                resp = await http.post(
+                    "/api/ingest",
+                    headers={"Authorization": f"Bearer {token}"},
+                    files={"file": (path.name, path.read_bytes())},
+                )
+                resp.raise_for_status()
+                runs.append((token, resp.json()["run_id"]))
+        for token, run_id in runs:
+            while True:
+                run = (
+                    await http.get(f"/api/ingest/runs/{run_id}", headers={"Authorization": f"Bearer {token}"})
+                ).json()
+                if run["finished_at"] and run["chunks_pending_embedding"] == 0:
+                    break
+                await asyncio.sleep(0.5)
+
+
+def vocabulary(files: list[Path] | None = None) -> list[str]:
+    """Words of the demo library's English text (queries are drawn from them)."""
+    words: set[str] = set()
+    for path in files or [p for p in DEMO_DIR.iterdir() if p.suffix in {".md", ".txt"}]:
+        words.update(w.lower() for w in re.findall(r"[A-Za-z]{5,}", path.read_text(encoding="utf-8", errors="ignore")))
+    return sorted(words)

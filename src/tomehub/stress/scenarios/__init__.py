@@ -1,0 +1,1 @@
+"""The SRE report's scenarios, one module each."""
