@@ -198,11 +198,16 @@ class LLMSettings(BaseModel):
     query_expansion_timeout_s: float = 1.5
 
     breaker: BreakerSettings = Field(default_factory=BreakerSettings)
-    # Calls in flight per provider and worker; interactive calls keep a reserve background work
-    # (ingestion embeddings) can never take.
-    provider_concurrency: int = 8
-    reserved_interactive: int = 3
-    bulkhead_max_waiting: int = 64
+    # Calls in flight per remote provider and worker. A remote call mostly waits on the network, so
+    # the limit is the provider's capacity, not our CPU: 50 users at 1-2 s per embedding need ~30.
+    # Interactive calls keep a reserve that background work (ingestion embeddings) can never take.
+    provider_concurrency: int = 64
+    reserved_interactive: int = 16
+    bulkhead_max_waiting: int = 256
+    # An interactive call waits this long at most for a slot, then degrades (keyword search, quotes);
+    # background work waits patiently.
+    interactive_slot_wait_s: float = 0.5
+    background_slot_wait_s: float = 30.0
     # Client-side pacing to the provider's rate limit (requests per second; unset = unpaced).
     requests_per_s: float | None = None
     # Retries may be at most this share of calls in the window (no retry storms).

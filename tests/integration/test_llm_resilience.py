@@ -142,6 +142,8 @@ async def test_search_breaker_opens_on_failure_rate_and_fails_fast(lapp: TestApp
     resp = await search(lapp, h, "lighthouse again", expand=False)
     elapsed = time.perf_counter() - started
     assert resp.headers["X-TomeHub-Tier"] == "2"
+    assert resp.headers["X-TomeHub-Degraded"] == "breaker_open"
+    assert resp.json()["degraded"] == "breaker_open"
     assert await fake.calls("embeddings:search-embedding") == before
     assert elapsed < 0.25, elapsed
 
@@ -230,6 +232,7 @@ async def test_the_request_deadline_caps_the_provider_call_and_leaves_time_for_k
     elapsed = time.perf_counter() - started
     assert resp.status_code == 200, resp.text
     assert resp.headers["X-TomeHub-Tier"] == "2"
+    assert resp.headers["X-TomeHub-Degraded"] == "timeout"
     assert 0.6 < elapsed < 1.1, elapsed
 
 

@@ -23,7 +23,7 @@ EMBEDDING_OPS = (Operation.SEARCH_EMBEDDING, Operation.INGEST_EMBEDDING)
 CHAT_OPS = (Operation.GENERATION, Operation.JUDGE, Operation.QUERY_EXPANSION)
 LOCAL_PROVIDER = "local"
 # In-process embedding is CPU work on a small machine: few at a time, one always free for a query.
-_LOCAL_LIMITS = BulkheadLimits(limit=3, reserved_interactive=1, max_waiting=64, max_wait_s=30.0)
+_LOCAL_LIMITS = BulkheadLimits(limit=3, reserved_interactive=1, max_waiting=64, interactive_wait_s=2.0)
 
 
 class LocalEmbeddingProvider(EmbeddingProvider, Protocol):
@@ -112,6 +112,8 @@ def build_llm(
         limit=llm.provider_concurrency,
         reserved_interactive=llm.reserved_interactive,
         max_waiting=llm.bulkhead_max_waiting,
+        interactive_wait_s=llm.interactive_slot_wait_s,
+        background_wait_s=llm.background_slot_wait_s,
     )
     timeouts = {
         Operation.SEARCH_EMBEDDING: llm.search_embedding_timeout_s,

@@ -2,7 +2,8 @@
 
 Background work (ingestion embeddings, re-embedding) may use at most ``limit - reserved`` slots, so a
 batch of 10,000 documents can never take the slots a search needs. Waiting is bounded twice: by the
-caller's deadline (or ``max_wait_s``) and by the number of waiters (``max_waiting``); past either,
+caller's deadline (and a per-kind longest wait: interactive calls degrade quickly, background work
+waits patiently) and by the number of waiters (``max_waiting``); past either,
 the call is refused at once with 503 instead of queueing without end.
 """
 
@@ -28,7 +29,8 @@ class BulkheadLimits:
     limit: int = 8
     reserved_interactive: int = 3
     max_waiting: int = 64
-    max_wait_s: float = 10.0
+    interactive_wait_s: float = 0.5
+    background_wait_s: float = 30.0
 
 
 class Bulkhead:
@@ -56,7 +58,8 @@ class Bulkhead:
             if not self._free_for(interactive):
                 if self.waiting >= self.limits.max_waiting:
                     raise BulkheadFull(f"Too many {self.name} calls are waiting; retry shortly.", retry_after_s=1.0)
-                wait = self.limits.max_wait_s if deadline is None else deadline.cap(self.limits.max_wait_s)
+                longest = self.limits.interactive_wait_s if interactive else self.limits.background_wait_s
+                wait = longest if deadline is None else deadline.cap(longest)
                 self.waiting += 1
                 try:
                     await asyncio.wait_for(self._changed.wait_for(lambda: self._free_for(interactive)), wait)

@@ -14,6 +14,7 @@ from tomehub.search.service import Searcher
 router = APIRouter(prefix="/api", tags=["search"])
 
 TIER_HEADER = "X-TomeHub-Tier"
+DEGRADED_HEADER = "X-TomeHub-Degraded"
 
 
 def get_searcher(request: Request) -> Searcher:
@@ -33,4 +34,6 @@ async def smart_search(
         user_id=user.id, query=body.query, limit=body.limit, filters=body.filters, deadline=deadline, expand=body.expand
     )
     response.headers[TIER_HEADER] = str(int(retrieval.result.tier))
+    if retrieval.result.degraded:
+        response.headers[DEGRADED_HEADER] = retrieval.result.degraded
     return retrieval.result

@@ -18,9 +18,12 @@ import numpy as np
 
 from tomehub.config import SearchSettings
 from tomehub.errors import BadInput, DeadlineExceeded, Unavailable
-from tomehub.llm.base import Embedder, LLMError
+from tomehub.llm.base import Embedder, LLMError, ProviderRateLimited, ProviderTimeout
 from tomehub.metrics import SEARCH_TIER
+from tomehub.resilience.breaker import BreakerOpen
+from tomehub.resilience.bulkhead import BulkheadFull
 from tomehub.resilience.deadline import Deadline
+from tomehub.resilience.pacing import PacedOut
 from tomehub.search import repo
 from tomehub.search.expansion import QueryExpander
 from tomehub.search.fusion import rrf
@@ -30,6 +33,19 @@ from tomehub.store.cache import Cache, cache_key
 from tomehub.store.db import Database
 
 _log = logging.getLogger(__name__)
+
+
+def degradation_reason(exc: BaseException) -> str:
+    """Names why a model call did not happen or failed, for clients and dashboards."""
+    if isinstance(exc, BreakerOpen):
+        return "breaker_open"
+    if isinstance(exc, BulkheadFull):
+        return "busy"
+    if isinstance(exc, ProviderRateLimited | PacedOut):
+        return "rate_limited"
+    if isinstance(exc, ProviderTimeout | DeadlineExceeded):
+        return "timeout"
+    return "provider_error"
 
 
 @dataclass
@@ -93,8 +109,9 @@ class Searcher:
             "search", user_id, query, filters.model_dump(mode="json") if filters else None, n,
             self.embedder.model, self.embedder.version,
         )  # fmt: skip
+        degraded: str | None = None
         try:
-            qvec = await self._query_vector(query, deadline) if dense else None
+            qvec, degraded = await self._query_vector(query, deadline) if dense else (None, None)
             if dense and qvec is None:
                 # Without a query vector, the same question answered earlier on this very library is
                 # better than keyword retrieval.
@@ -102,6 +119,7 @@ class Searcher:
                     revision = await repo.library_revision(conn, user_id=user_id)
                 cached = self._cached(result_key, revision=revision)
                 if cached is not None:
+                    cached.result.degraded = degraded
                     return self._done(cached, started, route)
             rows = await self._run(user_id, query, qvec, n, filters, deadline)
         except (Unavailable, DeadlineExceeded) as exc:
@@ -117,7 +135,7 @@ class Searcher:
         if tier is Tier.HYBRID and self._wants_expansion(expand):
             hits, variants = await self._expand(user_id, query, hits, n, filters, deadline)
         result = SearchOut(query=query, tier=tier, tier_name=TIER_NAMES[tier], hits=hits, took_ms=0.0,
-                           expanded_queries=variants)  # fmt: skip
+                           expanded_queries=variants, degraded=degraded)  # fmt: skip
         if tier is Tier.HYBRID and rows:
             revision = int(rows[0]["revision"])
             self.cache.set(result_key, f"{revision}\n".encode() + result.model_dump_json().encode())
@@ -157,21 +175,22 @@ class Searcher:
         async with self.db.read(deadline) as conn:
             return await repo.run_search(conn, statement, params)
 
-    async def _query_vector(self, query: str, deadline: Deadline) -> list[float] | None:
+    async def _query_vector(self, query: str, deadline: Deadline) -> tuple[list[float] | None, str | None]:
+        """Returns the query's vector, or None and the reason it could not be had."""
         key = cache_key("qvec", self.embedder.model, self.embedder.version, query)
         cached = self.cache.get(key)
         if cached is not None:
-            return [float(x) for x in np.frombuffer(cached, dtype=np.float32)]
+            return [float(x) for x in np.frombuffer(cached, dtype=np.float32)], None
         # Keep time for the keyword fallback should the provider use all it is given.
         budget = Deadline(deadline.expires_at - self.settings.fallback_reserve_s, deadline.clock)
         try:
             vector = await self.embedder.embed_query(query, deadline=budget)
         except (LLMError, Unavailable, DeadlineExceeded) as exc:
             # Tier 2: keyword retrieval still answers; the tier tells the client why it differs.
-            _log.warning("query embedding unavailable (%s); keyword-only search", exc.__class__.__name__)
-            return None
+            _log.info("query embedding unavailable (%s); keyword-only search", exc.__class__.__name__)
+            return None, degradation_reason(exc)
         self.cache.set(key, np.asarray(vector, dtype=np.float32).tobytes())
-        return [float(x) for x in vector]
+        return [float(x) for x in vector], None
 
     def _wants_expansion(self, expand: bool | None) -> bool:
         if self.expander is None or not self.expander.available:
@@ -189,7 +208,7 @@ class Searcher:
         for variant in variants:
             if deadline.remaining() < 0.5:
                 break
-            qvec = await self._query_vector(variant, deadline)
+            qvec, _ = await self._query_vector(variant, deadline)
             try:
                 rows = await self._run(user_id, variant, qvec, n, filters, deadline)
             except (Unavailable, DeadlineExceeded):

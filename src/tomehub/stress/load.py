@@ -54,7 +54,7 @@ class LoadClient:
             )
             tier = resp.headers.get("x-tomehub-tier")
             record = Record(start, self.now(), resp.status_code, kind, int(tier) if tier else None,
-                            len(resp.content), None, phase)  # fmt: skip
+                            len(resp.content), None, phase, resp.headers.get("x-tomehub-degraded"))  # fmt: skip
         except TimeoutError:
             record = Record(start, self.now(), 0, kind, error="timeout", phase=phase)
         except httpx.ConnectError:

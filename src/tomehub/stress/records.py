@@ -20,6 +20,7 @@ class Record:
     bytes: int = 0
     error: str | None = None  # "timeout", "refused", "reset", ...
     phase: str = ""
+    degraded: str | None = None  # the server's X-TomeHub-Degraded: why the query was not embedded
 
     @property
     def latency(self) -> float:

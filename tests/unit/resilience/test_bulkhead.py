@@ -11,7 +11,12 @@ from tomehub.resilience.deadline import Deadline
 
 
 async def test_background_cannot_take_the_interactive_reserve() -> None:
-    b = Bulkhead("p", BulkheadLimits(limit=4, reserved_interactive=2, max_waiting=10, max_wait_s=0.05))
+    b = Bulkhead(
+        "p",
+        BulkheadLimits(
+            limit=4, reserved_interactive=2, max_waiting=10, interactive_wait_s=0.05, background_wait_s=0.05
+        ),
+    )
     held = asyncio.Event()
     release = asyncio.Event()
 
@@ -35,7 +40,7 @@ async def test_background_cannot_take_the_interactive_reserve() -> None:
 
 
 async def test_waiters_are_served_when_a_slot_frees() -> None:
-    b = Bulkhead("p", BulkheadLimits(limit=1, reserved_interactive=0, max_waiting=10, max_wait_s=1.0))
+    b = Bulkhead("p", BulkheadLimits(limit=1, reserved_interactive=0, max_waiting=10, interactive_wait_s=1.0))
     order: list[str] = []
 
     async def use(name: str, hold_s: float) -> None:
@@ -48,7 +53,7 @@ async def test_waiters_are_served_when_a_slot_frees() -> None:
 
 
 async def test_bounded_queue_and_deadline() -> None:
-    b = Bulkhead("p", BulkheadLimits(limit=1, reserved_interactive=0, max_waiting=1, max_wait_s=5.0))
+    b = Bulkhead("p", BulkheadLimits(limit=1, reserved_interactive=0, max_waiting=1, interactive_wait_s=5.0))
     gate = asyncio.Event()
 
     async def hold() -> None:
@@ -70,7 +75,7 @@ async def test_bounded_queue_and_deadline() -> None:
     started = loop.time()
     with pytest.raises(BulkheadFull, match="within"):
         await _acquire(b, Deadline.after(0.1))
-    assert loop.time() - started < 0.5  # the deadline, not max_wait_s, bounded the wait
+    assert loop.time() - started < 0.5  # the deadline, not the longest wait, bounded it
     gate.set()
     await holder
 
