@@ -208,7 +208,7 @@ async def ingest(rt: Runtime, user_id: int, dataset: Dataset) -> dict[str, float
                 for r in run_ids
             ]
             done = sum(r.files_done + r.files_failed for r in runs)
-            pending = sum(r.chunks_pending_embedding for r in runs)
+            pending = sum(r.passages_pending_embedding for r in runs)
             print(
                 f"\r  ingest: {done}/{len(dataset.files)} files, {pending} chunks to embed   ", end="", file=sys.stderr
             )

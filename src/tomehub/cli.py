@@ -334,14 +334,14 @@ async def _work_until_done(
     try:
         with Progress(*columns, console=console) as progress:
             files = progress.add_task("files", total=total)
-            chunks = progress.add_task("chunks embedded", total=None)
+            chunks = progress.add_task("passages embedded", total=None)
             while True:
                 runs = [
                     await service.get_run(db=rt.db, user_id=user_id, run_id=i, deadline=Deadline.after(10)) for i in ids
                 ]
                 finished = sum(r.files_done + r.files_failed for r in runs)
-                embedded = sum(r.chunks_embedded + r.chunks_reused for r in runs)
-                pending = sum(r.chunks_pending_embedding for r in runs)
+                embedded = sum(r.passages_embedded + r.passages_reused for r in runs)
+                pending = sum(r.passages_pending_embedding for r in runs)
                 progress.update(files, completed=finished)
                 progress.update(chunks, completed=embedded, total=embedded + pending)
                 if all(r.finished_at is not None for r in runs) and pending == 0:

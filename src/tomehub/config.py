@@ -37,13 +37,15 @@ class DatabaseSettings(BaseModel):
 
 
 class ChunkingSettings(BaseModel):
-    """How documents are cut into chunks (tokens of the embedding model's tokenizer)."""
+    """How documents are cut (tokens of the embedding model's tokenizer). Measured in
+    docs/retrieval.md: chunks large enough to hold whole paragraphs (e5 reads at most 512 tokens),
+    embedded as short passages."""
 
-    # Measured on the labelled sets (docs/retrieval.md): small enough to stay precise, large
-    # enough to keep a paragraph's context; e5 models read at most 512 tokens.
-    chunk_tokens: int = 200
-    # Overlap keeps a sentence that straddles a boundary whole in at least one chunk.
-    overlap_ratio: float = 0.15
+    chunk_tokens: int = 512
+    passage_tokens: int = 128
+    # semchunk's overlap mode cuts inside sentences and shrinks chunks well below their size; its
+    # boundaries already fall between paragraphs and sentences, so no overlap is the measured best.
+    overlap_ratio: float = 0.0
 
 
 class EmbeddingSettings(BaseModel):
@@ -68,14 +70,16 @@ class SearchSettings(BaseModel):
     rrf_k: int = 60
     # Depth of each list before fusion; deeper lists let the weaker list add recall.
     candidates_per_list: int = 50
+    # Passages read per chunk wanted in the dense list (a chunk's several passages may all be near).
+    passages_per_candidate: int = 3
     # Fusion weights (measured, docs/retrieval.md): lexical-leaning on morphologically rich text.
     lexical_weight: float = 1.0
     dense_weight: float = 1.0
     # Okapi BM25 parameters (the usual Lucene defaults).
     bm25_k1: float = 1.2
     bm25_b: float = 0.75
-    # Libraries up to this many embedded chunks are searched exactly (a scan of one user's rows
-    # is fast and loses no recall); larger ones use the HNSW index with iterative scans.
+    # Libraries up to this many passages are searched exactly (a scan of one user's rows is fast
+    # and loses no recall); larger ones use the HNSW index with iterative scans.
     exact_vector_max_chunks: int = 20_000
     hnsw_ef_search: int = 100
     # pgvector stops an iterative scan after this many tuples (bounds the worst case).

@@ -100,7 +100,7 @@ class TestApp:
             resp = await self.client.get(f"/api/ingest/runs/{run_id}", headers=headers)
             assert resp.status_code == 200, resp.text
             run: dict[str, Any] = resp.json()
-            if run["finished_at"] is not None and run["chunks_pending_embedding"] == 0:
+            if run["finished_at"] is not None and run["passages_pending_embedding"] == 0:
                 return run
             if time.monotonic() > deadline:
                 raise AssertionError(f"run {run_id} did not finish: {run}")
@@ -113,12 +113,12 @@ class TestApp:
         while True:
             async with db.read() as conn:
                 row = await (
-                    await conn.execute("SELECT count(*) AS n FROM content_chunks WHERE embedding IS NULL")
+                    await conn.execute("SELECT count(*) AS n FROM chunk_passages WHERE embedding IS NULL")
                 ).fetchone()
             if row is not None and row["n"] == 0:
                 return
             if time.monotonic() > deadline:
-                raise AssertionError(f"{row} chunks still wait for their vectors")
+                raise AssertionError(f"{row} passages still wait for their vectors")
             await asyncio.sleep(0.05)
 
     async def ingest(self, headers: dict[str, str], filename: str, data: bytes, **fields: str) -> dict[str, Any]:

@@ -165,9 +165,9 @@ async def test_reuploading_the_same_file_duplicates_nothing_and_embeds_nothing(t
     second = await tapp.ingest(h, "being-again.md", MARKDOWN)
     assert second["duplicate"] is True
     assert second["item_id"] == first["item_id"]
-    assert second["run"]["chunks_embedded"] == 0
+    assert second["run"]["passages_embedded"] == 0
     assert second["run"]["chunks_written"] == 0
-    assert second["run"]["chunks_reused"] == chunks_before
+    assert second["run"]["passages_reused"] == chunks_before
     assert tapp.embedder.passages_embedded == embedded_before
     items = (await tapp.client.get("/api/library/items", headers=h)).json()["items"]
     assert len(items) == 1
@@ -181,8 +181,8 @@ async def test_identical_text_in_another_file_reuses_its_vectors(tapp: TestApp) 
     await tapp.ingest(h, "a.md", b"# Notes\n\n" + part_a)
     before = tapp.embedder.passages_embedded
     done = await tapp.ingest(h, "b.md", b"# Notes\n\n" + part_a + b"\n" + part_b)
-    assert done["run"]["chunks_reused"] == 1
-    assert done["run"]["chunks_embedded"] == 1
+    assert done["run"]["passages_reused"] == 1
+    assert done["run"]["passages_embedded"] == 1
     assert tapp.embedder.passages_embedded == before + 1
 
 

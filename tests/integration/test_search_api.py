@@ -162,7 +162,9 @@ async def test_vectors_of_another_model_are_never_compared(tapp: TestApp) -> Non
     db = tapp.app.state.resources.db
     async with db.write() as conn:
         await conn.execute(
-            "UPDATE content_chunks SET embedding_model = 'old-model' WHERE item_id = %s", (items[0]["id"],)
+            """UPDATE chunk_passages SET embedding_model = 'old-model'
+               WHERE chunk_id IN (SELECT id FROM content_chunks WHERE item_id = %s)""",
+            (items[0]["id"],),
         )
     body = await _search(tapp, h, "lighthouse keeper lamp")
     stale = [x for x in body["hits"] if x["item_id"] == items[0]["id"]]

@@ -29,18 +29,27 @@ async def _fill(tapp: TestApp, uid: str, n: int, seed: int) -> int:
         await conn.execute("SELECT setseed(%s)", (seed / 100,))
         await conn.execute(
             f"""
-            INSERT INTO content_chunks (user_id, item_id, content_type, chunk_index, text, ts_config, tsv,
-                                        lexeme_count, embedding, embedding_model, embedding_version, content_hash)
-            SELECT %(uid)s, %(item)s, 'BODY', g, 'qqq', 'simple', ''::tsvector, 0,
-                   ARRAY(SELECT random() - 0.5 + g * 0 FROM generate_series(1, {dim}))::vector,
-                   %(model)s, %(version)s, md5(g::text || %(uid)s::text)
-            FROM generate_series(1, %(n)s) g
+            WITH chunks AS (
+                INSERT INTO content_chunks (user_id, item_id, content_type, chunk_index, text, ts_config, tsv,
+                                            lexeme_count, content_hash, passage_count)
+                SELECT %(uid)s, %(item)s, 'BODY', g, 'qqq', 'simple', ''::tsvector, 0,
+                       md5(g::text || %(uid)s::text), 1
+                FROM generate_series(1, %(n)s) g
+                RETURNING id, content_hash
+            )
+            INSERT INTO chunk_passages (chunk_id, user_id, passage_index, text, content_hash, embedding,
+                                        embedding_model, embedding_version)
+            SELECT id, %(uid)s, 0, 'qqq', content_hash,
+                   ARRAY(SELECT random() - 0.5 + id * 0 FROM generate_series(1, {dim}))::vector,
+                   %(model)s, %(version)s
+            FROM chunks
             """,
             {"uid": user_id, "item": item["id"], "model": model, "version": version, "n": n},
         )
         await conn.execute(
-            "UPDATE library_stats SET chunk_count = chunk_count + %s, languages = '{simple}' WHERE user_id = %s",
-            (n, user_id),
+            """UPDATE library_stats SET chunk_count = chunk_count + %s, passage_count = passage_count + %s,
+                      languages = '{simple}' WHERE user_id = %s""",
+            (n, n, user_id),
         )
     return user_id
 
@@ -50,7 +59,7 @@ async def test_small_user_in_large_table_keeps_exact_recall(tapp: TestApp, monke
     small_id = await _fill(tapp, "small-user", SMALL_USER_CHUNKS, seed=2)
     db = tapp.app.state.resources.db
     async with db.write() as conn:
-        await conn.execute("ANALYZE content_chunks")
+        await conn.execute("ANALYZE chunk_passages")
     # Force the HNSW branch even for this small library.
     monkeypatch.setattr(tapp.settings.search, "exact_vector_max_chunks", 0)
     h = tapp.headers("small-user")
@@ -58,7 +67,9 @@ async def test_small_user_in_large_table_keeps_exact_recall(tapp: TestApp, monke
     qvec = hashed_bow(query, tapp.embedder.dim)
     async with db.read() as conn:
         rows = await (
-            await conn.execute("SELECT id, embedding::text AS e FROM content_chunks WHERE user_id = %s", (small_id,))
+            await conn.execute(
+                "SELECT chunk_id AS id, embedding::text AS e FROM chunk_passages WHERE user_id = %s", (small_id,)
+            )
         ).fetchall()
     vectors = np.array([[float(x) for x in r["e"].strip("[]").split(",")] for r in rows])
     sims = vectors @ qvec / np.linalg.norm(vectors, axis=1)
@@ -80,16 +91,22 @@ async def test_small_user_in_large_table_keeps_exact_recall(tapp: TestApp, monke
         model=tapp.embedder.model, version=tapp.embedder.version, dim=tapp.embedder.dim, allowed="TRUE"
     )
     probe = sql.SQL(
-        "WITH stats AS (SELECT chunk_count FROM library_stats WHERE user_id = %(uid)s), {} SELECT chunk_id FROM dense"
+        "WITH stats AS (SELECT passage_count FROM library_stats WHERE user_id = %(uid)s), {} SELECT chunk_id FROM dense"
     ).format(statement)
-    params = {"uid": small_id, "qvec": "[" + ",".join(str(float(x)) for x in qvec) + "]", "depth": 10, "exact_max": 0}
+    params = {
+        "uid": small_id,
+        "qvec": "[" + ",".join(str(float(x)) for x in qvec) + "]",
+        "depth": 10,
+        "passage_depth": 10,
+        "exact_max": 0,
+    }
     async with db.read() as conn, conn.transaction():
         for setting in ("enable_sort", "enable_bitmapscan", "enable_seqscan"):
             await conn.execute(f"SET LOCAL {setting} = off")
         plan = "\n".join(
             r["QUERY PLAN"] for r in await (await conn.execute(sql.SQL("EXPLAIN ") + probe, params)).fetchall()
         )
-        assert "content_chunks_hnsw" in plan, plan
+        assert "chunk_passages_hnsw" in plan, plan
         with_iterative = {r["chunk_id"] for r in await (await conn.execute(probe, params)).fetchall()}
         await conn.execute("SET LOCAL hnsw.iterative_scan = off")
         without = {r["chunk_id"] for r in await (await conn.execute(probe, params)).fetchall()}

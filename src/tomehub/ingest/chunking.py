@@ -1,4 +1,10 @@
-"""Cutting a parsed document into chunks of N embedder tokens with overlap (semchunk).
+"""Cutting a parsed document into chunks, and chunks into passages (semchunk, by embedder tokens).
+
+A chunk (``chunk_tokens``) is what BM25 ranks, what a search returns and what an answer cites; its
+passages (``passage_tokens``) are what gets embedded ("small-to-big": short passages match a
+question's meaning far better than a whole chunk does, docs/retrieval.md). semchunk cuts at the
+largest boundary that fits (paragraph, then line, sentence, clause, word), so chunks keep whole
+paragraphs where they can.
 
 Pages of one chapter are chunked as one text, so a chunk may run over a page break; it is cited by
 the page holding most of its text. Chunks never cross a chapter boundary: a citation names one chapter.
@@ -24,6 +30,7 @@ class Chunk:
     page: int | None
     chapter: str | None
     content_hash: str
+    passages: tuple[str, ...]
 
 
 def content_hash(text: str) -> str:
@@ -37,9 +44,11 @@ def chunk_sections(
     chunk_tokens: int,
     overlap_ratio: float,
     count_tokens: Callable[[str], int],
+    passage_tokens: int | None = None,
 ) -> list[Chunk]:
-    """Returns the document's chunks in reading order, numbered from 0."""
+    """Returns the document's chunks in reading order, numbered from 0, each with its passages."""
     chunker = semchunk.chunkerify(count_tokens, chunk_size=chunk_tokens)
+    passager = semchunk.chunkerify(count_tokens, chunk_size=passage_tokens) if passage_tokens else None
     chunks: list[Chunk] = []
     for chapter, group in groupby(sections, key=lambda s: s.chapter):
         parts = list(group)
@@ -50,15 +59,18 @@ def chunk_sections(
             tuple[list[str], list[tuple[int, int]]], chunker(text, overlap=overlap_ratio or None, offsets=True)
         )
         for piece, (start, end) in zip(pieces, offsets, strict=True):
-            if not piece.strip():
+            text = piece.strip()
+            if not text:
                 continue
+            passages = [p.strip() for p in cast(list[str], passager(text))] if passager else [text]
             chunks.append(
                 Chunk(
                     index=len(chunks),
-                    text=piece.strip(),
+                    text=text,
                     page=_page_of(parts, starts, start, end),
                     chapter=chapter,
-                    content_hash=content_hash(piece),
+                    content_hash=content_hash(text),
+                    passages=tuple(p for p in passages if p) or (text,),
                 )
             )
     return chunks

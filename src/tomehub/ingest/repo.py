@@ -78,8 +78,8 @@ async def add_run_counts(
 ) -> None:
     await conn.execute(
         """UPDATE ingestion_runs
-              SET chunks_written = chunks_written + %s, chunks_reused = chunks_reused + %s,
-                  chunks_embedded = chunks_embedded + %s
+              SET chunks_written = chunks_written + %s, passages_reused = passages_reused + %s,
+                  passages_embedded = passages_embedded + %s
             WHERE id = %s""",
         (written, reused, embedded, run_id),
     )
@@ -131,11 +131,11 @@ async def get_run(conn: Connection, *, user_id: int, run_id: UUID) -> dict[str, 
     cur = await conn.execute(
         """
         SELECT r.id, r.label, r.status, r.files_total, r.files_done, r.files_failed, r.chunks_written,
-               r.chunks_reused, r.chunks_embedded, r.errors, r.created_at, r.started_at, r.finished_at,
+               r.passages_reused, r.passages_embedded, r.errors, r.created_at, r.started_at, r.finished_at,
                ARRAY(SELECT DISTINCT f.item_id FROM ingestion_files f WHERE f.run_id = r.id) AS item_ids,
-               (SELECT count(*) FROM content_chunks c
+               (SELECT count(*) FROM chunk_passages p JOIN content_chunks c ON c.id = p.chunk_id
                  WHERE c.item_id IN (SELECT f.item_id FROM ingestion_files f WHERE f.run_id = r.id)
-                   AND c.embedding IS NULL) AS chunks_pending_embedding
+                   AND p.embedding IS NULL) AS passages_pending_embedding
         FROM ingestion_runs r WHERE r.id = %s AND r.user_id = %s
         """,
         (run_id, user_id),

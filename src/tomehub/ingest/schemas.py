@@ -32,10 +32,10 @@ class RunOut(BaseModel):
     files_total: int
     files_done: int
     files_failed: int
-    chunks_written: int
-    chunks_reused: int
-    chunks_embedded: int
-    chunks_pending_embedding: int
+    chunks_written: int = Field(description="Chunks indexed (new or changed).")
+    passages_reused: int = Field(description="Passages whose vector was kept or copied: nothing re-embedded.")
+    passages_embedded: int = Field(description="Passages embedded by the model in this run.")
+    passages_pending_embedding: int = Field(description="Passages still waiting for their vector.")
     progress: float = Field(description="Share of files finished, 0..1.")
     errors: list[FileError]
     item_ids: list[UUID]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any, Protocol
@@ -28,12 +29,12 @@ from tomehub.errors import (
     TomehubError,
 )
 from tomehub.ingest import repo
-from tomehub.ingest.chunking import Chunk, chunk_sections
+from tomehub.ingest.chunking import Chunk, chunk_sections, content_hash
 from tomehub.ingest.parsers import ParsedDocument, Section, detect_format, parse_document
 from tomehub.ingest.schemas import AddItemIn, IngestAccepted, RunOut
 from tomehub.library import repo as library_repo
 from tomehub.library.analysis import detect_config
-from tomehub.library.repo import NewChunk
+from tomehub.library.repo import NewChunk, NewPassage
 from tomehub.library.schemas import ItemOut, ItemType
 from tomehub.llm.base import Embedder
 from tomehub.resilience.deadline import Deadline
@@ -264,13 +265,7 @@ async def add_text_item(
             f"{settings.ingest.max_item_text_chars}. Upload it as a file instead."
         )
     section = Section(text=body.text, page=body.page, chapter=body.chapter)
-    chunks = await asyncio.to_thread(
-        chunk_sections,
-        [section],
-        chunk_tokens=settings.chunking.chunk_tokens,
-        overlap_ratio=settings.chunking.overlap_ratio,
-        count_tokens=embedder.count_tokens,
-    )
+    chunks = await asyncio.to_thread(_chunk, [section], settings, embedder.count_tokens)
     config = detect_config(body.text)
     title = body.title or _title_from_text(body.text)
     async with db.write(deadline) as conn, conn.transaction():
@@ -282,7 +277,7 @@ async def add_text_item(
         reusable = await library_repo.reusable_embeddings(
             conn,
             user_id=user_id,
-            hashes=[c.content_hash for c in chunks],
+            hashes=_passage_hashes(chunks),
             model=embedder.model,
             version=embedder.version,
         )
@@ -295,7 +290,7 @@ async def add_text_item(
             embedding_version=embedder.version,
         )
         row = await library_repo.get_item(conn, user_id=user_id, item_id=item_id)
-    if len(reusable) < len(chunks):
+    if len(reusable) < len(_passage_hashes(chunks)):
         await queue.enqueue_embedding(user_id=user_id, item_id=item_id)
     assert row is not None
     return ItemOut.model_validate(row)
@@ -332,7 +327,7 @@ async def process_file(*, ctx: WorkerContext, file_id: UUID) -> None:
         reusable = await library_repo.reusable_embeddings(
             conn,
             user_id=user_id,
-            hashes=[c.content_hash for c in chunks],
+            hashes=_passage_hashes(chunks),
             model=ctx.embedder.model,
             version=ctx.embedder.version,
         )
@@ -351,8 +346,7 @@ async def process_file(*, ctx: WorkerContext, file_id: UUID) -> None:
         if item is not None and not item["author"] and doc.author:
             fields["author"] = doc.author[:300]
         await library_repo.update_item(conn, user_id=user_id, item_id=item_id, fields=fields)
-        reused = write.kept + write.inserted_with_vector
-        await repo.add_run_counts(conn, run_id=run_id, written=write.inserted, reused=reused)
+        await repo.add_run_counts(conn, run_id=run_id, written=write.inserted, reused=write.passages_reused)
     await embed_pending(ctx=ctx, user_id=user_id, item_id=item_id, run_id=run_id)
     async with ctx.db.write() as conn, conn.transaction():
         if await _load_file(conn, file_id) is not None:
@@ -370,12 +364,7 @@ def _parse_and_chunk(ctx: WorkerContext, data: bytes, filename: str) -> tuple[Pa
             f"{filename} holds {doc.char_count:,} characters of text; the limit is "
             f"{ctx.settings.ingest.max_document_chars:,} (TOMEHUB_INGEST__MAX_DOCUMENT_CHARS)."
         )
-    chunks = chunk_sections(
-        doc.sections,
-        chunk_tokens=ctx.settings.chunking.chunk_tokens,
-        overlap_ratio=ctx.settings.chunking.overlap_ratio,
-        count_tokens=ctx.embedder.count_tokens,
-    )
+    chunks = _chunk(doc.sections, ctx.settings, ctx.embedder.count_tokens)
     if not chunks:
         raise EmptyDocument(f"{filename} has no text to index.")
     sample = " ".join(s.text for s in doc.sections[:20])[:4000]
@@ -432,7 +421,7 @@ async def embed_pending(*, ctx: WorkerContext, user_id: int, item_id: UUID | Non
     batch_size = ctx.settings.embedding.batch_size
     while True:
         async with ctx.db.write() as conn:
-            rows = await library_repo.chunks_missing_embedding(
+            rows = await library_repo.passages_missing_embedding(
                 conn,
                 user_id=user_id,
                 item_id=item_id,
@@ -481,7 +470,21 @@ async def schedule_reembedding(*, db: Database, queue: IngestQueue, embedder: Em
     return stale
 
 
+def _chunk(sections: list[Section], settings: Settings, count_tokens: Callable[[str], int]) -> list[Chunk]:
+    return chunk_sections(
+        sections,
+        chunk_tokens=settings.chunking.chunk_tokens,
+        passage_tokens=settings.chunking.passage_tokens,
+        overlap_ratio=settings.chunking.overlap_ratio,
+        count_tokens=count_tokens,
+    )
+
+
 def _new_chunk(chunk: Chunk, content_type: str, config: str, reusable: dict[str, str]) -> NewChunk:
+    passages = []
+    for text in chunk.passages:
+        digest = content_hash(text)
+        passages.append(NewPassage(text=text, content_hash=digest, embedding=reusable.get(digest)))
     return NewChunk(
         chunk_index=chunk.index,
         text=chunk.text,
@@ -490,8 +493,12 @@ def _new_chunk(chunk: Chunk, content_type: str, config: str, reusable: dict[str,
         content_hash=chunk.content_hash,
         page=chunk.page,
         chapter=chunk.chapter,
-        embedding=reusable.get(chunk.content_hash),
+        passages=tuple(passages),
     )
+
+
+def _passage_hashes(chunks: list[Chunk]) -> list[str]:
+    return [content_hash(p) for c in chunks for p in c.passages]
 
 
 def _title_from_filename(filename: str) -> str:

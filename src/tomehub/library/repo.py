@@ -22,17 +22,26 @@ _ITEM_COLUMNS = """
 
 
 @dataclass(frozen=True)
+class NewPassage:
+    """A passage of a chunk; ``embedding`` (a pgvector literal) is None until the embedder has seen it."""
+
+    text: str
+    content_hash: str
+    embedding: str | None = None
+
+
+@dataclass(frozen=True)
 class NewChunk:
-    """A chunk to be written; ``embedding`` (a pgvector literal) is None until the embedder has seen it."""
+    """A chunk to be written, with the passages it is embedded as."""
 
     chunk_index: int
     text: str
     content_type: str
     ts_config: str
     content_hash: str
+    passages: tuple[NewPassage, ...]
     page: int | None = None
     chapter: str | None = None
-    embedding: str | None = None
 
 
 @dataclass(frozen=True)
@@ -42,8 +51,9 @@ class ChunkWrite:
     inserted: int
     deleted: int
     kept: int
-    # Inserted chunks that took an existing vector of identical text instead of a new embedding.
-    inserted_with_vector: int = 0
+    # Passages that need no new embedding: those of kept chunks, and new ones that took the vector
+    # of identical text embedded before.
+    passages_reused: int = 0
 
 
 async def insert_item(
@@ -198,13 +208,13 @@ async def existing_chunks(conn: Connection, *, item_id: UUID) -> dict[int, Chunk
 async def reusable_embeddings(
     conn: Connection, *, user_id: int, hashes: list[str], model: str, version: str
 ) -> dict[str, str]:
-    """Returns content_hash -> embedding (pgvector text) for hashes already embedded by this model."""
+    """Returns passage content_hash -> embedding (pgvector text) for texts already embedded by this model."""
     if not hashes:
         return {}
     cur = await conn.execute(
         """
         SELECT DISTINCT ON (content_hash) content_hash, embedding::text AS embedding
-        FROM content_chunks
+        FROM chunk_passages
         WHERE user_id = %s AND content_hash = ANY(%s)
           AND embedding_model = %s AND embedding_version = %s AND embedding IS NOT NULL
         """,
@@ -247,11 +257,14 @@ async def write_chunks(
         )
     if stale or fresh:
         await bump_revision(conn, user_id=user_id)
+    fresh_ids = {c.chunk_index for c in fresh}
     return ChunkWrite(
         inserted=len(fresh),
         deleted=deleted,
         kept=len(chunks) - len(fresh),
-        inserted_with_vector=sum(1 for c in fresh if c.embedding is not None),
+        passages_reused=sum(
+            1 for c in chunks for p in c.passages if c.chunk_index not in fresh_ids or p.embedding is not None
+        ),
     )
 
 
@@ -269,12 +282,14 @@ async def _delete_chunks(conn: Connection, *, user_id: int, where: str, params: 
             f"""
             WITH gone AS (
                 DELETE FROM content_chunks WHERE user_id = %s AND {where}
-                RETURNING lexeme_count
+                RETURNING lexeme_count, passage_count
             ), totals AS (
-                SELECT count(*) AS n, coalesce(sum(lexeme_count), 0) AS lexemes FROM gone
+                SELECT count(*) AS n, coalesce(sum(lexeme_count), 0) AS lexemes,
+                       coalesce(sum(passage_count), 0) AS passages FROM gone
             )
             UPDATE library_stats s
-               SET chunk_count = s.chunk_count - t.n, lexeme_total = s.lexeme_total - t.lexemes
+               SET chunk_count = s.chunk_count - t.n, lexeme_total = s.lexeme_total - t.lexemes,
+                   passage_count = s.passage_count - t.passages
               FROM totals t
              WHERE s.user_id = %s
             RETURNING t.n
@@ -295,29 +310,35 @@ async def _insert_chunks(
     embedding_version: str,
 ) -> None:
     # One statement analyses the texts (PostgreSQL's snowball stemmer for each chunk's language),
-    # inserts the chunks, writes their postings and updates the user's statistics.
+    # inserts the chunks and their passages, writes the postings and updates the user's statistics.
+    passages = [(c.chunk_index, n, p) for c in chunks for n, p in enumerate(c.passages)]
     await conn.execute(
         """
         WITH src AS (
             SELECT s.*, to_tsvector(s.cfg::regconfig, s.analysed) AS tsv
             FROM unnest(%(idx)s::int[], %(text)s::text[], %(analysed)s::text[], %(ctype)s::text[],
                         %(cfg)s::text[], %(hash)s::text[], %(page)s::int[], %(chapter)s::text[],
-                        %(emb)s::text[])
-                 AS s(idx, text, analysed, ctype, cfg, hash, page, chapter, emb)
+                        %(npass)s::int[])
+                 AS s(idx, text, analysed, ctype, cfg, hash, page, chapter, npass)
         ), ins AS (
             INSERT INTO content_chunks (user_id, item_id, content_type, chunk_index, text, page, chapter,
-                                        ts_config, tsv, lexeme_count, embedding, embedding_model,
-                                        embedding_version, content_hash)
+                                        ts_config, tsv, lexeme_count, content_hash, passage_count)
             SELECT %(user_id)s, %(item_id)s, src.ctype, src.idx, src.text, src.page, src.chapter,
                    src.cfg::regconfig, src.tsv,
                    coalesce((SELECT sum(coalesce(array_length(l.positions, 1), 1))
                              FROM unnest(src.tsv) l), 0),
-                   src.emb::vector,
-                   CASE WHEN src.emb IS NULL THEN NULL ELSE %(model)s END,
-                   CASE WHEN src.emb IS NULL THEN NULL ELSE %(version)s END,
-                   src.hash
+                   src.hash, src.npass
             FROM src
-            RETURNING id, tsv, lexeme_count, ts_config
+            RETURNING id, chunk_index, tsv, lexeme_count, ts_config, passage_count
+        ), passages AS (
+            INSERT INTO chunk_passages (chunk_id, user_id, passage_index, text, content_hash, embedding,
+                                        embedding_model, embedding_version)
+            SELECT ins.id, %(user_id)s, p.n, p.text, p.hash, p.emb::vector,
+                   CASE WHEN p.emb IS NULL THEN NULL ELSE %(model)s END,
+                   CASE WHEN p.emb IS NULL THEN NULL ELSE %(version)s END
+            FROM unnest(%(p_idx)s::int[], %(p_n)s::int[], %(p_text)s::text[], %(p_hash)s::text[],
+                        %(p_emb)s::text[]) AS p(idx, n, text, hash, emb)
+            JOIN ins ON ins.chunk_index = p.idx
         ), postings AS (
             INSERT INTO chunk_lexemes (user_id, lexeme, chunk_id, tf, doc_len)
             SELECT %(user_id)s, l.lexeme, ins.id, least(coalesce(array_length(l.positions, 1), 1), 32767),
@@ -327,8 +348,10 @@ async def _insert_chunks(
         UPDATE library_stats s
            SET chunk_count = s.chunk_count + t.n,
                lexeme_total = s.lexeme_total + t.lexemes,
+               passage_count = s.passage_count + t.passages,
                languages = ARRAY(SELECT DISTINCT unnest(s.languages || t.cfgs) ORDER BY 1)
           FROM (SELECT count(*) AS n, coalesce(sum(lexeme_count), 0) AS lexemes,
+                       coalesce(sum(passage_count), 0) AS passages,
                        array_agg(DISTINCT ts_config::text) AS cfgs FROM ins) t
          WHERE s.user_id = %(user_id)s
         """,
@@ -343,7 +366,12 @@ async def _insert_chunks(
             "hash": [c.content_hash for c in chunks],
             "page": [c.page for c in chunks],
             "chapter": [c.chapter for c in chunks],
-            "emb": [c.embedding for c in chunks],
+            "npass": [len(c.passages) for c in chunks],
+            "p_idx": [idx for idx, _, _ in passages],
+            "p_n": [n for _, n, _ in passages],
+            "p_text": [p.text for _, _, p in passages],
+            "p_hash": [p.content_hash for _, _, p in passages],
+            "p_emb": [p.embedding for _, _, p in passages],
             "model": embedding_model,
             "version": embedding_version,
         },
@@ -355,17 +383,19 @@ def vector_literal(values: list[float]) -> str:
     return "[" + ",".join(f"{v:.7g}" for v in values) + "]"
 
 
-async def chunks_missing_embedding(
+async def passages_missing_embedding(
     conn: Connection, *, user_id: int, item_id: UUID | None, model: str, version: str, limit: int
 ) -> list[dict[str, Any]]:
-    """Returns chunks that have no vector of the current model (never embedded, or by another model)."""
+    """Returns passages that have no vector of the current model (never embedded, or by another model)."""
     cur = await conn.execute(
         """
-        SELECT id, text, content_hash FROM content_chunks
-        WHERE user_id = %(user_id)s AND (%(item_id)s::uuid IS NULL OR item_id = %(item_id)s)
-          AND (embedding IS NULL OR embedding_model IS DISTINCT FROM %(model)s
-               OR embedding_version IS DISTINCT FROM %(version)s)
-        ORDER BY id
+        SELECT p.id, p.text, p.content_hash FROM chunk_passages p
+        WHERE p.user_id = %(user_id)s
+          AND (%(item_id)s::uuid IS NULL
+               OR p.chunk_id IN (SELECT c.id FROM content_chunks c WHERE c.item_id = %(item_id)s))
+          AND (p.embedding IS NULL OR p.embedding_model IS DISTINCT FROM %(model)s
+               OR p.embedding_version IS DISTINCT FROM %(version)s)
+        ORDER BY p.id
         LIMIT %(limit)s
         """,
         {"user_id": user_id, "item_id": item_id, "model": model, "version": version, "limit": limit},
@@ -376,12 +406,12 @@ async def chunks_missing_embedding(
 async def set_embeddings(
     conn: Connection, *, user_id: int, vectors: dict[int, list[float]], model: str, version: str
 ) -> int:
-    """Stores vectors for chunks (by id) of the user; returns how many rows took one."""
+    """Stores vectors for passages (by id) of the user; returns how many rows took one."""
     if not vectors:
         return 0
     cur = await conn.execute(
         """
-        UPDATE content_chunks c
+        UPDATE chunk_passages c
            SET embedding = v.emb::vector, embedding_model = %(model)s, embedding_version = %(version)s
           FROM unnest(%(ids)s::bigint[], %(embs)s::text[]) AS v(id, emb)
          WHERE c.id = v.id AND c.user_id = %(user_id)s
@@ -413,10 +443,10 @@ async def get_chunks(conn: Connection, *, user_id: int, ids: list[int]) -> list[
 
 
 async def stale_vector_counts(conn: Connection, *, model: str, version: str) -> list[dict[str, Any]]:
-    """Returns (user_id, n) for users whose chunks lack a vector of this model and version."""
+    """Returns (user_id, n) for users whose passages lack a vector of this model and version."""
     cur = await conn.execute(
         """
-        SELECT user_id, count(*) AS n FROM content_chunks
+        SELECT user_id, count(*) AS n FROM chunk_passages
         WHERE embedding IS NULL OR embedding_model IS DISTINCT FROM %s OR embedding_version IS DISTINCT FROM %s
         GROUP BY user_id
         """,

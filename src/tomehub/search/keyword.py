@@ -16,6 +16,7 @@ stats AS (
     SELECT greatest(chunk_count, 1)::float8 AS n,
            greatest(lexeme_total::float8 / greatest(chunk_count, 1), 1.0) AS avgdl,
            chunk_count,
+           passage_count,
            languages,
            revision
     FROM library_stats WHERE user_id = %(uid)s

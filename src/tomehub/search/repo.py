@@ -59,7 +59,7 @@ class DenseSpace:
 def build_statement(*, dense: DenseSpace | None, filtered: bool) -> sql.Composed:
     """Returns the search statement for a (tier, filter) combination; built once and cached by callers."""
     allowed_lex = "p.chunk_id IN (SELECT id FROM allowed)" if filtered else "TRUE"
-    allowed_dense = "c.id IN (SELECT id FROM allowed)" if filtered else "TRUE"
+    allowed_dense = "c.chunk_id IN (SELECT id FROM allowed)" if filtered else "TRUE"
     ctes: list[sql.Composable] = []
     if filtered:
         ctes.append(sql.SQL(_ALLOWED_CTE))
@@ -103,6 +103,7 @@ def search_params(
         "k1": settings.bm25_k1,
         "b": settings.bm25_b,
         "depth": settings.candidates_per_list,
+        "passage_depth": settings.candidates_per_list * settings.passages_per_candidate,
         "exact_max": settings.exact_vector_max_chunks,
         "qvec": None if qvec is None else "[" + ",".join(f"{x:.7g}" for x in qvec) + "]",
         "rrf_k": settings.rrf_k,

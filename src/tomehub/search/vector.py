@@ -1,10 +1,11 @@
-"""Dense retrieval: pgvector cosine distance over the vectors of the current embedding model.
+"""Dense retrieval: pgvector cosine distance over the passages' vectors of the current embedding
+model; a chunk's similarity is that of its best passage ("small-to-big").
 
 Each model has its own partial HNSW index (an expression index over ``embedding::vector(dim)`` for
 rows of that model), so vectors of different models or dimensions are never compared. A library of
-up to ``exact_vector_max_chunks`` chunks is searched exactly (a scan of one user's rows); larger ones
-walk the HNSW graph with iterative scans, which keep going until enough rows of this user pass the
-filter: per-user filtering never silently loses recall.
+up to ``exact_vector_max_chunks`` passages is searched exactly (a scan of one user's rows); larger
+ones walk the HNSW graph with iterative scans, which keep going until enough rows of this user pass
+the filter: per-user filtering never silently loses recall.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ from tomehub.store.db import Database
 def index_name(model: str, version: str) -> str:
     slug = re.sub(r"[^a-z0-9]+", "_", f"{model}_{version}".lower()).strip("_")[:30]
     digest = hashlib.sha256(f"{model}\x00{version}".encode()).hexdigest()[:8]
-    return f"content_chunks_hnsw_{slug}_{digest}"
+    return f"chunk_passages_hnsw_{slug}_{digest}"
 
 
 def dense_ctes(*, model: str, version: str, dim: int, allowed: str) -> sql.Composed:
-    """Returns the CTE ``dense`` (chunk_id, similarity, rank); parameters qvec, uid, depth, exact_max."""
+    """Returns the CTE ``dense`` (chunk_id, similarity, rank); parameters qvec, uid, depth,
+    passage_depth, exact_max. ``allowed`` filters on ``c.chunk_id``."""
     distance = sql.SQL("c.embedding::vector({dim}) <=> %(qvec)s::vector({dim})").format(dim=sql.Literal(dim))
     own_rows = sql.SQL(
         "c.user_id = %(uid)s AND c.embedding_model = {model} AND c.embedding_version = {version}"
@@ -33,23 +35,26 @@ def dense_ctes(*, model: str, version: str, dim: int, allowed: str) -> sql.Compo
     # "+ 0" makes the exact branch's ordering unmatchable by the index, forcing the exact scan.
     return sql.SQL(
         """
-dense_candidates AS (
-    (SELECT c.id AS chunk_id, {distance} AS distance
-       FROM content_chunks c
-      WHERE {own_rows} AND {allowed} AND (SELECT chunk_count FROM stats) <= %(exact_max)s
+dense_passages AS (
+    (SELECT c.chunk_id, {distance} AS distance
+       FROM chunk_passages c
+      WHERE {own_rows} AND {allowed} AND (SELECT passage_count FROM stats) <= %(exact_max)s
       ORDER BY ({distance}) + 0
-      LIMIT %(depth)s)
+      LIMIT %(passage_depth)s)
     UNION ALL
-    (SELECT c.id AS chunk_id, {distance} AS distance
-       FROM content_chunks c
-      WHERE {own_rows} AND {allowed} AND (SELECT chunk_count FROM stats) > %(exact_max)s
+    (SELECT c.chunk_id, {distance} AS distance
+       FROM chunk_passages c
+      WHERE {own_rows} AND {allowed} AND (SELECT passage_count FROM stats) > %(exact_max)s
       ORDER BY {distance}
-      LIMIT %(depth)s)
+      LIMIT %(passage_depth)s)
 ),
 dense AS (
-    SELECT chunk_id, 1.0 - distance AS similarity,
-           row_number() OVER (ORDER BY distance, chunk_id) AS rank
-    FROM dense_candidates
+    SELECT chunk_id, 1.0 - min(distance) AS similarity,
+           row_number() OVER (ORDER BY min(distance), chunk_id) AS rank
+    FROM dense_passages
+    GROUP BY chunk_id
+    ORDER BY min(distance), chunk_id
+    LIMIT %(depth)s
 )
 """
     ).format(distance=distance, own_rows=own_rows, allowed=sql.SQL(allowed))
@@ -59,7 +64,7 @@ async def ensure_vector_index(db: Database, *, model: str, version: str, dim: in
     """Creates the HNSW index of a model's vectors if it is missing (without blocking writes)."""
     name = index_name(model, version)
     statement = sql.SQL(
-        "CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON content_chunks "
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON chunk_passages "
         "USING hnsw ((embedding::vector({dim})) vector_cosine_ops) "
         "WHERE embedding_model = {model} AND embedding_version = {version}"
     ).format(name=sql.Identifier(name), dim=sql.Literal(dim), model=sql.Literal(model), version=sql.Literal(version))
@@ -81,8 +86,8 @@ async def drop_unused_indexes(db: Database, *, keep_model: str, keep_version: st
             await conn.execute(
                 """SELECT s.model, s.version, s.index_name FROM embedding_spaces s
                    WHERE (s.model, s.version) <> (%s, %s)
-                     AND NOT EXISTS (SELECT 1 FROM content_chunks c
-                                     WHERE c.embedding_model = s.model AND c.embedding_version = s.version)""",
+                     AND NOT EXISTS (SELECT 1 FROM chunk_passages p
+                                     WHERE p.embedding_model = s.model AND p.embedding_version = s.version)""",
                 (keep_model, keep_version),
             )
         ).fetchall()

@@ -163,7 +163,7 @@ async def seed_library(deployment: Deployment, *, users: int, files: list[Path] 
                 run = (
                     await http.get(f"/api/ingest/runs/{run_id}", headers={"Authorization": f"Bearer {token}"})
                 ).json()
-                if run["finished_at"] and run["chunks_pending_embedding"] == 0:
+                if run["finished_at"] and run["passages_pending_embedding"] == 0:
                     break
                 await asyncio.sleep(0.5)
 
