@@ -242,7 +242,7 @@ async def _embedded_count(rt: Runtime, user_id: int) -> int:
     async with rt.db.read() as conn:
         row = await (
             await conn.execute(
-                "SELECT count(*) AS n FROM content_chunks WHERE user_id = %s AND embedding IS NOT NULL", (user_id,)
+                "SELECT count(*) AS n FROM chunk_passages WHERE user_id = %s AND embedding IS NOT NULL", (user_id,)
             )
         ).fetchone()
     return int(row["n"]) if row else 0
@@ -317,8 +317,8 @@ async def evaluate(args: argparse.Namespace, dataset: Dataset) -> str:
         if stats["embedded_now"]:
             rate = stats["embedded_now"] / stats["seconds"]
             lines.append(
-                f"Ingestion this run: {stats['embedded_now']} chunks embedded in {stats['seconds']:.0f} s "
-                f"({rate:.2f} chunks/s)."
+                f"Ingestion this run: {stats['embedded_now']} passages embedded in {stats['seconds']:.0f} s "
+                f"({rate:.2f} passages/s)."
             )
         return "\n".join(lines)
     finally:

@@ -245,9 +245,31 @@ class AuthSettings(BaseModel):
         return f"https://securetoken.google.com/{self.project_id}"
 
 
+class RateLimitSettings(BaseModel):
+    """Per-user and global request rates by route group ("limits" notation: "20/second;600/minute").
+    Shared by every worker through Redis when it is configured."""
+
+    enabled: bool = True
+    per_user: dict[str, str] = Field(
+        default_factory=lambda: {
+            "search": "20/second;600/minute",
+            "ask": "5/second;120/minute",
+            "ingest": "10/second;2000/minute",
+            "default": "50/second",
+        }
+    )
+    # Everyone together, per deployment (a ceiling the machine can serve, not a fairness rule).
+    global_: dict[str, str] = Field(default_factory=lambda: {"all": "2000/second"}, alias="global")
+
+
 class ServerSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8000
+    # Admission per worker: requests worked on at once, and how many may wait (interactive first);
+    # beyond that a request gets 503 + Retry-After at once, never a refused connection.
+    max_in_flight: int = 32
+    max_queue: int = 256
+    background_queue_share: float = 0.25
     # The request deadline every service call inherits (the report's SLA is 5-7 s).
     request_deadline_s: float = 6.0
     # Load the sample library when the data dir holds no library yet.
@@ -285,6 +307,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
+    rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
 
     @model_validator(mode="after")

@@ -37,6 +37,8 @@ from tomehub.llm.providers.local import LocalEmbedder
 from tomehub.ops.health import router as health_router
 from tomehub.ops.metrics import router as metrics_router
 from tomehub.ops.requests import RequestContextMiddleware
+from tomehub.resilience.admission import Admission, AdmissionLimits, AdmissionMiddleware
+from tomehub.resilience.ratelimit import Limits, RateLimiter, RateLimitMiddleware
 from tomehub.resources import Resources
 from tomehub.search.expansion import QueryExpander
 from tomehub.search.router import router as search_router
@@ -223,7 +225,23 @@ def create_app(
     for router in (health_router, metrics_router, library_router, ingest_router, search_router, answer_router):
         app.include_router(router)
     verifier = TokenVerifier(settings.auth, local_key_path=settings.local_signing_key_path)
-    # Starlette runs the last added middleware first: request context, then auth.
+    admission = Admission(
+        AdmissionLimits(
+            max_in_flight=settings.server.max_in_flight,
+            max_queue=settings.server.max_queue,
+            background_queue_share=settings.server.background_queue_share,
+        )
+    )
+    app.state.admission = admission
+    # Starlette runs the last added middleware first: request context → auth → admission → rate limit.
+    if settings.rate_limits.enabled:
+        limiter = RateLimiter(
+            Limits(per_user=settings.rate_limits.per_user, global_=settings.rate_limits.global_),
+            redis_url=settings.redis_url,
+        )
+        app.state.rate_limiter = limiter
+        app.add_middleware(RateLimitMiddleware, limiter=limiter)
+    app.add_middleware(AdmissionMiddleware, admission=admission, default_deadline_s=settings.server.request_deadline_s)
     app.add_middleware(AuthMiddleware, verifier=verifier)
     app.add_middleware(RequestContextMiddleware, deadline_s=settings.server.request_deadline_s)
     return app

@@ -65,7 +65,13 @@ def database_url(pg_server: EmbeddedServer, template_url: str) -> str:
 
 
 def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settings:
-    base: dict[str, Any] = {"env": "test", "data_dir": data_dir, "database_url": database_url}
+    # Rate limits are tested on their own (test_capacity); elsewhere tests poll and burst freely.
+    base: dict[str, Any] = {
+        "env": "test",
+        "data_dir": data_dir,
+        "database_url": database_url,
+        "rate_limits": {"enabled": False},
+    }
     base.update(overrides)
     settings = Settings.model_validate(base)
     return settings.model_copy(update={"server": settings.server.model_copy(update={"demo_on_first_start": False})})

@@ -1,0 +1,217 @@
+"""Admission control: a per-worker concurrency limit with a bounded priority queue.
+
+The reference system let 84 of 100 requests wait in the server's backlog until clients gave up, then
+refused connections. Here a worker works on at most ``max_in_flight`` requests; the next ones wait in
+a queue that is bounded (``max_queue``) and ordered by priority (interactive search and answers
+before background work such as uploads), each carrying its deadline. A waiter whose deadline passes
+is dropped before any work is done for it; when the queue is full the request is refused at once
+with 503 and Retry-After — a fast, explicit answer instead of a timeout or a refused connection.
+
+``AdmissionCore`` is the pure queue logic (clock injected); ``Admission`` puts futures around it;
+``AdmissionMiddleware`` applies it to HTTP requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tomehub.errors import Unavailable
+from tomehub.resilience.deadline import Deadline
+
+Clock = Callable[[], float]
+
+
+class Priority(IntEnum):
+    INTERACTIVE = 0
+    BACKGROUND = 1
+
+
+class Shed(Unavailable):
+    """The worker is full and so is its queue (or the deadline passed while waiting)."""
+
+    code = "overloaded"
+
+
+@dataclass(frozen=True)
+class AdmissionLimits:
+    max_in_flight: int = 32
+    max_queue: int = 128
+    # Background requests may fill at most this share of the queue: under pressure they go first.
+    background_queue_share: float = 0.25
+
+
+@dataclass(order=True)
+class _Waiter:
+    priority: int
+    seq: int
+    deadline_at: float = field(compare=False)
+    future: asyncio.Future[None] | None = field(compare=False, default=None)
+    cancelled: bool = field(compare=False, default=False)
+
+
+class AdmissionCore:
+    """Counts requests in flight and orders the waiting ones; no I/O, no sleeping."""
+
+    def __init__(self, limits: AdmissionLimits) -> None:
+        self.limits = limits
+        self.in_flight = 0
+        self._queue: list[_Waiter] = []
+        self._seq = itertools.count()
+        self.shed = 0
+        self.expired = 0
+
+    @property
+    def queued(self) -> int:
+        return sum(1 for w in self._queue if not w.cancelled)
+
+    def offer(self, priority: Priority, deadline_at: float, now: float) -> _Waiter | None:
+        """Admits at once (returns None), queues (returns the waiter) or raises Shed."""
+        if deadline_at <= now:
+            self.expired += 1
+            raise Shed("The request's deadline passed before it could start.", retry_after_s=1.0)
+        if self.in_flight < self.limits.max_in_flight and not self.queued:
+            self.in_flight += 1
+            return None
+        room = self.limits.max_queue
+        if priority is Priority.BACKGROUND:
+            room = int(room * self.limits.background_queue_share)
+        if self.queued >= room:
+            self.shed += 1
+            raise Shed("The server is at capacity; retry in a moment.", retry_after_s=1.0)
+        waiter = _Waiter(int(priority), next(self._seq), deadline_at)
+        heapq.heappush(self._queue, waiter)
+        return waiter
+
+    def release(self, now: float) -> tuple[_Waiter | None, list[_Waiter]]:
+        """Frees a slot; returns the waiter admitted into it (if any) and the expired ones dropped."""
+        self.in_flight -= 1
+        dropped: list[_Waiter] = []
+        while self._queue:
+            waiter = heapq.heappop(self._queue)
+            if waiter.cancelled:
+                continue
+            if waiter.deadline_at <= now:
+                self.expired += 1
+                dropped.append(waiter)
+                continue
+            self.in_flight += 1
+            return waiter, dropped
+        return None, dropped
+
+    def cancel(self, waiter: _Waiter) -> None:
+        waiter.cancelled = True
+
+
+class Admission:
+    """The core with futures: ``await admission.enter(...)`` waits its turn or raises Shed."""
+
+    def __init__(self, limits: AdmissionLimits, *, clock: Clock = time.monotonic) -> None:
+        self.core = AdmissionCore(limits)
+        self.clock = clock
+
+    async def enter(self, priority: Priority, deadline: Deadline) -> None:
+        waiter = self.core.offer(priority, deadline.expires_at, self.clock())
+        if waiter is None:
+            return
+        waiter.future = asyncio.get_running_loop().create_future()
+        try:
+            await asyncio.wait_for(asyncio.shield(waiter.future), timeout=max(0.0, deadline.remaining()))
+        except TimeoutError:
+            if waiter.future.done() and not waiter.future.exception():
+                # Admitted in the same instant the wait timed out: give the slot back.
+                self.leave()
+            self.core.cancel(waiter)
+            self.core.expired += 1
+            raise Shed("The request's deadline passed while it waited to start.", retry_after_s=1.0) from None
+        except asyncio.CancelledError:
+            if waiter.future.done() and not waiter.future.cancelled() and not waiter.future.exception():
+                self.leave()
+            self.core.cancel(waiter)
+            raise
+
+    def leave(self) -> None:
+        admitted, dropped = self.core.release(self.clock())
+        for waiter in dropped:
+            if waiter.future is not None and not waiter.future.done():
+                waiter.future.set_exception(Shed("The request's deadline passed while it waited.", retry_after_s=1.0))
+        if admitted is not None and admitted.future is not None and not admitted.future.done():
+            admitted.future.set_result(None)
+
+
+# Paths that are never queued (health checks must answer even when the worker is full).
+_EXEMPT = ("/api/health", "/metrics", "/docs", "/openapi.json")
+_BACKGROUND = ("/api/ingest",)
+
+
+def priority_of(method: str, path: str) -> Priority:
+    if method == "POST" and path.startswith(_BACKGROUND):
+        return Priority.BACKGROUND
+    return Priority.INTERACTIVE
+
+
+class AdmissionMiddleware:
+    """Pure ASGI: every /api request passes through the worker's admission before any work.
+
+    A streamed response releases its slot once its headers are sent: streams are bounded by the
+    stream limiter, not by request slots, so a slow reader cannot hold a slot for a minute.
+    """
+
+    def __init__(self, app: ASGIApp, admission: Admission, *, default_deadline_s: float) -> None:
+        self.app = app
+        self.admission = admission
+        self.default_deadline_s = default_deadline_s
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(_EXEMPT) or not scope["path"].startswith("/api/"):
+            await self.app(scope, receive, send)
+            return
+        deadline = scope.get("state", {}).get("deadline") or Deadline.after(self.default_deadline_s)
+        try:
+            await self.admission.enter(priority_of(scope["method"], scope["path"]), deadline)
+        except Shed as exc:
+            await _refuse(send, exc)
+            return
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                self.admission.leave()
+
+        async def send_and_release(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = dict(message.get("headers", []))
+                if headers.get(b"content-type", b"").startswith(b"text/event-stream"):
+                    release()
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_release)
+        finally:
+            release()
+
+
+async def _refuse(send: Send, exc: Shed) -> None:
+    body = json.dumps({"error": {"code": exc.code, "message": exc.message}}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 503,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"retry-after", b"1"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
