@@ -136,7 +136,9 @@ async def open_runtime(settings: Settings, *, local_embedder: LocalEmbeddingProv
         if embedded is not None:
             embedded.stop()
         raise
-    cache = Cache(max_bytes=settings.cache.max_bytes, ttl_s=settings.cache.ttl_s)
+    cache = Cache(
+        max_bytes=settings.cache.max_bytes, ttl_s=settings.cache.ttl_s, stale_s=settings.cache.stale_s, redis=redis
+    )
     return Runtime(settings=settings, db=db, llm=llm, queue=queue, cache=cache, redis=redis, embedded=embedded)
 
 

@@ -16,3 +16,6 @@ BREAKER_STATE = Gauge("tomehub_breaker_state", "Circuit breaker state (0 closed,
 BREAKER_FAILURE_RATE = Gauge("tomehub_breaker_failure_rate", "Failure share in the breaker's window", ["operation"])
 SEARCH_TIER = Counter("tomehub_search_tier_total", "Searches served by tier", ["route", "tier"])
 ANSWERS = Counter("tomehub_answers_total", "Answers by answerer and review verdict", ["answerer", "review"])
+CACHE_REQUESTS = Counter(
+    "tomehub_cache_requests_total", "Cache lookups by layer, kind and outcome", ["layer", "kind", "outcome"]
+)

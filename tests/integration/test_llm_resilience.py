@@ -236,21 +236,36 @@ async def test_the_request_deadline_caps_the_provider_call_and_leaves_time_for_k
     assert 0.6 < elapsed < 1.1, elapsed
 
 
-async def test_tier_three_serves_the_cached_result_while_embeddings_are_down(lapp: TestApp, fake: Fake) -> None:
+async def test_cached_results_serve_while_the_provider_or_the_database_is_down(
+    lapp: TestApp, fake: Fake, monkeypatch: pytest.MonkeyPatch
+) -> None:
     h = await library(lapp, NOTES)
     first = await search(lapp, h, "Dasein Heidegger", expand=False)
     assert first.headers["X-TomeHub-Tier"] == "1"
+    assert first.json()["cached"] is False
     await fake.faults(operations={"search-embedding": {"error_rate": 1.0}})
-    lapp.app.state.runtime.cache._l1.pop(
-        next(k for k in lapp.app.state.runtime.cache._l1 if k.startswith("qvec:")), None
-    )
+    # Same query, same versions, same library: the cached hybrid result is as good as a new one.
     again = await search(lapp, h, "Dasein Heidegger", expand=False)
-    assert again.headers["X-TomeHub-Tier"] == "3"
-    assert again.json()["tier_name"] == "cached"
-    assert again.json()["stale"] is False
+    assert again.headers["X-TomeHub-Tier"] == "1"
+    assert again.json()["cached"] is True
     assert [x["chunk_id"] for x in again.json()["hits"]] == [x["chunk_id"] for x in first.json()["hits"]]
+    assert await fake.calls("embeddings:search-embedding") == 1
     other = await search(lapp, h, "bread oven", expand=False)
-    assert other.headers["X-TomeHub-Tier"] == "2"
+    assert other.headers["X-TomeHub-Tier"] == "2"  # nothing cached for it: keywords
+    # The database goes away: the last result for the query is served as tier 3, marked stale.
+    from tomehub.errors import DatabaseUnavailable
+
+    def down(*args: object, **kwargs: object) -> object:
+        raise DatabaseUnavailable("down", retry_after_s=2)
+
+    monkeypatch.setattr(lapp.app.state.resources.db, "read", down)
+    tier3 = await search(lapp, h, "Dasein Heidegger", expand=False)
+    assert tier3.status_code == 200
+    assert tier3.headers["X-TomeHub-Tier"] == "3"
+    assert tier3.json()["stale"] is True
+    nothing = await search(lapp, h, "never asked before", expand=False)
+    assert nothing.status_code == 503
+    assert nothing.json()["error"]["code"] == "database_unavailable"
 
 
 async def test_repeated_queries_reuse_their_embedding(lapp: TestApp, fake: Fake) -> None:

@@ -39,26 +39,33 @@ class QueryExpander:
         if not self.available:
             return []
         key = self._key(query)
-        cached = self.cache.get(key)
+        cached = self.cache.peek(key)
         if cached is not None:
             return list(json.loads(cached))
         if deadline.remaining() < self.settings.expansion_min_time_left_s:
             return []
         if await self.gateway.under_pressure(Operation.QUERY_EXPANSION):
             return []
-        try:
+
+        async def ask() -> bytes:
             reply = await self.gateway.complete(
                 Operation.QUERY_EXPANSION, expand_messages(self.prompts, query), deadline=deadline, json_mode=True
             )
-            queries = json.loads(reply).get("queries", [])
+            return json.dumps(
+                _clean(query, json.loads(reply).get("queries", []), self.settings.expansion_variants)
+            ).encode()
+
+        try:
+            return list(json.loads(await self.cache.get_or_compute(key, ask)))
         except (LLMError, Unavailable, DeadlineExceeded, ValueError, AttributeError) as exc:
             _log.info("query expansion skipped: %s", exc.__class__.__name__)
             return []
-        cleaned: list[str] = []
-        for q in queries if isinstance(queries, list) else []:
-            text = " ".join(str(q).split())[:300]
-            if text and text.lower() != query.lower() and text not in cleaned:
-                cleaned.append(text)
-        cleaned = cleaned[: self.settings.expansion_variants]
-        self.cache.set(key, json.dumps(cleaned).encode())
-        return cleaned
+
+
+def _clean(query: str, queries: object, limit: int) -> list[str]:
+    cleaned: list[str] = []
+    for q in queries if isinstance(queries, list) else []:
+        text = " ".join(str(q).split())[:300]
+        if text and text.lower() != query.lower() and text not in cleaned:
+            cleaned.append(text)
+    return cleaned[:limit]

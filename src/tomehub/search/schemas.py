@@ -69,7 +69,8 @@ class SearchOut(BaseModel):
     hits: list[Hit]
     took_ms: float
     expanded_queries: list[str] = Field(default_factory=list, description="LLM rephrasings fused into the result.")
-    stale: bool = Field(default=False, description="Tier 3 only: the library changed since this result was cached.")
+    cached: bool = Field(default=False, description="Served from the cache (same query, versions and library).")
+    stale: bool = Field(default=False, description="Tier 3 only: the library may have changed since it was cached.")
     degraded: str | None = Field(
         default=None,
         description="Why the query was not embedded (breaker_open, timeout, busy, rate_limited, provider_error).",

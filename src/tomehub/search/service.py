@@ -105,58 +105,88 @@ class Searcher:
             raise BadInput(f"The query is longer than {self.settings.max_query_chars} characters; shorten it.")
         n = self.resolve_limit(limit)
         filters = filters if filters is not None and not filters.is_empty() else None
-        result_key = cache_key(
+        wants_expansion = dense and self._wants_expansion(expand)
+        key = cache_key(
             "search", user_id, query, filters.model_dump(mode="json") if filters else None, n,
-            self.embedder.model, self.embedder.version,
+            self.embedder.model, self.embedder.version, wants_expansion,
         )  # fmt: skip
-        degraded: str | None = None
         try:
-            qvec, degraded = await self._query_vector(query, deadline) if dense else (None, None)
-            if dense and qvec is None:
-                # Without a query vector, the same question answered earlier on this very library is
-                # better than keyword retrieval.
-                async with self.db.read(deadline) as conn:
-                    revision = await repo.library_revision(conn, user_id=user_id)
-                cached = self._cached(result_key, revision=revision)
-                if cached is not None:
-                    cached.result.degraded = degraded
-                    return self._done(cached, started, route)
-            rows = await self._run(user_id, query, qvec, n, filters, deadline)
+            if dense:
+                # A result cached for this very library revision is as good as a new one.
+                current = await self._cached(key, user_id=user_id, deadline=deadline)
+                if current is not None:
+                    return self._done(current, started, route)
+            # Identical searches arriving together share one embedding and one statement.
+            shared = await self.cache.single_flight(
+                f"{key}:{dense}",
+                lambda: self._retrieve(user_id, query, n, filters, deadline, dense, wants_expansion, key),
+            )
         except (Unavailable, DeadlineExceeded) as exc:
-            cached = self._cached(result_key, revision=None)
-            if cached is None:
+            fallback = await self._cached(key, user_id=None, deadline=deadline)
+            if fallback is None:
                 raise
             _log.warning("search served from cache (%s)", exc.__class__.__name__)
-            return self._done(cached, started, route)
+            return self._done(fallback, started, route)
+        result = shared.result.model_copy(deep=True)
+        return self._done(Retrieval(result, shared.query_lexemes, shared.query_vector), started, route)
+
+    async def _retrieve(
+        self,
+        user_id: int,
+        query: str,
+        n: int,
+        filters: SearchFilters | None,
+        deadline: Deadline,
+        dense: bool,
+        expand: bool,
+        key: str,
+    ) -> Retrieval:
+        qvec, degraded = await self._query_vector(query, deadline) if dense else (None, None)
+        if dense and qvec is None:
+            # Without a query vector, the same question answered earlier on this very library is
+            # better than keyword retrieval.
+            cached = await self._cached(key, user_id=user_id, deadline=deadline, tier=Tier.CACHED)
+            if cached is not None:
+                cached.result.degraded = degraded
+                return cached
+        rows = await self._run(user_id, query, qvec, n, filters, deadline)
         tier = Tier.HYBRID if qvec is not None else Tier.KEYWORD
         hits = [Hit.model_validate(r) for r in rows]
         lexemes = list(rows[0]["query_lexemes"]) if rows else []
         variants: list[str] = []
-        if tier is Tier.HYBRID and self._wants_expansion(expand):
+        if tier is Tier.HYBRID and expand:
             hits, variants = await self._expand(user_id, query, hits, n, filters, deadline)
         result = SearchOut(query=query, tier=tier, tier_name=TIER_NAMES[tier], hits=hits, took_ms=0.0,
                            expanded_queries=variants, degraded=degraded)  # fmt: skip
         if tier is Tier.HYBRID and rows:
             revision = int(rows[0]["revision"])
-            self.cache.set(result_key, f"{revision}\n".encode() + result.model_dump_json().encode())
-        retrieval = Retrieval(result=result, query_lexemes=lexemes, query_vector=qvec)
-        return self._done(retrieval, started, route)
+            await self.cache.set(key, f"{revision}\n".encode() + result.model_dump_json().encode())
+        return Retrieval(result=result, query_lexemes=lexemes, query_vector=qvec)
 
     def _done(self, retrieval: Retrieval, started: float, route: str) -> Retrieval:
         retrieval.result.took_ms = round((time.perf_counter() - started) * 1000, 2)
         SEARCH_TIER.labels(route, str(int(retrieval.result.tier))).inc()
         return retrieval
 
-    def _cached(self, key: str, *, revision: int | None) -> Retrieval | None:
-        raw = self.cache.get(key)
+    async def _cached(
+        self, key: str, *, user_id: int | None, deadline: Deadline, tier: Tier = Tier.HYBRID
+    ) -> Retrieval | None:
+        """Returns a cached result. With ``user_id``: only if it was computed on the library's
+        current revision (one small query), served as ``tier``. Without (the database cannot
+        answer): whatever was cached last, as tier 3, marked stale."""
+        raw = await self.cache.get(key)
         if raw is None:
             return None
         stored_revision, _, body = raw.partition(b"\n")
-        stale = int(stored_revision) != revision
-        if revision is not None and stale:
-            return None
         result = SearchOut.model_validate_json(body)
-        result.tier, result.tier_name, result.stale = Tier.CACHED, TIER_NAMES[Tier.CACHED], stale
+        result.cached = True
+        if user_id is not None:
+            async with self.db.read(deadline) as conn:
+                if int(stored_revision) != await repo.library_revision(conn, user_id=user_id):
+                    return None
+        else:
+            tier, result.stale = Tier.CACHED, True
+        result.tier, result.tier_name = tier, TIER_NAMES[tier]
         return Retrieval(result=result, query_lexemes=[])
 
     async def _run(
@@ -178,19 +208,20 @@ class Searcher:
     async def _query_vector(self, query: str, deadline: Deadline) -> tuple[list[float] | None, str | None]:
         """Returns the query's vector, or None and the reason it could not be had."""
         key = cache_key("qvec", self.embedder.model, self.embedder.version, query)
-        cached = self.cache.get(key)
-        if cached is not None:
-            return [float(x) for x in np.frombuffer(cached, dtype=np.float32)], None
         # Keep time for the keyword fallback should the provider use all it is given.
         budget = Deadline(deadline.expires_at - self.settings.fallback_reserve_s, deadline.clock)
-        try:
+
+        async def embed() -> bytes:
             vector = await self.embedder.embed_query(query, deadline=budget)
+            return np.asarray(vector, dtype=np.float32).tobytes()
+
+        try:
+            raw = await self.cache.get_or_compute(key, embed)
         except (LLMError, Unavailable, DeadlineExceeded) as exc:
             # Tier 2: keyword retrieval still answers; the tier tells the client why it differs.
             _log.info("query embedding unavailable (%s); keyword-only search", exc.__class__.__name__)
             return None, degradation_reason(exc)
-        self.cache.set(key, np.asarray(vector, dtype=np.float32).tobytes())
-        return [float(x) for x in vector], None
+        return [float(x) for x in np.frombuffer(raw, dtype=np.float32)], None
 
     def _wants_expansion(self, expand: bool | None) -> bool:
         if self.expander is None or not self.expander.available:

@@ -69,7 +69,12 @@ async def ensure_vector_index(db: Database, *, model: str, version: str, dim: in
         "WHERE embedding_model = {model} AND embedding_version = {version}"
     ).format(name=sql.Identifier(name), dim=sql.Literal(dim), model=sql.Literal(model), version=sql.Literal(version))
     async with db.write() as conn:
-        await conn.execute(statement)
+        # Workers starting together would otherwise build the same index concurrently (and deadlock).
+        await conn.execute("SELECT pg_advisory_lock(hashtext('tomehub:vector-index'))")
+        try:
+            await conn.execute(statement)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(hashtext('tomehub:vector-index'))")
         await conn.execute(
             """INSERT INTO embedding_spaces (model, version, dim, index_name) VALUES (%s, %s, %s, %s)
                ON CONFLICT (model, version) DO NOTHING""",

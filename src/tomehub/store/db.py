@@ -44,6 +44,16 @@ async def _configure(conn: AsyncConnection[DictRow]) -> None:
     await register_vector_async(conn)
 
 
+# SQLSTATE classes meaning the server went away or will not take connections now.
+_UNAVAILABLE_STATES = ("08", "57P01", "57P02", "57P03", "53300")
+
+
+def _connection_lost(exc: psycopg.OperationalError) -> bool:
+    """True for a dead or refused connection; False for a statement's own failure (deadlock…)."""
+    state = exc.sqlstate
+    return state is None or state.startswith(_UNAVAILABLE_STATES)
+
+
 class Database:
     """The read and write pools over one PostgreSQL server."""
 
@@ -135,5 +145,7 @@ class Database:
         except psycopg.errors.QueryCanceled as exc:
             raise DeadlineExceeded("A database statement ran past its time limit.") from exc
         except psycopg.OperationalError as exc:
+            if not _connection_lost(exc):
+                raise
             _log.warning("database unavailable: %s", exc.__class__.__name__)
             raise DatabaseUnavailable("The database is unavailable; retry shortly.", retry_after_s=2.0) from exc
