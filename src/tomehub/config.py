@@ -274,6 +274,17 @@ class ServerSettings(BaseModel):
     max_in_flight: int = 32
     max_queue: int = 256
     background_queue_share: float = 0.25
+    # Answer streams per worker; a stream holds little (flow control keeps a socket buffer at most)
+    # but every stream is a task and a provider connection.
+    max_streams: int = 200
+    # A stream whose client has not taken the next event within this long is dropped.
+    stream_send_timeout_s: float = 10.0
+    # Resident memory per worker: past the soft limit new streams and uploads are refused; past
+    # the hard limit everything but health is refused and the worker asks to be recycled.
+    memory_soft_limit_mb: int = 700
+    memory_hard_limit_mb: int = 1000
+    # Set by `tomehub serve --workers N`: a supervisor restarts a worker that leaves at the hard limit.
+    recycle_on_hard_limit: bool = False
     # The request deadline every service call inherits (the report's SLA is 5-7 s).
     request_deadline_s: float = 6.0
     # Load the sample library when the data dir holds no library yet.

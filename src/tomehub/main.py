@@ -38,7 +38,9 @@ from tomehub.ops.health import router as health_router
 from tomehub.ops.metrics import router as metrics_router
 from tomehub.ops.requests import RequestContextMiddleware
 from tomehub.resilience.admission import Admission, AdmissionLimits, AdmissionMiddleware
+from tomehub.resilience.memory import MemoryLimits, MemoryWatchdog
 from tomehub.resilience.ratelimit import Limits, RateLimiter, RateLimitMiddleware
+from tomehub.resilience.streams import StreamGate
 from tomehub.resources import Resources
 from tomehub.search.expansion import QueryExpander
 from tomehub.search.router import router as search_router
@@ -210,6 +212,7 @@ def create_app(
                     runtime.queue.run_worker(runtime.worker_context, concurrency=settings.ingest.worker_concurrency)
                 )
             )
+        runtime.background.append(asyncio.create_task(app.state.memory.run()))
         if settings.server.demo_on_first_start:
             runtime.background.append(asyncio.create_task(_load_demo(runtime)))
         try:
@@ -235,6 +238,16 @@ def create_app(
         )
     )
     app.state.admission = admission
+    server = settings.server
+    memory = MemoryWatchdog(
+        MemoryLimits(
+            soft_bytes=server.memory_soft_limit_mb * 1024 * 1024,
+            hard_bytes=server.memory_hard_limit_mb * 1024 * 1024,
+            recycle=server.recycle_on_hard_limit,
+        )
+    )
+    app.state.memory = memory
+    app.state.stream_gate = StreamGate(server.max_streams)
     # Starlette runs the last added middleware first: request context → auth → admission → rate limit.
     if settings.rate_limits.enabled:
         limiter = RateLimiter(
@@ -243,7 +256,9 @@ def create_app(
         )
         app.state.rate_limiter = limiter
         app.add_middleware(RateLimitMiddleware, limiter=limiter)
-    app.add_middleware(AdmissionMiddleware, admission=admission, default_deadline_s=settings.server.request_deadline_s)
+    app.add_middleware(
+        AdmissionMiddleware, admission=admission, default_deadline_s=server.request_deadline_s, memory=memory
+    )
     app.add_middleware(AuthMiddleware, verifier=verifier)
     app.add_middleware(RequestContextMiddleware, deadline_s=settings.server.request_deadline_s)
     return app

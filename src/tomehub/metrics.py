@@ -19,3 +19,6 @@ ANSWERS = Counter("tomehub_answers_total", "Answers by answerer and review verdi
 CACHE_REQUESTS = Counter(
     "tomehub_cache_requests_total", "Cache lookups by layer, kind and outcome", ["layer", "kind", "outcome"]
 )
+MEMORY_RSS = Gauge("tomehub_process_rss_bytes", "Resident memory of this worker", multiprocess_mode="all")
+STREAMS_OPEN = Gauge("tomehub_streams_open", "Answer streams open", multiprocess_mode="livesum")
+STREAMS_DROPPED = Counter("tomehub_streams_dropped_total", "Streams dropped because the client read too slowly")

@@ -10,8 +10,8 @@ from tests.integration.conftest import TestApp
 from tomehub.llm.fake.embedding import hashed_bow
 from tomehub.search.vector import dense_ctes
 
-BIG_USER_CHUNKS = 20_000
-SMALL_USER_CHUNKS = 100
+BIG_USER_CHUNKS = 10_000
+SMALL_USER_CHUNKS = 60
 
 
 async def _fill(tapp: TestApp, uid: str, n: int, seed: int) -> int:

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import anyio
 from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette.sse import SendTimeoutError
+from starlette.types import Receive, Scope, Send
 
 from tomehub.answer.service import AnswerEvent, Done, Reset, Sources, Token
 from tomehub.errors import TomehubError
@@ -53,5 +56,39 @@ async def sse_events(events: AsyncIterator[AnswerEvent]) -> AsyncIterator[Server
         yield _event("error", {"code": "internal", "message": "The answer could not be completed."})
 
 
-def stream_response(events: AsyncIterator[AnswerEvent], *, headers: dict[str, str]) -> EventSourceResponse:
-    return EventSourceResponse(sse_events(events), ping=PING_INTERVAL_S, headers=headers)
+class BoundedEventSource(EventSourceResponse):
+    """An SSE response for slow clients: each send may wait at most ``send_timeout``; the server's
+    flow control keeps at most a socket buffer queued per stream. A client too slow to read is
+    dropped with a last ``error`` event (best effort, it may not be reading), the answer's generation
+    is cancelled and the stream's slot is freed."""
+
+    def __init__(
+        self, content: AsyncIterator[ServerSentEvent], *, on_close: Callable[[bool], None], **kwargs: Any
+    ) -> None:
+        super().__init__(content, **kwargs)
+        self._on_close = on_close
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        dropped = False
+        try:
+            await super().__call__(scope, receive, send)
+        except SendTimeoutError:
+            dropped = True
+            _log.info("stream dropped: the client read too slowly")
+            event = _event("error", {"code": "slow_client", "message": "The client read too slowly; stream closed."})
+            with anyio.move_on_after(1.0):
+                await send({"type": "http.response.body", "body": event.encode(), "more_body": False})
+        finally:
+            self._on_close(dropped)
+
+
+def stream_response(
+    events: AsyncIterator[AnswerEvent],
+    *,
+    headers: dict[str, str],
+    send_timeout_s: float,
+    on_close: Callable[[bool], None],
+) -> EventSourceResponse:
+    return BoundedEventSource(
+        sse_events(events), ping=PING_INTERVAL_S, headers=headers, send_timeout=send_timeout_s, on_close=on_close
+    )

@@ -29,3 +29,9 @@ async def readiness(request: Request) -> JSONResponse:
         checks["database"] = f"unavailable: {exc.__class__.__name__}"
     ok = all(v == "ok" for v in checks.values())
     return JSONResponse({"status": "ready" if ok else "not_ready", "checks": checks}, status_code=200 if ok else 503)
+
+
+@router.get("/memory")
+async def memory(request: Request) -> dict[str, object]:
+    """This worker's resident memory against its soft and hard limits, and its open streams."""
+    return {**request.app.state.memory.as_dict(), "streams_open": request.app.state.stream_gate.open}

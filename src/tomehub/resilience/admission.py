@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tomehub.errors import Unavailable
 from tomehub.resilience.deadline import Deadline
+from tomehub.resilience.memory import MemoryState, MemoryWatchdog
 
 Clock = Callable[[], float]
 
@@ -165,18 +166,33 @@ class AdmissionMiddleware:
     stream limiter, not by request slots, so a slow reader cannot hold a slot for a minute.
     """
 
-    def __init__(self, app: ASGIApp, admission: Admission, *, default_deadline_s: float) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        admission: Admission,
+        *,
+        default_deadline_s: float,
+        memory: MemoryWatchdog | None = None,
+    ) -> None:
         self.app = app
         self.admission = admission
         self.default_deadline_s = default_deadline_s
+        self.memory = memory
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].startswith(_EXEMPT) or not scope["path"].startswith("/api/"):
             await self.app(scope, receive, send)
             return
         deadline = scope.get("state", {}).get("deadline") or Deadline.after(self.default_deadline_s)
+        priority = priority_of(scope["method"], scope["path"])
+        if self.memory is not None and (
+            self.memory.state is MemoryState.HARD
+            or (self.memory.state is MemoryState.SOFT and priority is Priority.BACKGROUND)
+        ):
+            await _refuse(send, Shed("The server is low on memory; retry shortly.", retry_after_s=2.0))
+            return
         try:
-            await self.admission.enter(priority_of(scope["method"], scope["path"]), deadline)
+            await self.admission.enter(priority, deadline)
         except Shed as exc:
             await _refuse(send, exc)
             return
