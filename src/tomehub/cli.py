@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -35,7 +37,7 @@ UserOption = Annotated[str, typer.Option("--user", "-u", help="User id (uid) who
 
 def _settings(**overrides: Any) -> Settings:
     settings = Settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, json_logs=settings.log_json)
     return settings.model_copy(update=overrides) if overrides else settings
 
 
@@ -43,22 +45,45 @@ def _settings(**overrides: Any) -> Settings:
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[
+        int, typer.Option(help="Worker processes (each with its own limits; shared state in PG/Redis).")
+    ] = 1,
 ) -> None:
     """Serve the HTTP API (embedded PostgreSQL unless TOMEHUB_DATABASE_URL is set)."""
     import uvicorn
 
     from tomehub.main import create_app
     from tomehub.store.embedded import start_embedded
+    from tomehub.store.migrate import apply_migrations
 
     settings = _settings()
     embedded = None
     if settings.database_url is None:
-        # This process owns the embedded server; the app only connects to it.
+        # This process owns the embedded server; the workers only connect to it.
         embedded = start_embedded(settings.embedded_pgdata)
         settings = settings.model_copy(update={"database_url": embedded.url})
     try:
-        console.print(f"TomeHub on http://{host}:{port}  (data: {settings.resolved_data_dir})")
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", access_log=False)
+        assert settings.database_url is not None
+        apply_migrations(settings.database_url)  # once, before any worker starts
+        console.print(f"TomeHub on http://{host}:{port}  ({workers} worker(s); data: {settings.resolved_data_dir})")
+        if workers == 1:
+            uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", access_log=False)
+            return
+        with tempfile.TemporaryDirectory(prefix="tomehub-metrics-") as metrics_dir:
+            # Workers read their settings from the environment; the parent fills in what it decided.
+            os.environ["TOMEHUB_DATABASE_URL"] = settings.database_url
+            os.environ["TOMEHUB_SERVER__RECYCLE_ON_HARD_LIMIT"] = "true"
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+            uvicorn.run(
+                "tomehub.main:app_from_environment",
+                factory=True,
+                host=host,
+                port=port,
+                workers=workers,
+                log_level="warning",
+                access_log=False,
+                timeout_graceful_shutdown=30,
+            )
     finally:
         if embedded is not None:
             embedded.stop()

@@ -312,6 +312,8 @@ class Settings(BaseSettings):
     llm_base_url: str | None = None
     llm_api_key: SecretStr | None = None
     log_level: str = "INFO"
+    # JSON lines for machines (default); plain text for a person reading a terminal.
+    log_json: bool = True
 
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)

@@ -35,6 +35,7 @@ from tomehub.llm.build import LLMStack, LocalEmbeddingProvider, build_llm
 from tomehub.llm.prompts import Prompts
 from tomehub.llm.providers.local import LocalEmbedder
 from tomehub.ops.health import router as health_router
+from tomehub.ops.logs import configure_logging
 from tomehub.ops.metrics import router as metrics_router
 from tomehub.ops.requests import RequestContextMiddleware
 from tomehub.resilience.admission import Admission, AdmissionLimits, AdmissionMiddleware
@@ -291,3 +292,10 @@ def _install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             _error_body("internal", "Something went wrong on our side; it has been logged."), status_code=500
         )
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one worker process started by ``tomehub serve --workers N``."""
+    settings = Settings()
+    configure_logging(settings.log_level, json_logs=settings.log_json)
+    return create_app(settings)

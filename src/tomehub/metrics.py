@@ -22,3 +22,19 @@ CACHE_REQUESTS = Counter(
 MEMORY_RSS = Gauge("tomehub_process_rss_bytes", "Resident memory of this worker", multiprocess_mode="all")
 STREAMS_OPEN = Gauge("tomehub_streams_open", "Answer streams open", multiprocess_mode="livesum")
 STREAMS_DROPPED = Counter("tomehub_streams_dropped_total", "Streams dropped because the client read too slowly")
+REQUESTS = Counter("tomehub_requests_total", "HTTP requests by route, status and tier", ["route", "status", "tier"])
+REQUEST_LATENCY = Histogram(
+    "tomehub_request_seconds",
+    "HTTP request latency by route and tier (to the last byte)",
+    ["route", "tier"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 6, 10, 30),
+)
+DB_POOL = Gauge(
+    "tomehub_db_pool",
+    "Connection pool figures (size, available, waiting)",
+    ["pool", "figure"],
+    multiprocess_mode="livesum",
+)
+QUEUE_DEPTH = Gauge(
+    "tomehub_ingest_queue_jobs", "Ingestion jobs by status (todo, doing)", ["status"], multiprocess_mode="max"
+)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 
-from tomehub.metrics import BREAKER_FAILURE_RATE, BREAKER_STATE
+from tomehub.metrics import BREAKER_FAILURE_RATE, BREAKER_STATE, DB_POOL, QUEUE_DEPTH
 from tomehub.resilience.breaker import STATE_VALUES, BreakerState, Status
 
 router = APIRouter(tags=["health"])
@@ -50,7 +51,35 @@ async def circuit_breakers(request: Request) -> dict[str, Any]:
     }
 
 
+async def refresh_pool_and_queue_gauges(request: Request) -> None:
+    runtime = request.app.state.runtime
+    for pool in (runtime.db.read_pool, runtime.db.write_pool):
+        stats = pool.get_stats()
+        DB_POOL.labels(pool.name, "size").set(stats.get("pool_size", 0))
+        DB_POOL.labels(pool.name, "available").set(stats.get("pool_available", 0))
+        DB_POOL.labels(pool.name, "waiting").set(stats.get("requests_waiting", 0))
+    try:
+        async with runtime.db.read() as conn:
+            rows = await (
+                await conn.execute(
+                    "SELECT status::text AS status, count(*) AS n FROM procrastinate_jobs "
+                    "WHERE status IN ('todo', 'doing') GROUP BY status"
+                )
+            ).fetchall()
+    except Exception:  # metrics must render even when the database does not answer
+        return
+    counts = {r["status"]: r["n"] for r in rows}
+    for status in ("todo", "doing"):
+        QUEUE_DEPTH.labels(status).set(counts.get(status, 0))
+
+
 @router.get("/metrics", include_in_schema=False)
 async def metrics(request: Request) -> Response:
     await refresh_breaker_gauges(request)
+    await refresh_pool_and_queue_gauges(request)
+    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+        # Several workers: every worker's figures, summed or kept apart per each metric's mode.
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

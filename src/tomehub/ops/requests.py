@@ -8,6 +8,7 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tomehub.metrics import REQUEST_LATENCY, REQUESTS
 from tomehub.resilience.deadline import Deadline
 
 _log = logging.getLogger("tomehub.access")
@@ -35,12 +36,14 @@ class RequestContextMiddleware:
         state["request_id"] = request_id
         state["deadline"] = Deadline.after(_requested_deadline(scope, self.deadline_s))
         status = 500
+        tier = ""
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, tier
             if message["type"] == "http.response.start":
                 status = message["status"]
                 headers = list(message.get("headers", []))
+                tier = next((v.decode() for k, v in headers if k.lower() == b"x-tomehub-tier"), "")
                 headers.append((REQUEST_ID_HEADER, request_id.encode()))
                 message = {**message, "headers": headers}
             await send(message)
@@ -48,19 +51,30 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            elapsed = time.perf_counter() - started
+            route = _route_of(scope)
+            REQUESTS.labels(route, str(status), tier).inc()
+            REQUEST_LATENCY.labels(route, tier).observe(elapsed)
             principal = state.get("principal")
             _log.info(
-                "%s %s %s %.1fms",
-                scope["method"],
-                scope["path"],
-                status,
-                (time.perf_counter() - started) * 1000,
+                "request",
                 extra={
                     "request_id": request_id,
                     "user": getattr(principal, "uid", None),
+                    "method": scope["method"],
+                    "route": route,
                     "status": status,
+                    "latency_ms": round(elapsed * 1000, 1),
+                    "tier": int(tier) if tier else None,
                 },
             )
+
+
+def _route_of(scope: Scope) -> str:
+    """The route's template (``/api/library/items/{item_id}``): bounded label values."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return str(path) if path else "unmatched"
 
 
 def _requested_deadline(scope: Scope, default_s: float) -> float:
