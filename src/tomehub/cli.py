@@ -89,6 +89,31 @@ def serve(
             embedded.stop()
 
 
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(help="Jobs processed at once by this process.")] = 1,
+) -> None:
+    """Process ingestion jobs only (run any number, on any machine that reaches the database)."""
+    import signal
+
+    from tomehub.main import start_ingestion
+
+    async def run(rt: Any) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        rt.settings.ingest.worker_concurrency = concurrency
+        tasks = await start_ingestion(rt, name=f"worker-{os.getpid()}")
+        console.print(f"ingestion worker {os.getpid()} running ({concurrency} at a time); Ctrl-C stops it")
+        await stop.wait()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    _with_runtime(run)
+
+
 @app.command("fake-llm")
 def fake_llm(
     port: Annotated[int, typer.Option(help="Port to listen on (loopback only).")] = 8100,

@@ -120,6 +120,13 @@ class IngestSettings(BaseModel):
     # After a change of embedding model, re-embed stale vectors in the background at start-up
     # (until then those chunks are found by keyword only).
     reembed_on_start: bool = True
+    # API workers also process ingestion jobs (the embedded default); off when `tomehub worker`
+    # processes do it elsewhere.
+    run_in_api_workers: bool = True
+    # Workers beat every heartbeat_s; a job whose worker has been silent for stalled_after_s
+    # (killed, lost) is run again by another worker (jobs are idempotent).
+    heartbeat_s: float = 10.0
+    stalled_after_s: float = 30.0
 
 
 class AnswerSettings(BaseModel):

@@ -145,6 +145,19 @@ async def open_runtime(settings: Settings, *, local_embedder: LocalEmbeddingProv
     return Runtime(settings=settings, db=db, llm=llm, queue=queue, cache=cache, redis=redis, embedded=embedded)
 
 
+async def start_ingestion(runtime: Runtime, *, name: str = "tomehub") -> list[asyncio.Task[None]]:
+    """Starts processing ingestion jobs in this process (and recovering jobs of lost workers)."""
+    ingest = runtime.settings.ingest
+    await ingest_service.requeue_orphans(db=runtime.db, queue=runtime.queue)
+    if ingest.reembed_on_start:
+        await ingest_service.schedule_reembedding(db=runtime.db, queue=runtime.queue, embedder=runtime.ingest_embedder)
+    worker = runtime.queue.run_worker(
+        runtime.worker_context, concurrency=ingest.worker_concurrency, name=name, heartbeat_s=ingest.heartbeat_s
+    )
+    watcher = runtime.queue.watch_stalled(silent_for_s=ingest.stalled_after_s, every_s=max(1.0, ingest.heartbeat_s))
+    return [asyncio.create_task(worker), asyncio.create_task(watcher)]
+
+
 def build_search_and_answers(runtime: Runtime) -> tuple[Searcher, AnswerService]:
     """Returns the searcher and the answer service over the runtime's models and cache."""
     settings = runtime.settings
@@ -202,17 +215,8 @@ def create_app(
         )
         app.state.ingest_queue = runtime.queue
         app.state.searcher, app.state.answers = build_search_and_answers(runtime)
-        if run_worker:
-            await ingest_service.requeue_orphans(db=runtime.db, queue=runtime.queue)
-            if settings.ingest.reembed_on_start:
-                await ingest_service.schedule_reembedding(
-                    db=runtime.db, queue=runtime.queue, embedder=runtime.ingest_embedder
-                )
-            runtime.background.append(
-                asyncio.create_task(
-                    runtime.queue.run_worker(runtime.worker_context, concurrency=settings.ingest.worker_concurrency)
-                )
-            )
+        if run_worker and settings.ingest.run_in_api_workers:
+            runtime.background.extend(await start_ingestion(runtime))
         runtime.background.append(asyncio.create_task(app.state.memory.run()))
         if settings.server.demo_on_first_start:
             runtime.background.append(asyncio.create_task(_load_demo(runtime)))

@@ -2,11 +2,17 @@
 
 Jobs survive restarts and run on any worker that can reach the database: in-process in the embedded
 default, or ``tomehub worker`` processes for scale-out. Failures other than a bad document (which
-fails its own file and nothing else) are retried with exponential backoff; every job is idempotent.
+fails its own file and nothing else) are retried with exponential backoff; every job is idempotent,
+so a job whose worker was killed mid-way is simply run again (workers send heartbeats; a job whose
+worker stopped beating is put back in the queue by any other worker).
+
+Fairness: a user's k-th waiting file gets priority -k, so workers take files round-robin across
+users: one user's 10,000 files do not hold back another user's one.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 from uuid import UUID
@@ -83,8 +89,11 @@ class JobQueue:
     async def close(self) -> None:
         await self.app.close_async()
 
-    async def enqueue_file(self, file_id: UUID) -> int:
-        job_id: int = await self.app.configure_task(self.PROCESS_FILE).defer_async(file_id=str(file_id))
+    async def enqueue_file(self, file_id: UUID, *, position: int = 0) -> int:
+        """Queues a file; ``position`` is how many files of the same user wait before it."""
+        job_id: int = await self.app.configure_task(self.PROCESS_FILE, priority=-position).defer_async(
+            file_id=str(file_id)
+        )
         return job_id
 
     async def enqueue_embedding(self, *, user_id: int, item_id: UUID) -> int:
@@ -101,8 +110,31 @@ class JobQueue:
             return None
         return job_id
 
+    async def retry_stalled(self, *, silent_for_s: float) -> int:
+        """Puts back the jobs of workers that stopped sending heartbeats (killed, lost); returns how many."""
+        stalled = list(await self.app.job_manager.get_stalled_jobs(seconds_since_heartbeat=silent_for_s))
+        for job in stalled:
+            _log.warning("job %s (%s) lost its worker; running it again", job.id, job.task_name)
+            await self.app.job_manager.retry_job(job)
+        return len(stalled)
+
+    async def watch_stalled(self, *, silent_for_s: float, every_s: float) -> None:
+        """Retries stalled jobs for ever (every worker may run this: retrying is idempotent)."""
+        while True:
+            try:
+                await self.retry_stalled(silent_for_s=silent_for_s)
+            except Exception:
+                _log.exception("could not check for stalled jobs")
+            await asyncio.sleep(every_s)
+
     async def run_worker(
-        self, ctx: WorkerContext, *, concurrency: int, wait: bool = True, name: str = "tomehub"
+        self,
+        ctx: WorkerContext,
+        *,
+        concurrency: int,
+        wait: bool = True,
+        name: str = "tomehub",
+        heartbeat_s: float = 10.0,
     ) -> None:
         """Processes ingestion jobs until cancelled (or, with ``wait=False``, until the queue is empty)."""
         options: dict[str, Any] = {
@@ -116,5 +148,6 @@ class JobQueue:
             # stay, with their attempts, for an operator to inspect and retry.
             "delete_jobs": "successful",
             "fetch_job_polling_interval": 2.0,
+            "update_heartbeat_interval": heartbeat_s,
         }
         await self.app.run_worker_async(**options)

@@ -74,7 +74,13 @@ async def mark_run_started(conn: Connection, *, run_id: UUID) -> None:
 
 
 async def add_run_counts(
-    conn: Connection, *, run_id: UUID, written: int = 0, reused: int = 0, embedded: int = 0
+    conn: Connection,
+    *,
+    run_id: UUID,
+    written: int = 0,
+    reused: int = 0,
+    embedded: int = 0,
+    file_id: UUID | None = None,
 ) -> None:
     await conn.execute(
         """UPDATE ingestion_runs
@@ -82,6 +88,25 @@ async def add_run_counts(
                   passages_embedded = passages_embedded + %s
             WHERE id = %s""",
         (written, reused, embedded, run_id),
+    )
+    if file_id is not None and embedded:
+        await conn.execute(
+            "UPDATE ingestion_files SET passages_embedded = passages_embedded + %s WHERE id = %s", (embedded, file_id)
+        )
+
+
+async def count_reused_passages(conn: Connection, *, file_id: UUID, run_id: UUID, item_id: UUID) -> None:
+    """Adds to the run the item's passages this file did not embed itself."""
+    await conn.execute(
+        """
+        UPDATE ingestion_runs r
+           SET passages_reused = r.passages_reused + greatest(0,
+               (SELECT count(*) FROM chunk_passages p JOIN content_chunks c ON c.id = p.chunk_id
+                 WHERE c.item_id = %(item)s)
+               - (SELECT f.passages_embedded FROM ingestion_files f WHERE f.id = %(file)s))
+         WHERE r.id = %(run)s
+        """,
+        {"item": item_id, "file": file_id, "run": run_id},
     )
 
 
@@ -155,3 +180,14 @@ async def unqueued_files(conn: Connection, *, older_than_s: float) -> list[UUID]
 
 async def set_job_id(conn: Connection, *, file_id: UUID, job_id: int) -> None:
     await conn.execute("UPDATE ingestion_files SET job_id = %s WHERE id = %s", (job_id, file_id))
+
+
+async def queued_files(conn: Connection, *, user_id: int, excluding: list[UUID]) -> int:
+    """Returns how many of the user's files wait in the queue (their place in line, for fairness)."""
+    row = await (
+        await conn.execute(
+            "SELECT count(*) AS n FROM ingestion_files WHERE user_id = %s AND status = 'queued' AND NOT (id = ANY(%s))",
+            (user_id, excluding),
+        )
+    ).fetchone()
+    return int(row["n"]) if row else 0

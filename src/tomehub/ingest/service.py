@@ -54,8 +54,9 @@ class ProcessingFailed(DocumentError):
 class IngestQueue(Protocol):
     """Where ingestion work waits for a worker (a durable job queue in PostgreSQL)."""
 
-    async def enqueue_file(self, file_id: UUID) -> int:
-        """Queues the processing of one uploaded file; returns the job id."""
+    async def enqueue_file(self, file_id: UUID, *, position: int = 0) -> int:
+        """Queues the processing of one uploaded file (``position``: files of this user already
+        waiting, for fairness between users); returns the job id."""
         ...
 
     async def enqueue_embedding(self, *, user_id: int, item_id: UUID) -> int:
@@ -121,7 +122,7 @@ async def submit_upload(
         run_id, item_ids, file_ids, duplicates = await _record_files(
             db=db, user_id=user_id, label=filename, files=[(filename, data)], meta=meta, deadline=deadline
         )
-    await _enqueue(db=db, queue=queue, file_ids=file_ids)
+    await _enqueue(db=db, queue=queue, file_ids=file_ids, user_id=user_id)
     return IngestAccepted(
         run_id=run_id,
         item_id=item_ids[0],
@@ -154,7 +155,7 @@ async def submit_files(
     run_id, _items, file_ids, _dups = await _record_files(
         db=db, user_id=user_id, label=label, files=accepted, meta=meta, total=len(files), refused=refused
     )
-    await _enqueue(db=db, queue=queue, file_ids=file_ids)
+    await _enqueue(db=db, queue=queue, file_ids=file_ids, user_id=user_id)
     return run_id
 
 
@@ -233,9 +234,13 @@ async def _apply_meta(conn: Connection, *, user_id: int, item_id: UUID, meta: Up
         await library_repo.update_item(conn, user_id=user_id, item_id=item_id, fields=fields)
 
 
-async def _enqueue(*, db: Database, queue: IngestQueue, file_ids: list[UUID]) -> None:
-    for file_id in file_ids:
-        job_id = await queue.enqueue_file(file_id)
+async def _enqueue(*, db: Database, queue: IngestQueue, file_ids: list[UUID], user_id: int | None = None) -> None:
+    waiting = 0
+    if user_id is not None and file_ids:
+        async with db.read() as conn:
+            waiting = await repo.queued_files(conn, user_id=user_id, excluding=file_ids)
+    for position, file_id in enumerate(file_ids, start=waiting):
+        job_id = await queue.enqueue_file(file_id, position=position)
         async with db.write() as conn:
             await repo.set_job_id(conn, file_id=file_id, job_id=job_id)
 
@@ -346,10 +351,13 @@ async def process_file(*, ctx: WorkerContext, file_id: UUID) -> None:
         if item is not None and not item["author"] and doc.author:
             fields["author"] = doc.author[:300]
         await library_repo.update_item(conn, user_id=user_id, item_id=item_id, fields=fields)
-        await repo.add_run_counts(conn, run_id=run_id, written=write.inserted, reused=write.passages_reused)
-    await embed_pending(ctx=ctx, user_id=user_id, item_id=item_id, run_id=run_id)
+        await repo.add_run_counts(conn, run_id=run_id, written=write.inserted)
+    await embed_pending(ctx=ctx, user_id=user_id, item_id=item_id, run_id=run_id, file_id=file_id)
     async with ctx.db.write() as conn, conn.transaction():
         if await _load_file(conn, file_id) is not None:
+            # Passages this file did not embed itself were reused: kept, copied from identical text,
+            # or embedded meanwhile by another job. An earlier attempt's embeddings count as its own.
+            await repo.count_reused_passages(conn, file_id=file_id, run_id=run_id, item_id=item_id)
             await repo.finish_file(conn, file_id=file_id, run_id=run_id, filename=filename, error_code=None, error=None)
 
 
@@ -414,9 +422,17 @@ async def _fail_file(
         )
 
 
-async def embed_pending(*, ctx: WorkerContext, user_id: int, item_id: UUID | None, run_id: UUID | None = None) -> int:
-    """Embeds the chunks (of one item, or of the whole library) that lack a current vector; returns
-    how many it embedded. Batches are committed one by one, so an interrupted run resumes."""
+async def embed_pending(
+    *,
+    ctx: WorkerContext,
+    user_id: int,
+    item_id: UUID | None,
+    run_id: UUID | None = None,
+    file_id: UUID | None = None,
+) -> int:
+    """Embeds the passages (of one item, or of the whole library) that lack a current vector; returns
+    how many it embedded. Batches are committed one by one (with their counts), so an interrupted
+    run resumes where it stopped."""
     embedded = 0
     batch_size = ctx.settings.embedding.batch_size
     while True:
@@ -442,7 +458,7 @@ async def embed_pending(*, ctx: WorkerContext, user_id: int, item_id: UUID | Non
             )
             await library_repo.bump_revision(conn, user_id=user_id)
             if run_id is not None:
-                await repo.add_run_counts(conn, run_id=run_id, embedded=len(rows))
+                await repo.add_run_counts(conn, run_id=run_id, embedded=len(rows), file_id=file_id)
         embedded += len(rows)
 
 

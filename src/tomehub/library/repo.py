@@ -51,9 +51,6 @@ class ChunkWrite:
     inserted: int
     deleted: int
     kept: int
-    # Passages that need no new embedding: those of kept chunks, and new ones that took the vector
-    # of identical text embedded before.
-    passages_reused: int = 0
 
 
 async def insert_item(
@@ -257,15 +254,7 @@ async def write_chunks(
         )
     if stale or fresh:
         await bump_revision(conn, user_id=user_id)
-    fresh_ids = {c.chunk_index for c in fresh}
-    return ChunkWrite(
-        inserted=len(fresh),
-        deleted=deleted,
-        kept=len(chunks) - len(fresh),
-        passages_reused=sum(
-            1 for c in chunks for p in c.passages if c.chunk_index not in fresh_ids or p.embedding is not None
-        ),
-    )
+    return ChunkWrite(inserted=len(fresh), deleted=deleted, kept=len(chunks) - len(fresh))
 
 
 async def delete_item_chunks(conn: Connection, *, user_id: int, item_id: UUID) -> int:
