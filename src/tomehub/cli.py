@@ -89,6 +89,24 @@ def serve(
             embedded.stop()
 
 
+@app.command("deploy-check")
+def deploy_check() -> None:
+    """Check this configuration against .deployed (what the last start ran with) without starting."""
+    from tomehub.main import check_deployment
+    from tomehub.ops.versions import DeploymentMismatch
+
+    async def run(rt: Any) -> None:
+        for note in await check_deployment(rt, record=False):
+            console.print(f"• {note}")
+
+    try:
+        _with_runtime(run)
+    except DeploymentMismatch as exc:
+        console.print(f"[red]{exc.message}[/]")
+        raise typer.Exit(1) from exc
+    console.print("[green]deployment check passed[/]")
+
+
 @app.command()
 def worker(
     concurrency: Annotated[int, typer.Option(help="Jobs processed at once by this process.")] = 1,

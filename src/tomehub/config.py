@@ -233,6 +233,8 @@ class LLMSettings(BaseModel):
     interactive_max_attempts: int = 2
     background_max_attempts: int = 6
     background_backoff_max_s: float = 30.0
+    # Your own prompts (answer.md, judge.md, expand.md); their hash keys every cached answer.
+    prompts_dir: Path | None = None
     # Query expansion: variants asked of the LLM, and the time a search must have left to try.
     expansion_variants: int = 3
     expansion_min_time_left_s: float = 3.0
@@ -361,3 +363,7 @@ class Settings(BaseSettings):
     @property
     def embedded_pgdata(self) -> Path:
         return self.resolved_data_dir / "pg"
+
+    @property
+    def deployed_path(self) -> Path:
+        return self.resolved_data_dir / ".deployed"

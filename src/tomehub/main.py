@@ -32,8 +32,10 @@ from tomehub.ingest.service import WorkerContext
 from tomehub.library.router import router as library_router
 from tomehub.llm.base import Embedder
 from tomehub.llm.build import LLMStack, LocalEmbeddingProvider, build_llm
+from tomehub.llm.gateway import Operation
 from tomehub.llm.prompts import Prompts
 from tomehub.llm.providers.local import LocalEmbedder
+from tomehub.ops import versions
 from tomehub.ops.health import router as health_router
 from tomehub.ops.logs import configure_logging
 from tomehub.ops.metrics import router as metrics_router
@@ -158,10 +160,30 @@ async def start_ingestion(runtime: Runtime, *, name: str = "tomehub") -> list[as
     return [asyncio.create_task(worker), asyncio.create_task(watcher)]
 
 
+def load_prompts(settings: Settings) -> Prompts:
+    return Prompts.load(settings.llm.prompts_dir) if settings.llm.prompts_dir else Prompts.load()
+
+
+async def check_deployment(runtime: Runtime, *, record: bool) -> list[str]:
+    """Validates this start against ``.deployed`` (raises DeploymentMismatch); records it if asked."""
+    gateway = runtime.llm.gateway
+    chat = gateway.routes.get(Operation.GENERATION)
+    notes = await versions.validate(
+        runtime.settings.deployed_path,
+        runtime.search_embedder,
+        chat_model=getattr(chat.provider, "chat_model", None) if chat else None,
+        prompts=load_prompts(runtime.settings),
+        record=record,
+    )
+    for note in notes:
+        _log.info("deployment: %s", note)
+    return notes
+
+
 def build_search_and_answers(runtime: Runtime) -> tuple[Searcher, AnswerService]:
     """Returns the searcher and the answer service over the runtime's models and cache."""
     settings = runtime.settings
-    prompts = Prompts.load()
+    prompts = load_prompts(settings)
     gateway = runtime.llm.gateway
     expander = QueryExpander(gateway=gateway, prompts=prompts, cache=runtime.cache, settings=settings.llm)
     searcher = Searcher(
@@ -176,6 +198,7 @@ def build_search_and_answers(runtime: Runtime) -> tuple[Searcher, AnswerService]
         extractive=ExtractiveAnswerer(settings.answer),
         settings=settings.answer,
         prompt_hash=prompts.hash,
+        cache=runtime.cache,
         work=LLMAnswerer(gateway=gateway, prompts=prompts),
         judge=Judge(gateway=gateway, embedder=runtime.search_embedder, prompts=prompts, settings=settings.answer),
     )
@@ -209,17 +232,22 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = await open_runtime(settings, local_embedder=local_embedder)
-        app.state.runtime = runtime
-        app.state.resources = Resources(
-            settings=settings, db=runtime.db, users=UserDirectory(runtime.db), embedder=runtime.search_embedder
-        )
-        app.state.ingest_queue = runtime.queue
-        app.state.searcher, app.state.answers = build_search_and_answers(runtime)
-        if run_worker and settings.ingest.run_in_api_workers:
-            runtime.background.extend(await start_ingestion(runtime))
-        runtime.background.append(asyncio.create_task(app.state.memory.run()))
-        if settings.server.demo_on_first_start:
-            runtime.background.append(asyncio.create_task(_load_demo(runtime)))
+        try:
+            app.state.runtime = runtime
+            app.state.resources = Resources(
+                settings=settings, db=runtime.db, users=UserDirectory(runtime.db), embedder=runtime.search_embedder
+            )
+            app.state.ingest_queue = runtime.queue
+            app.state.searcher, app.state.answers = build_search_and_answers(runtime)
+            await check_deployment(runtime, record=True)
+            if run_worker and settings.ingest.run_in_api_workers:
+                runtime.background.extend(await start_ingestion(runtime))
+            runtime.background.append(asyncio.create_task(app.state.memory.run()))
+            if settings.server.demo_on_first_start:
+                runtime.background.append(asyncio.create_task(_load_demo(runtime)))
+        except BaseException:
+            await runtime.close()
+            raise
         try:
             yield
         finally:

@@ -56,4 +56,5 @@ class AnswerOut(BaseModel):
     tier: Tier
     tier_name: str
     versions: Versions
-    sources: list[Hit]
+    cached: bool = Field(default=False, description="A reviewed answer to the same question from the same passages.")
+    sources: list[Hit] = Field(default_factory=list)

@@ -8,6 +8,7 @@ possibly ``Reset`` (discard the words so far: a regenerated or replaced answer f
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -23,6 +24,7 @@ from tomehub.metrics import ANSWERS
 from tomehub.resilience.deadline import Deadline
 from tomehub.search.schemas import Hit, SearchFilters, SearchOut
 from tomehub.search.service import Retrieval, Searcher
+from tomehub.store.cache import Cache, cache_key
 
 _log = logging.getLogger(__name__)
 
@@ -68,9 +70,11 @@ class AnswerService:
         extractive: ExtractiveAnswerer,
         settings: AnswerSettings,
         prompt_hash: str,
+        cache: Cache | None = None,
         work: LLMAnswerer | None = None,
         judge: Judge | None = None,
     ) -> None:
+        self.cache = cache
         self.searcher = searcher
         self.extractive = extractive
         self.work = work if work is not None and work.available else None
@@ -101,6 +105,20 @@ class AnswerService:
             async for event in self._quote(retrieval, context, deadline, Review.QUOTED, reason=None):
                 yield event
             return
+        # A reviewed answer to the same question from the same passages, by the same model under the
+        # same prompts, is served again: any change of those is another key.
+        key = self._cache_key(context)
+        cached = await self.cache.get(key) if self.cache is not None else None
+        if cached is not None:
+            remembered = AnswerOut.model_validate_json(cached)
+            for piece in re.findall(r"\S+\s*", remembered.answer):
+                yield Token(piece)
+            search = retrieval.result
+            remembered.sources, remembered.tier, remembered.tier_name = search.hits, search.tier, search.tier_name
+            remembered.cached = True
+            ANSWERS.labels(remembered.answerer, remembered.review.value).inc()
+            yield Done(remembered)
+            return
         # The request's deadline bounds the start of the answer; the stream may then run longer.
         stream_deadline = Deadline.after(self.settings.stream_deadline_s)
         pieces: list[str] = []
@@ -117,14 +135,14 @@ class AnswerService:
             return
         answer = "".join(pieces).strip()
         if self._fast_track(context, answer):
-            yield self._done(retrieval, answer, "llm", Review.FAST_TRACK)
+            yield await self._remember(key, self._done(retrieval, answer, "llm", Review.FAST_TRACK))
             return
         assessment = await self._assess(context, answer, retrieval, stream_deadline)
         if assessment is None or not assessment.reviewed:
             yield self._done(retrieval, answer, "llm", Review.UNREVIEWED, assessment)
             return
         if assessment.verdict is Verdict.PASS:
-            yield self._done(retrieval, answer, "llm", Review.PASSED, assessment)
+            yield await self._remember(key, self._done(retrieval, answer, "llm", Review.PASSED, assessment))
             return
         if assessment.verdict is Verdict.REGENERATE and stream_deadline.remaining() >= self.settings.regenerate_min_s:
             yield Reset("the judge asked for a better answer")
@@ -140,7 +158,7 @@ class AnswerService:
             except _DEGRADED:
                 second = None
             if second is not None and second.reviewed and second.verdict is Verdict.PASS:
-                yield self._done(retrieval, answer, "llm", Review.REGENERATED, second)
+                yield await self._remember(key, self._done(retrieval, answer, "llm", Review.REGENERATED, second))
                 return
             if second is not None and not second.reviewed:
                 yield self._done(retrieval, answer, "llm", Review.UNREVIEWED, second)
@@ -176,6 +194,23 @@ class AnswerService:
             pieces.append(piece)
             yield Token(piece)
         yield self._done(retrieval, "".join(pieces).strip(), "extractive", review, assessment, reason)
+
+    def _cache_key(self, context: AnswerContext) -> str:
+        return cache_key(
+            "answer",
+            context.question,
+            [h.chunk_id for h in context.hits],
+            self.work.model if self.work is not None else None,
+            self.prompt_hash,
+            self.searcher.embedder.model,
+            self.searcher.embedder.version,
+        )
+
+    async def _remember(self, key: str, done: Done) -> Done:
+        # Only reviewed LLM answers are worth keeping (quotes are cheap; unreviewed ones unvetted).
+        if self.cache is not None:
+            await self.cache.set(key, done.answer.model_dump_json(exclude={"sources"}).encode())
+        return done
 
     async def _assess(
         self, context: AnswerContext, answer: str, retrieval: Retrieval, deadline: Deadline
