@@ -27,8 +27,9 @@ class DatabaseSettings(BaseModel):
     write_pool_max_size: int = 4
     # Bounded waiting: beyond this many waiters a request is refused at once (503), never queued.
     pool_max_waiting: int = 32
-    # Shorter than the request deadline, so a request that cannot get a connection still answers.
-    acquire_timeout_s: float = 2.0
+    # Far shorter than the request deadline: a request that cannot get a connection answers 503
+    # within a second (a full pool, or a database that is down).
+    acquire_timeout_s: float = 1.0
     # A runaway query is cancelled by the server instead of holding a connection forever.
     read_statement_timeout_ms: int = 5_000
     write_statement_timeout_ms: int = 60_000

@@ -1,6 +1,8 @@
-"""Health routes (no token needed): liveness and readiness."""
+"""Health routes (no token needed): liveness, readiness, memory."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -18,17 +20,39 @@ async def liveness() -> dict[str, str]:
 
 @router.get("/ready")
 async def readiness(request: Request) -> JSONResponse:
-    """The database answers; 503 otherwise."""
-    resources = request.app.state.resources
-    checks: dict[str, str] = {}
+    """Ready when the database answers (503 otherwise). Redis, the queue and the breakers are
+    reported: without them TomeHub degrades (local limits, keyword search) rather than stops."""
+    runtime = request.app.state.runtime
+    checks: dict[str, Any] = {}
     try:
-        async with resources.db.read(Deadline.after(2.0)) as conn:
-            await conn.execute("SELECT 1")
+        async with runtime.db.read(Deadline.after(2.0)) as conn:
+            row = await (
+                await conn.execute(
+                    "SELECT (SELECT count(*) FROM procrastinate_jobs WHERE status = 'todo') AS todo,"
+                    " (SELECT count(*) FROM procrastinate_jobs WHERE status = 'doing') AS doing"
+                )
+            ).fetchone()
         checks["database"] = "ok"
+        checks["queue"] = {"todo": row["todo"], "doing": row["doing"]} if row else "unknown"
     except Exception as exc:
         checks["database"] = f"unavailable: {exc.__class__.__name__}"
-    ok = all(v == "ok" for v in checks.values())
-    return JSONResponse({"status": "ready" if ok else "not_ready", "checks": checks}, status_code=200 if ok else 503)
+        checks["queue"] = "unknown"
+    if runtime.redis is not None:
+        try:
+            await runtime.redis.ping()
+            checks["redis"] = "ok"
+        except Exception as exc:
+            checks["redis"] = f"unavailable (degraded to per-worker state): {exc.__class__.__name__}"
+    else:
+        checks["redis"] = "not configured"
+    statuses = await runtime.llm.gateway.statuses()
+    checks["breakers"] = {s.name: s.state.value for s in statuses}
+    ready = checks["database"] == "ok"
+    degraded = ready and (
+        any(s.state.value != "closed" for s in statuses) or str(checks["redis"]).startswith("unavailable")
+    )
+    status = "ready" if ready and not degraded else ("degraded" if ready else "not_ready")
+    return JSONResponse({"status": status, "checks": checks}, status_code=200 if ready else 503)
 
 
 @router.get("/memory")

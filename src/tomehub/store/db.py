@@ -7,6 +7,7 @@ an unbounded queue, the failure the reference system's report found first.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,6 +20,7 @@ from psycopg.rows import DictRow, dict_row
 
 from tomehub.config import DatabaseSettings, SearchSettings
 from tomehub.errors import DatabaseUnavailable, DeadlineExceeded, PoolExhausted
+from tomehub.resilience.breaker import BreakerOpen, BreakerPolicy, CircuitBreaker, MemoryStore, Outcome
 from tomehub.resilience.deadline import Deadline
 
 _log = logging.getLogger(__name__)
@@ -60,6 +62,17 @@ class Database:
     def __init__(self, url: str, settings: DatabaseSettings, search: SearchSettings) -> None:
         self.url = url
         self.settings = settings
+        # After connection failures the database is presumed down for a moment: requests get 503 at
+        # once, then one probe at a time finds out whether it is back.
+        self.breaker = CircuitBreaker(
+            "database",
+            BreakerPolicy(
+                window_s=10, min_calls=2, failure_rate=0.5, open_s=1.0, half_open_probes=1, probes_to_close=1
+            ),
+            MemoryStore(),
+        )
+        self._rechecking: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         self.read_pool = self._pool(
             "read",
             min_size=settings.read_pool_min_size,
@@ -129,17 +142,66 @@ class Database:
             deadline.check("a database query")
             timeout = deadline.cap(timeout)
         try:
-            async with pool.connection(timeout=timeout) as conn:
+            admission = await self.breaker.admit()
+        except BreakerOpen as exc:
+            # The database just failed: answer at once instead of every request waiting its timeout.
+            raise DatabaseUnavailable("The database is unavailable; retry shortly.", retry_after_s=1.0) from exc
+        outcome = Outcome.IGNORED
+        try:
+            async with self._translate(pool, deadline, wait_s=timeout), pool.connection(timeout=timeout) as conn:
                 yield conn
+            outcome = Outcome.SUCCESS
+        except DatabaseUnavailable:
+            outcome = Outcome.FAILURE
+            self._recheck(pool)
+            raise
+        finally:
+            await self.breaker.record(admission, outcome)
+
+    def _recheck(self, pool: psycopg_pool.AsyncConnectionPool[AsyncConnection[DictRow]]) -> None:
+        """Tests every idle connection of ``pool`` in the background and replaces the broken ones, so
+        after an outage no request meets a connection that died with the old server."""
+        if pool.name in self._rechecking:
+            return
+        self._rechecking.add(pool.name)
+
+        async def check() -> None:
+            try:
+                await pool.check()
+            except Exception as exc:  # the server may still be down; the next failure checks again
+                _log.info("pool check of %s failed: %s", pool.name, exc.__class__.__name__)
+            finally:
+                self._rechecking.discard(pool.name)
+
+        self._tasks.add(asyncio.get_running_loop().create_task(check()))
+        for task in [t for t in self._tasks if t.done()]:
+            self._tasks.discard(task)
+
+    @asynccontextmanager
+    async def _translate(
+        self,
+        pool: psycopg_pool.AsyncConnectionPool[AsyncConnection[DictRow]],
+        deadline: Deadline | None,
+        *,
+        wait_s: float,
+    ) -> AsyncIterator[None]:
+        """Turns pool and driver errors into TomeHub's (503 full or down, 504 too late)."""
+        errors_before = pool.get_stats().get("connections_errors", 0)
+        try:
+            yield
         except psycopg_pool.TooManyRequests as exc:
             raise PoolExhausted(
                 f"The {pool.name} pool is full and its queue too; retry shortly.", retry_after_s=1.0
             ) from exc
         except psycopg_pool.PoolTimeout as exc:
+            stats = pool.get_stats()
+            if stats.get("connections_errors", 0) > errors_before or stats.get("pool_size", 0) == 0:
+                # Nobody was holding the connections: the server cannot be reached.
+                raise DatabaseUnavailable("The database is unavailable; retry shortly.", retry_after_s=1.0) from exc
             if deadline is not None and deadline.expired:
                 raise DeadlineExceeded("The request's deadline passed while waiting for the database.") from exc
             raise PoolExhausted(
-                f"No {pool.name} connection became free within {timeout:.2f} s; retry shortly.",
+                f"No {pool.name} connection became free within {wait_s:.2f} s; retry shortly.",
                 retry_after_s=1.0,
             ) from exc
         except psycopg.errors.QueryCanceled as exc:
