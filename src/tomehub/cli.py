@@ -186,7 +186,9 @@ def token_create(
 
 @app.command()
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="Files or folders (searched recursively).", exists=True)],
+    paths: Annotated[
+        list[Path], typer.Argument(help="Files, folders (searched recursively) or zip archives.", exists=True)
+    ],
     user: UserOption,
     item_type: Annotated[str, typer.Option(help="Item type of every file.")] = "BOOK",
     tags: Annotated[str, typer.Option(help="Comma-separated tags for every file.")] = "",
@@ -196,7 +198,7 @@ def ingest(
     from tomehub.ingest.service import UploadMeta
     from tomehub.library.schemas import ItemType, clean_tags
 
-    files = sorted(_walk(paths, SUPPORTED_EXTENSIONS))
+    files = sorted(_walk(paths, SUPPORTED_EXTENSIONS | {".zip"}))
     if not files:
         console.print("[yellow]No PDF, EPUB, HTML, Markdown or text files found.[/]")
         raise typer.Exit(1)
@@ -212,11 +214,16 @@ def ingest(
 
         user_id = await UserDirectory(rt.db).user_id(user)
         label = ", ".join(p.name for p in paths)[:200]
-        batch = [(str(f), f.read_bytes()) for f in files]
+        batch: list[tuple[str, bytes]] = []
+        for f in files:
+            if f.suffix.lower() == ".zip":
+                batch.extend(service.read_zip(f.read_bytes(), settings=rt.settings, filename=f.name))
+            else:
+                batch.append((str(f), f.read_bytes()))
         run_id = await service.submit_files(
             db=rt.db, queue=rt.queue, settings=rt.settings, user_id=user_id, label=label, files=batch, meta=meta
         )
-        await _work_until_done(rt, user_id=user_id, run_id=run_id, total=len(files))
+        await _work_until_done(rt, user_id=user_id, run_id=run_id, total=len(batch))
 
     _with_runtime(run)
 

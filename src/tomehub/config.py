@@ -116,6 +116,10 @@ class IngestSettings(BaseModel):
     worker_concurrency: int = 1
     # A document with more text than this is refused rather than swamping the embedder.
     max_document_chars: int = 20_000_000
+    # A batch (zip) upload: its size, its files, and what it may unpack to (zip bombs).
+    max_batch_upload_bytes: int = 1024 * 1024 * 1024
+    max_batch_files: int = 20_000
+    max_batch_unpacked_bytes: int = 4 * 1024 * 1024 * 1024
     # Highlights and notes are short; longer text belongs in an uploaded file.
     max_item_text_chars: int = 200_000
     # After a change of embedding model, re-embed stale vectors in the background at start-up

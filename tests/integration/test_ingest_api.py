@@ -270,3 +270,59 @@ async def test_the_same_file_uploaded_twice_at_once_makes_one_item(tapp: TestApp
     await tapp.wait_run(h, str(accepted.run_id))
     items = (await tapp.client.get("/api/library/items", headers=h)).json()["items"]
     assert [i["id"] for i in items] == [str(first_item)]
+
+
+def _zip(entries: dict[str, bytes]) -> bytes:
+    import io
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return out.getvalue()
+
+
+async def test_batch_zip_is_one_run_with_per_file_errors(tapp: TestApp, monkeypatch: pytest.MonkeyPatch) -> None:
+    _, h = tapp.new_user()
+    archive = _zip(
+        {
+            "notes/one.md": b"# One\n\nThe first note of the batch, about tides.",
+            "notes/deep/two.txt": b"The second note, about lighthouses.",
+            "three.html": make_html("Third", [("Part", "The third, about harbours.")]),
+            "broken.pdf": b"%PDF-1.4 nonsense",
+            "__MACOSX/._one.md": b"resource fork",
+            ".hidden": b"skip me",
+        }
+    )
+    resp = await tapp.client.post(
+        "/api/ingest/batch", headers=h, files={"file": ("batch.zip", archive)}, data={"tags": "batch"}
+    )
+    assert resp.status_code == 202, resp.text
+    assert resp.json()["files"] == 4
+    run = await tapp.wait_run(h, resp.json()["run_id"])
+    assert run["status"] == "completed_with_errors"
+    assert (run["files_done"], run["files_failed"]) == (3, 1)
+    assert [e["file"] for e in run["errors"]] == ["broken.pdf"]
+    items = (await tapp.client.get("/api/library/items?tag=batch", headers=h)).json()["items"]
+    assert len(items) == 4
+    monkeypatch.setattr(tapp.settings.ingest, "max_batch_files", 2)
+    resp = await tapp.client.post("/api/ingest/batch", headers=h, files={"file": ("batch.zip", archive)})
+    assert resp.status_code == 422
+    assert "at most 2" in resp.json()["error"]["message"]
+    resp = await tapp.client.post("/api/ingest/batch", headers=h, files={"file": ("x.zip", b"not a zip")})
+    assert resp.status_code == 422
+
+
+async def test_one_users_big_batch_does_not_hold_back_anothers_file(tapp: TestApp) -> None:
+    _, big = tapp.new_user()
+    _, small = tapp.new_user()
+    archive = _zip({f"doc{n}.txt": f"Document number {n} about the sea and its moods.".encode() for n in range(30)})
+    big_run = (await tapp.client.post("/api/ingest/batch", headers=big, files={"file": ("big.zip", archive)})).json()
+    small_run = (await tapp.upload(small, "one.txt", b"A single note about mountains.")).json()
+    done = await tapp.wait_run(small, small_run["run_id"])
+    assert done["status"] == "succeeded"
+    big_now = (await tapp.client.get(f"/api/ingest/runs/{big_run['run_id']}", headers=big)).json()
+    # Round-robin between users: the single file went ahead of most of the 30.
+    assert big_now["files_done"] + big_now["files_failed"] < 10, big_now
+    await tapp.wait_run(big, big_run["run_id"])

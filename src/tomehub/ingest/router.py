@@ -9,9 +9,9 @@ from fastapi import APIRouter, Depends, Request
 from starlette.datastructures import UploadFile
 
 from tomehub.auth.deps import CurrentUser
-from tomehub.errors import BadInput
+from tomehub.errors import BadInput, PayloadTooLarge
 from tomehub.ingest import service
-from tomehub.ingest.schemas import AddItemIn, IngestAccepted, RunOut
+from tomehub.ingest.schemas import AddItemIn, BatchAccepted, IngestAccepted, RunOut
 from tomehub.ingest.service import IngestQueue, UploadMeta
 from tomehub.library.schemas import ItemOut, ItemType, clean_tags
 from tomehub.resources import AppResources, RequestDeadline
@@ -63,6 +63,32 @@ async def ingest_file(
         meta=meta,
         deadline=deadline,
     )
+
+
+@router.post("/ingest/batch", status_code=202, response_model=BatchAccepted)
+async def ingest_batch(request: Request, user: CurrentUser, res: AppResources, queue: Queue) -> BatchAccepted:
+    """Uploads a zip of documents (field `file`, plus optional `item_type`, `tags`) as one run."""
+    limit = res.settings.ingest.max_batch_upload_bytes
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > limit + _FORM_OVERHEAD_BYTES:
+        raise PayloadTooLarge(f"The batch is {int(length) / 1e6:.0f} MB; the limit is {limit / 1e6:.0f} MB.")
+    form = await request.form(max_files=1, max_fields=10)
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile):
+        raise BadInput("Send the zip archive as a multipart form field named 'file'.")
+    archive = await upload.read(limit + 1)
+    await upload.close()
+    if len(archive) > limit:
+        raise PayloadTooLarge(f"The batch is over {limit / 1e6:.0f} MB.")
+    label = upload.filename or "batch.zip"
+    files = service.read_zip(archive, settings=res.settings, filename=label)
+    if not files:
+        raise BadInput(f"{label} holds no files.")
+    meta = UploadMeta(item_type=_item_type(form.get("item_type")), tags=_tags(form.get("tags")))
+    run_id = await service.submit_files(
+        db=res.db, queue=queue, settings=res.settings, user_id=user.id, label=label, files=files, meta=meta
+    )
+    return BatchAccepted(run_id=run_id, files=len(files), status_url=f"/api/ingest/runs/{run_id}")
 
 
 @router.get("/ingest/runs/{run_id}", response_model=RunOut)

@@ -19,6 +19,12 @@ class IngestAccepted(BaseModel):
     status_url: str
 
 
+class BatchAccepted(BaseModel):
+    run_id: UUID
+    files: int
+    status_url: str
+
+
 class FileError(BaseModel):
     file: str
     code: str

@@ -153,10 +153,35 @@ async def submit_files(
         except (PayloadTooLarge, BadInput) as exc:
             refused.append((name, exc))
     run_id, _items, file_ids, _dups = await _record_files(
-        db=db, user_id=user_id, label=label, files=accepted, meta=meta, total=len(files), refused=refused
+        db=db, user_id=user_id, label=label, files=accepted, meta=meta, total=len(files), refused=refused, deadline=None
     )
     await _enqueue(db=db, queue=queue, file_ids=file_ids, user_id=user_id)
     return run_id
+
+
+def read_zip(data: bytes, *, settings: Settings, filename: str = "upload.zip") -> list[tuple[str, bytes]]:
+    """Returns the documents inside a zip archive (folders flattened into their paths), refusing
+    archives that would unpack past the limits (zip bombs)."""
+    import io
+    import zipfile
+
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile as exc:
+        raise BadInput(f"{filename} is not a readable zip archive.") from exc
+    entries = [
+        info for info in archive.infolist()
+        if not info.is_dir() and not PurePath(info.filename).name.startswith(".") and "__MACOSX" not in info.filename
+    ]  # fmt: skip
+    limits = settings.ingest
+    if len(entries) > limits.max_batch_files:
+        raise BadInput(f"{filename} holds {len(entries)} files; a batch takes at most {limits.max_batch_files}.")
+    total = sum(info.file_size for info in entries)
+    if total > limits.max_batch_unpacked_bytes:
+        raise PayloadTooLarge(
+            f"{filename} unpacks to {total / 1e6:.0f} MB; the limit is {limits.max_batch_unpacked_bytes / 1e6:.0f} MB."
+        )
+    return [(info.filename, archive.read(info)) for info in entries]
 
 
 async def _record_files(
