@@ -35,6 +35,8 @@ class DatabaseSettings(BaseModel):
     write_statement_timeout_ms: int = 60_000
     # Connections to an external server must fail fast when it is down.
     connect_timeout_s: float = 5.0
+    # One pool for reads and writes (the reference system's shape; only for baseline stress runs).
+    shared_pool: bool = False
 
 
 class ChunkingSettings(BaseModel):
@@ -91,6 +93,9 @@ class SearchSettings(BaseModel):
     max_query_chars: int = 2_000
     # Query expansion (LLM rephrasings fused by RRF) when a query-expansion provider is configured.
     expand_queries: bool = True
+    # Without a query vector, answer from keywords (tier 2) instead of failing (off only in the
+    # baseline stress profile, which reproduces the reference system).
+    degrade_to_keywords: bool = True
     # The query embedding may use the request's time left minus this reserve, so that a slow
     # provider still leaves time to answer from keywords (tier 2) instead of timing out.
     fallback_reserve_s: float = 0.3
@@ -105,6 +110,8 @@ class CacheSettings(BaseModel):
     ttl_s: float = 3600.0
     # A hot entry past its time is still served this long while one refresh runs in the background.
     stale_s: float = 300.0
+    # Identical concurrent requests share one computation (off only in the baseline stress profile).
+    single_flight: bool = True
 
 
 class IngestSettings(BaseModel):
@@ -173,6 +180,9 @@ class RouteSettings(BaseModel):
 class BreakerSettings(BaseModel):
     """Per-operation circuit breakers (resilience/breaker.py)."""
 
+    # "operation": one breaker per operation. "global": one breaker for every model call (the
+    # reference system's shape; only for the baseline stress profile).
+    scope: Literal["operation", "global"] = "operation"
     # The failure rate is measured over this sliding window, in buckets of bucket_s.
     window_s: float = 30.0
     bucket_s: float = 1.0
@@ -301,6 +311,11 @@ class ServerSettings(BaseModel):
     recycle_on_hard_limit: bool = False
     # The request deadline every service call inherits (the report's SLA is 5-7 s).
     request_deadline_s: float = 6.0
+    # Deadlines stop work that can no longer be useful. Off only in the baseline stress profile,
+    # where late work is counted (tomehub_late_starts_total) instead of refused.
+    enforce_deadlines: bool = True
+    # Admission control (queue, shedding); off only in the baseline stress profile.
+    admission: bool = True
     # Load the sample library when the data dir holds no library yet.
     demo_on_first_start: bool = True
     demo_user: str = "demo"

@@ -142,7 +142,11 @@ async def open_runtime(settings: Settings, *, local_embedder: LocalEmbeddingProv
             embedded.stop()
         raise
     cache = Cache(
-        max_bytes=settings.cache.max_bytes, ttl_s=settings.cache.ttl_s, stale_s=settings.cache.stale_s, redis=redis
+        max_bytes=settings.cache.max_bytes,
+        ttl_s=settings.cache.ttl_s,
+        stale_s=settings.cache.stale_s,
+        redis=redis,
+        single_flight=settings.cache.single_flight,
     )
     return Runtime(settings=settings, db=db, llm=llm, queue=queue, cache=cache, redis=redis, embedded=embedded)
 
@@ -289,11 +293,12 @@ def create_app(
         )
         app.state.rate_limiter = limiter
         app.add_middleware(RateLimitMiddleware, limiter=limiter)
-    app.add_middleware(
-        AdmissionMiddleware, admission=admission, default_deadline_s=server.request_deadline_s, memory=memory
-    )
+    if server.admission:
+        app.add_middleware(
+            AdmissionMiddleware, admission=admission, default_deadline_s=server.request_deadline_s, memory=memory
+        )
     app.add_middleware(AuthMiddleware, verifier=verifier)
-    app.add_middleware(RequestContextMiddleware, deadline_s=settings.server.request_deadline_s)
+    app.add_middleware(RequestContextMiddleware, deadline_s=server.request_deadline_s, enforce=server.enforce_deadlines)
     return app
 
 

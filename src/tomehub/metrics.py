@@ -38,3 +38,7 @@ DB_POOL = Gauge(
 QUEUE_DEPTH = Gauge(
     "tomehub_ingest_queue_jobs", "Ingestion jobs by status (todo, doing)", ["status"], multiprocess_mode="max"
 )
+# Work that reached a stage after its request's deadline: refused there (hardened) or started anyway
+# (baseline profile, no deadlines). Hardened runs keep "started" at zero by construction.
+LATE_STARTS = Counter("tomehub_late_starts_total", "Stages reached after the request deadline", ["stage", "action"])
+ADMISSION = Counter("tomehub_admission_total", "Admission decisions (admitted, queued, shed, expired)", ["outcome"])

@@ -92,6 +92,14 @@ def _resolve(settings: Settings, operation: Operation) -> tuple[str, dict[str, A
     return kind, details
 
 
+def _breakers(policy: BreakerPolicy, store: BreakerStore, *, global_scope: bool) -> dict[Operation, CircuitBreaker]:
+    if global_scope:
+        # The reference system's single breaker: any operation's failures stop every operation.
+        shared = CircuitBreaker("global", policy, store)
+        return dict.fromkeys(Operation, shared)
+    return {op: CircuitBreaker(op.value, policy, store) for op in Operation}
+
+
 def build_llm(
     settings: Settings,
     *,
@@ -196,7 +204,7 @@ def build_llm(
     )
     gateway = LLMGateway(
         routes=routes,
-        breakers={op: CircuitBreaker(op.value, policy, store) for op in Operation},
+        breakers=_breakers(policy, store, global_scope=b.scope == "global"),
         bulkheads=bulkheads,
         pacers=pacers,
         budgets={op: RetryBudget(ratio=llm.retry_budget_ratio, window_s=llm.retry_budget_window_s) for op in Operation},

@@ -101,7 +101,8 @@ class LLMGateway:
             raise ProviderUnavailable(f"No provider is configured for {operation}.") from None
 
     async def statuses(self) -> list[Status]:
-        return [await breaker.status() for breaker in self.breakers.values()]
+        unique = {id(b): b for b in self.breakers.values()}  # one shared breaker in the global scope
+        return [await breaker.status() for breaker in unique.values()]
 
     async def under_pressure(self, operation: Operation) -> bool:
         """True when optional work on this operation should be skipped (breaker not closed, provider busy)."""

@@ -22,9 +22,10 @@ DEADLINE_HEADER = b"x-tomehub-deadline-ms"
 class RequestContextMiddleware:
     """Stamps every HTTP request with an id (echoed in X-Request-Id) and a deadline, and logs it."""
 
-    def __init__(self, app: ASGIApp, *, deadline_s: float) -> None:
+    def __init__(self, app: ASGIApp, *, deadline_s: float, enforce: bool = True) -> None:
         self.app = app
         self.deadline_s = deadline_s
+        self.enforce = enforce
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -34,7 +35,7 @@ class RequestContextMiddleware:
         request_id = _incoming_id(scope) or uuid.uuid4().hex
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
-        state["deadline"] = Deadline.after(_requested_deadline(scope, self.deadline_s))
+        state["deadline"] = Deadline.after(_requested_deadline(scope, self.deadline_s), enforce=self.enforce)
         status = 500
         tier = ""
 

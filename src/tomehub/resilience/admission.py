@@ -25,6 +25,7 @@ from enum import IntEnum
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tomehub.errors import Unavailable
+from tomehub.metrics import ADMISSION
 from tomehub.resilience.deadline import Deadline
 from tomehub.resilience.memory import MemoryState, MemoryWatchdog
 
@@ -120,9 +121,15 @@ class Admission:
         self.clock = clock
 
     async def enter(self, priority: Priority, deadline: Deadline) -> None:
-        waiter = self.core.offer(priority, deadline.expires_at, self.clock())
+        try:
+            waiter = self.core.offer(priority, deadline.expires_at, self.clock())
+        except Shed:
+            ADMISSION.labels("shed").inc()
+            raise
         if waiter is None:
+            ADMISSION.labels("admitted").inc()
             return
+        ADMISSION.labels("queued").inc()
         waiter.future = asyncio.get_running_loop().create_future()
         try:
             await asyncio.wait_for(asyncio.shield(waiter.future), timeout=max(0.0, deadline.remaining()))
@@ -132,6 +139,7 @@ class Admission:
                 self.leave()
             self.core.cancel(waiter)
             self.core.expired += 1
+            ADMISSION.labels("expired").inc()
             raise Shed("The request's deadline passed while it waited to start.", retry_after_s=1.0) from None
         except asyncio.CancelledError:
             if waiter.future.done() and not waiter.future.cancelled() and not waiter.future.exception():
@@ -142,6 +150,7 @@ class Admission:
     def leave(self) -> None:
         admitted, dropped = self.core.release(self.clock())
         for waiter in dropped:
+            ADMISSION.labels("expired").inc()
             if waiter.future is not None and not waiter.future.done():
                 waiter.future.set_exception(Shed("The request's deadline passed while it waited.", retry_after_s=1.0))
         if admitted is not None and admitted.future is not None and not admitted.future.done():

@@ -2,38 +2,50 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tomehub.errors import DeadlineExceeded
+from tomehub.metrics import LATE_STARTS
 
 Clock = Callable[[], float]
 
 
 @dataclass(frozen=True)
 class Deadline:
-    """An absolute point in time (on ``clock``) after which no new work starts."""
+    """An absolute point in time (on ``clock``) after which no new work starts.
+
+    An unenforced deadline (the baseline stress profile: the reference system had none) caps and
+    refuses nothing; it only counts the work started after it passed.
+    """
 
     expires_at: float
     clock: Clock = field(default=time.monotonic, compare=False, repr=False)
+    enforce: bool = field(default=True, compare=False)
 
     @classmethod
-    def after(cls, seconds: float, clock: Clock = time.monotonic) -> Deadline:
+    def after(cls, seconds: float, clock: Clock = time.monotonic, *, enforce: bool = True) -> Deadline:
         """Returns the deadline ``seconds`` from now."""
-        return cls(clock() + seconds, clock)
+        return cls(clock() + seconds, clock, enforce)
 
     def remaining(self) -> float:
-        """Returns the seconds left (0 when passed)."""
+        """Returns the seconds left (0 when passed; unbounded when not enforced)."""
+        if not self.enforce:
+            return math.inf
         return max(0.0, self.expires_at - self.clock())
 
     @property
     def expired(self) -> bool:
-        return self.clock() >= self.expires_at
+        return self.enforce and self.clock() >= self.expires_at
 
     def check(self, what: str = "the request") -> None:
         """Raises DeadlineExceeded when the deadline has passed, so no new work starts."""
-        if self.expired:
+        if self.clock() < self.expires_at:
+            return
+        LATE_STARTS.labels(what, "refused" if self.enforce else "started").inc()
+        if self.enforce:
             raise DeadlineExceeded(f"The deadline for {what} passed before it could start.")
 
     def cap(self, seconds: float) -> float:

@@ -142,6 +142,8 @@ class Searcher:
         key: str,
     ) -> Retrieval:
         qvec, degraded = await self._query_vector(query, deadline) if dense else (None, None)
+        if dense and qvec is None and not self.settings.degrade_to_keywords:
+            raise Unavailable(f"The query could not be embedded ({degraded}).", retry_after_s=1.0)
         if dense and qvec is None:
             # Without a query vector, the same question answered earlier on this very library is
             # better than keyword retrieval.

@@ -56,7 +56,9 @@ class Cache:
         redis: Redis | None = None,
         stale_s: float = 0.0,
         prefix: str = "tomehub-cache",
+        single_flight: bool = True,
     ) -> None:
+        self.coalesce = single_flight
         self.ttl_s = ttl_s
         self.stale_s = stale_s
         # L1 holds entries for their fresh time plus the grace in which they may be served stale.
@@ -95,6 +97,8 @@ class Cache:
 
     async def single_flight(self, key: str, compute: Callable[[], Awaitable[T]]) -> T:
         """Runs ``compute`` once for every concurrent caller of ``key`` (nothing is cached)."""
+        if not self.coalesce:
+            return await compute()
         flight = self._flights.get(key)
         if flight is not None:
             CACHE_REQUESTS.labels("flight", _kind(key), "coalesced").inc()

@@ -79,11 +79,16 @@ class Database:
             max_size=settings.read_pool_max_size,
             options=_session_options(statement_timeout_ms=settings.read_statement_timeout_ms, search=search),
         )
-        self.write_pool = self._pool(
-            "write",
-            min_size=settings.write_pool_min_size,
-            max_size=settings.write_pool_max_size,
-            options=_session_options(statement_timeout_ms=settings.write_statement_timeout_ms, search=None),
+        # The baseline stress profile shares one pool, as the reference system did.
+        self.write_pool = (
+            self.read_pool
+            if settings.shared_pool
+            else self._pool(
+                "write",
+                min_size=settings.write_pool_min_size,
+                max_size=settings.write_pool_max_size,
+                options=_session_options(statement_timeout_ms=settings.write_statement_timeout_ms, search=None),
+            )
         )
 
     def _pool(
@@ -111,12 +116,12 @@ class Database:
 
     async def open(self) -> None:
         """Opens both pools and waits until each holds its minimum connections."""
-        for pool in (self.read_pool, self.write_pool):
+        for pool in {id(p): p for p in (self.read_pool, self.write_pool)}.values():
             await pool.open(wait=True, timeout=self.settings.connect_timeout_s * 2)
 
     async def close(self) -> None:
         """Closes both pools."""
-        for pool in (self.read_pool, self.write_pool):
+        for pool in {id(p): p for p in (self.read_pool, self.write_pool)}.values():
             await pool.close()
 
     @asynccontextmanager
