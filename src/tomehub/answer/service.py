@@ -58,6 +58,8 @@ class Done:
 
 AnswerEvent = Sources | Token | Reset | Done
 _DEGRADED = (LLMError, Unavailable, DeadlineExceeded)
+# Quoting takes milliseconds; this is kept from a whole answer's deadline for it.
+_QUOTE_RESERVE_S = 0.3
 
 
 class AnswerService:
@@ -83,9 +85,17 @@ class AnswerService:
         self.prompt_hash = prompt_hash
 
     async def events(
-        self, *, user_id: int, question: str, filters: SearchFilters | None, deadline: Deadline
+        self,
+        *,
+        user_id: int,
+        question: str,
+        filters: SearchFilters | None,
+        deadline: Deadline,
+        streaming: bool = True,
     ) -> AsyncIterator[AnswerEvent]:
-        """Yields the sources, then the answer piece by piece, then the finished answer."""
+        """Yields the sources, then the answer piece by piece, then the finished answer. A streamed
+        answer must start within ``deadline`` and may then run longer; a whole (JSON) answer must
+        be complete within it, quotes filling in for a writer or judge too slow to finish."""
         retrieval = await self.searcher.search(
             user_id=user_id,
             query=question,
@@ -119,8 +129,11 @@ class AnswerService:
             ANSWERS.labels(remembered.answerer, remembered.review.value).inc()
             yield Done(remembered)
             return
-        # The request's deadline bounds the start of the answer; the stream may then run longer.
-        stream_deadline = Deadline.after(self.settings.stream_deadline_s)
+        if streaming:
+            stream_deadline = Deadline.after(self.settings.stream_deadline_s, enforce=deadline.enforce)
+        else:
+            # Keep a moment for the quotes should the writer not finish in time.
+            stream_deadline = Deadline(deadline.expires_at - _QUOTE_RESERVE_S, deadline.clock, deadline.enforce)
         pieces: list[str] = []
         try:
             async for piece in self.work.stream(context, deadline=stream_deadline, first_piece_by=deadline):
@@ -174,7 +187,9 @@ class AnswerService:
         self, *, user_id: int, question: str, filters: SearchFilters | None, deadline: Deadline
     ) -> AnswerOut:
         """Returns the finished answer (the non-streaming form of ``events``)."""
-        async for event in self.events(user_id=user_id, question=question, filters=filters, deadline=deadline):
+        async for event in self.events(
+            user_id=user_id, question=question, filters=filters, deadline=deadline, streaming=False
+        ):
             if isinstance(event, Done):
                 return event.answer
         raise RuntimeError("the answer stream ended without its answer")
