@@ -96,14 +96,16 @@ def search_params(
     settings: SearchSettings,
 ) -> dict[str, Any]:
     f = filters or SearchFilters()
+    # Each list brings at least as many candidates as the page asks for.
+    depth = max(settings.candidates_per_list, limit)
     return {
         "uid": user_id,
         "q_tr": normalize(query, "turkish"),
         "q_std": normalize(query, "english"),
         "k1": settings.bm25_k1,
         "b": settings.bm25_b,
-        "depth": settings.candidates_per_list,
-        "passage_depth": settings.candidates_per_list * settings.passages_per_candidate,
+        "depth": depth,
+        "passage_depth": depth * settings.passages_per_candidate,
         "exact_max": settings.exact_vector_max_chunks,
         "qvec": None if qvec is None else "[" + ",".join(f"{x:.7g}" for x in qvec) + "]",
         "rrf_k": settings.rrf_k,
