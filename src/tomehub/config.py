@@ -151,6 +151,10 @@ class AnswerSettings(BaseModel):
     max_answer_chars: int = 900
     # A streamed answer may take longer than the request deadline, which bounds only its start.
     stream_deadline_s: float = 30.0
+    # An answer's search must be done this long before the request's deadline, leaving the writer
+    # time to start (and to quote instead should it not): a slow query embedding gives way to
+    # keywords rather than eat the writer's time.
+    writer_reserve_s: float = 2.0
     # Rubric score (0..1) at or above which the judge passes an answer; below decline_score the
     # answer is declined (the extractive answer replaces it); in between it is regenerated once.
     pass_score: float = 0.7

@@ -4,6 +4,7 @@ budget, deadlines, tiers, judge verdicts, query expansion, metrics."""
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -202,7 +203,10 @@ async def test_retry_budget_caps_provider_calls(lapp: TestApp, fake: Fake, monke
         await search(lapp, h, f"query {n}", expand=False)
     calls = await fake.calls("embeddings:search-embedding")
     budget = lapp.app.state.runtime.llm.gateway.budgets["search-embedding"]
-    assert searches < calls <= searches * 1.1 + budget.min_retries, calls
+    # Retries stay within the budget: its floor plus 10 % of the calls in its window (the searches,
+    # and the start-up probe when this test runs first).
+    allowed = math.ceil(budget.min_retries + budget.ratio * budget.calls_in_window)
+    assert searches < calls <= searches + allowed, calls
     assert budget.refused > 0
 
 

@@ -58,8 +58,11 @@ class Done:
 
 AnswerEvent = Sources | Token | Reset | Done
 _DEGRADED = (LLMError, Unavailable, DeadlineExceeded)
-# Quoting takes milliseconds; this is kept from a whole answer's deadline for it.
-_QUOTE_RESERVE_S = 0.3
+# The writer's first piece (a stream) or whole answer (JSON) is due this long before the request's
+# deadline: time to quote instead, serialise and send, and for the client's clock, which started
+# before ours (queues, transport). Using the whole budget had answers land just after the client
+# gave up, as 504s (scenario 5 of the stress suite).
+_ANSWER_MARGIN_S = 0.8
 
 
 class AnswerService:
@@ -96,12 +99,13 @@ class AnswerService:
         """Yields the sources, then the answer piece by piece, then the finished answer. A streamed
         answer must start within ``deadline`` and may then run longer; a whole (JSON) answer must
         be complete within it, quotes filling in for a writer or judge too slow to finish."""
+        search_by = deadline.sooner(self.settings.writer_reserve_s)
         retrieval = await self.searcher.search(
             user_id=user_id,
             query=question,
             limit=self.settings.context_chunks,
             filters=filters,
-            deadline=deadline,
+            deadline=search_by,
             route="search",
         )
         context = AnswerContext(
@@ -129,14 +133,16 @@ class AnswerService:
             ANSWERS.labels(remembered.answerer, remembered.review.value).inc()
             yield Done(remembered)
             return
+        # The writer must start (a stream) or finish (a whole answer) this early, so that quoting
+        # instead still fits in the request's deadline.
+        due = deadline.sooner(_ANSWER_MARGIN_S)
         if streaming:
             stream_deadline = Deadline.after(self.settings.stream_deadline_s, enforce=deadline.enforce)
         else:
-            # Keep a moment for the quotes should the writer not finish in time.
-            stream_deadline = Deadline(deadline.expires_at - _QUOTE_RESERVE_S, deadline.clock, deadline.enforce)
+            stream_deadline = due
         pieces: list[str] = []
         try:
-            async for piece in self.work.stream(context, deadline=stream_deadline, first_piece_by=deadline):
+            async for piece in self.work.stream(context, deadline=stream_deadline, first_piece_by=due):
                 pieces.append(piece)
                 yield Token(piece)
         except _DEGRADED as exc:

@@ -161,13 +161,28 @@ class LLMGateway:
             start_by = first_piece_by or deadline
             async with self.bulkheads[route.provider_name].slot(interactive=route.interactive, deadline=start_by):
                 await self.pacers[route.provider_name].wait_turn(start_by)
-                # The timeout bounds each wait for the next piece, the first one included.
-                timeout = self._timeout(route, start_by)
-                pieces = provider.stream(messages, timeout_s=timeout, operation=operation.value)
-                async for piece in pieces:
-                    if deadline is not None and deadline.expired:
-                        raise ProviderTimeout("The answer ran past its deadline.")
-                    yield piece
+                pieces = provider.stream(messages, timeout_s=self._timeout(route, start_by), operation=operation.value)
+                try:
+                    # Each wait is bounded here, not only by the SDK's per-read timeouts (which
+                    # restart at every read): the first piece by start_by, the others by the
+                    # deadline, each by the route's timeout.
+                    limit = start_by
+                    while True:
+                        try:
+                            async with asyncio.timeout(self._timeout(route, limit)):
+                                piece = await anext(pieces)
+                        except StopAsyncIteration:
+                            break
+                        except TimeoutError as exc:
+                            raise ProviderTimeout(f"{operation} sent nothing in time.") from exc
+                        limit = deadline
+                        yield piece
+                finally:
+                    # Closes the provider's request at once (an async generator left open would
+                    # only be finalised later by the garbage collector).
+                    close = getattr(pieces, "aclose", None)
+                    if close is not None:
+                        await close()
             outcome = Outcome.SUCCESS
         except BaseException as exc:
             outcome = _classify(exc)

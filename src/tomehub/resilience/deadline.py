@@ -24,11 +24,18 @@ class Deadline:
     expires_at: float
     clock: Clock = field(default=time.monotonic, compare=False, repr=False)
     enforce: bool = field(default=True, compare=False)
+    # A request's own deadline counts work reached after it (tomehub_late_starts_total); the earlier
+    # deadlines a request sets for its stages do not (passing one is planned, not late).
+    counted: bool = field(default=True, compare=False)
 
     @classmethod
     def after(cls, seconds: float, clock: Clock = time.monotonic, *, enforce: bool = True) -> Deadline:
         """Returns the deadline ``seconds`` from now."""
         return cls(clock() + seconds, clock, enforce)
+
+    def sooner(self, seconds: float) -> Deadline:
+        """This deadline moved ``seconds`` earlier: a stage's, leaving time for what follows it."""
+        return Deadline(self.expires_at - seconds, self.clock, self.enforce, counted=False)
 
     def remaining(self) -> float:
         """Returns the seconds left (0 when passed; unbounded when not enforced)."""
@@ -44,7 +51,8 @@ class Deadline:
         """Raises DeadlineExceeded when the deadline has passed, so no new work starts."""
         if self.clock() < self.expires_at:
             return
-        LATE_STARTS.labels(what, "refused" if self.enforce else "started").inc()
+        if self.counted:
+            LATE_STARTS.labels(what, "refused" if self.enforce else "started").inc()
         if self.enforce:
             raise DeadlineExceeded(f"The deadline for {what} passed before it could start.")
 

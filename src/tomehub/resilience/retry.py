@@ -71,6 +71,11 @@ class RetryBudget:
         return False
 
     @property
+    def calls_in_window(self) -> int:
+        self._trim(self.clock())
+        return len(self._calls)
+
+    @property
     def retries_in_window(self) -> int:
         self._trim(self.clock())
         return len(self._retries)

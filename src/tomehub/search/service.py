@@ -211,7 +211,7 @@ class Searcher:
         """Returns the query's vector, or None and the reason it could not be had."""
         key = cache_key("qvec", self.embedder.model, self.embedder.version, query)
         # Keep time for the keyword fallback should the provider use all it is given.
-        budget = Deadline(deadline.expires_at - self.settings.fallback_reserve_s, deadline.clock)
+        budget = deadline.sooner(self.settings.fallback_reserve_s)
 
         async def embed() -> bytes:
             vector = await self.embedder.embed_query(query, deadline=budget)
