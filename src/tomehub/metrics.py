@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
+
 from prometheus_client import Counter, Gauge, Histogram
 
 LLM_CALLS = Counter("tomehub_llm_calls_total", "Model calls by operation and outcome", ["operation", "outcome"])
@@ -35,6 +37,14 @@ DB_POOL = Gauge(
     ["pool", "figure"],
     multiprocess_mode="livesum",
 )
+DB_CHECKOUTS = Histogram(
+    "tomehub_db_checkouts_per_request",
+    "Database connections a request took from the pools (one query or transaction each): N+1 shows here",
+    ["route"],
+    buckets=(0, 1, 2, 3, 5, 10, 20, 50, 100),
+)
+# The current request's checkout count (set by the request middleware, counted by the database layer).
+REQUEST_CHECKOUTS: ContextVar[list[int] | None] = ContextVar("tomehub_request_checkouts", default=None)
 QUEUE_DEPTH = Gauge(
     "tomehub_ingest_queue_jobs", "Ingestion jobs by status (todo, doing)", ["status"], multiprocess_mode="max"
 )

@@ -8,7 +8,7 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tomehub.metrics import REQUEST_LATENCY, REQUESTS
+from tomehub.metrics import DB_CHECKOUTS, REQUEST_CHECKOUTS, REQUEST_LATENCY, REQUESTS
 from tomehub.resilience.deadline import Deadline
 
 _log = logging.getLogger("tomehub.access")
@@ -38,6 +38,8 @@ class RequestContextMiddleware:
         state["deadline"] = Deadline.after(_requested_deadline(scope, self.deadline_s), enforce=self.enforce)
         status = 500
         tier = ""
+        checkouts = [0]
+        checkouts_token = REQUEST_CHECKOUTS.set(checkouts)
 
         async def send_with_id(message: Message) -> None:
             nonlocal status, tier
@@ -52,10 +54,12 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            REQUEST_CHECKOUTS.reset(checkouts_token)
             elapsed = time.perf_counter() - started
             route = _route_of(scope)
             REQUESTS.labels(route, str(status), tier).inc()
             REQUEST_LATENCY.labels(route, tier).observe(elapsed)
+            DB_CHECKOUTS.labels(route).observe(checkouts[0])
             principal = state.get("principal")
             _log.info(
                 "request",

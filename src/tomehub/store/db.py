@@ -20,6 +20,7 @@ from psycopg.rows import DictRow, dict_row
 
 from tomehub.config import DatabaseSettings, SearchSettings
 from tomehub.errors import DatabaseUnavailable, DeadlineExceeded, PoolExhausted
+from tomehub.metrics import REQUEST_CHECKOUTS
 from tomehub.resilience.breaker import BreakerOpen, BreakerPolicy, CircuitBreaker, MemoryStore, Outcome
 from tomehub.resilience.deadline import Deadline
 
@@ -154,6 +155,9 @@ class Database:
         outcome = Outcome.IGNORED
         try:
             async with self._translate(pool, deadline, wait_s=timeout), pool.connection(timeout=timeout) as conn:
+                checkouts = REQUEST_CHECKOUTS.get()
+                if checkouts is not None:
+                    checkouts[0] += 1
                 yield conn
             outcome = Outcome.SUCCESS
         except DatabaseUnavailable:
