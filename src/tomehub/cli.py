@@ -152,20 +152,78 @@ def fake_llm(
     uvicorn.run(create_fake_app(provider), host=host, port=port, log_level="warning", access_log=False)
 
 
-@app.command()
+@app.command(
+    epilog="Scenarios: 1a concurrent search (warm cache), 1b cold cache with Redis down, 2 LLM degradation, "
+    "2b ingestion + peak search, 3 streaming memory, 4 N+1, 5 timeout cascade, ramp breaking points."
+)
 def stress(
-    scenario: Annotated[str, typer.Argument(help="Scenario id: 2 (LLM degradation).")],
-    users: Annotated[int, typer.Option(help="Concurrent users.")] = 50,
-    scale: Annotated[float, typer.Option(help="Length of the timeline, x the report's full run.")] = 1.0,
-    report: Annotated[Path, typer.Option(help="Folder for report.md.")] = Path("stress-report"),
+    scenario: Annotated[str, typer.Argument(help="A scenario id, 'all', or 'compare' (then the scenario id).")],
+    compared: Annotated[str | None, typer.Argument(help="With 'compare': the scenario (or 'all') to compare.")] = None,
+    profile: Annotated[
+        str, typer.Option(help="hardened (TomeHub as it ships), baseline (configured like the report's system), both.")
+    ] = "hardened",
+    users: Annotated[int | None, typer.Option(help="Concurrent users (default: the scenario's own).")] = None,
+    duration: Annotated[
+        float | None, typer.Option(help="Seconds of load per scenario (default: the scenario's own length x --scale).")
+    ] = None,
+    scale: Annotated[float, typer.Option(help="Length of every phase, x the scenario's full length.")] = 1.0,
+    workers: Annotated[int, typer.Option(help="TomeHub worker processes of the local deployment.")] = 2,
+    quick: Annotated[
+        bool, typer.Option(help="Seconds per scenario, small data; checks that the mechanisms engage.")
+    ] = False,
+    report: Annotated[Path, typer.Option(help="Folder for report.md and the plots.")] = Path("stress-report"),
+    target: Annotated[
+        str | None, typer.Option(help="Base URL of a running deployment to load instead of starting one.")
+    ] = None,
+    signing_key: Annotated[
+        Path | None, typer.Option(help="With --target: the deployment's local signing key (to issue user tokens).")
+    ] = None,
+    fake_llm: Annotated[
+        str | None, typer.Option(help="With --target: URL of its fake provider (scenarios that inject faults need it).")
+    ] = None,
 ) -> None:
-    """Run one of the SRE report's scenarios against a fresh local deployment and report figures."""
-    from tomehub.stress.runner import run_llm_degradation
+    """Run the SRE report's scenarios against a fresh local deployment (or --target) and write a report."""
+    from tomehub.stress.runner import SCENARIOS, run_all, target_deployment
 
-    if scenario != "2":
-        console.print(f"[red]Unknown scenario {scenario!r}.[/]")
+    if scenario == "compare":
+        if compared is None:
+            console.print("[red]Say which scenario to compare: tomehub stress compare 2[/]")
+            raise typer.Exit(2)
+        scenario, profile = compared, "both"
+    elif compared is not None:
+        console.print(f"[red]Unexpected argument {compared!r} (only 'compare' takes a second one).[/]")
         raise typer.Exit(2)
-    sys.stdout.write(run_llm_degradation(users=users, scale=scale, report_dir=report, target=None))
+    ids = list(SCENARIOS) if scenario == "all" else [scenario]
+    unknown = [s for s in ids if s not in SCENARIOS]
+    if unknown:
+        console.print(f"[red]Unknown scenario {unknown[0]!r}; choose one of {', '.join(SCENARIOS)}, or all.[/]")
+        raise typer.Exit(2)
+    profiles = {"both": ["baseline", "hardened"], "hardened": ["hardened"], "baseline": ["baseline"]}.get(profile)
+    if profiles is None:
+        console.print(f"[red]Unknown profile {profile!r}; choose hardened, baseline or both.[/]")
+        raise typer.Exit(2)
+    remote = None
+    if target is not None:
+        if signing_key is None or profile == "both":
+            console.print(
+                "[red]--target needs --signing-key, and runs the target's own configuration (one profile).[/]"
+            )
+            raise typer.Exit(2)
+        remote = target_deployment(target, signing_key, fake_llm)
+    command = "tomehub stress " + " ".join(sys.argv[2:])
+    runs = run_all(ids, profiles, scale=scale, duration_s=duration, users=users, quick=quick, workers=workers,
+                   report_dir=report, command=command, target=remote)  # fmt: skip
+    console.print(f"Report: {report / 'report.md'}")
+    failed = [
+        f"{r.scenario.id}: {name}"
+        for r in runs
+        if r.profile == "hardened"
+        for name, ok in r.outcome.mechanisms.items()
+        if not ok
+    ]
+    if quick and failed:
+        console.print("[red]Mechanisms that did not engage:[/] " + "; ".join(failed))
+        raise typer.Exit(1)
 
 
 @token_app.command("create")

@@ -1,6 +1,6 @@
-"""A TomeHub deployment for a stress run: the fake provider and TomeHub's server as real processes
-on loopback (embedded PostgreSQL under a temporary data dir), a seeded library, tokens for its users.
-With ``--target`` the run uses an existing deployment instead and starts nothing."""
+"""A TomeHub deployment for a stress run: the fake provider and TomeHub's server (N workers) as real
+processes on loopback, embedded PostgreSQL under a temporary data dir, a seeded library, tokens for
+its users. With ``--target`` the run uses an existing deployment instead and starts nothing."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import asyncio
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -16,13 +17,32 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from tomehub.auth.tokens import issue_local_token
 from tomehub.config import AuthSettings
+from tomehub.stress.profiles import CHAT_LATENCY, EMBEDDING_LATENCY, PROFILES
 
 DEMO_DIR = Path(__file__).resolve().parents[1] / "demo" / "library"
+# A port nothing listens on: "Redis is down" for the cold-cache scenario.
+DEAD_REDIS = "redis://127.0.0.1:9/0"
+# Workers share cache, breakers and rate limits through Redis, as in production; a database number of
+# its own, emptied before each run, so runs start cold and leave other users of this Redis alone.
+STRESS_REDIS = "redis://127.0.0.1:6379/12"
+
+
+def fresh_redis(url: str = STRESS_REDIS) -> str | None:
+    """Empties the stress database of the local Redis; None when there is no Redis to use."""
+    import redis
+
+    try:
+        with redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2) as client:
+            client.flushdb()
+    except redis.RedisError:
+        return None
+    return url
 
 
 @dataclass
@@ -30,29 +50,49 @@ class Deployment:
     base_url: str
     fake_url: str | None
     tokens: list[str]
+    profile: str = "hardened"
+    workers: int = 1
     data_dir: Path | None = None
+    database_url: str | None = None
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     logs: list[Path] = field(default_factory=list)
 
-    def fake(self) -> httpx.Client:
+    def set_faults(self, **change: Any) -> None:
         if self.fake_url is None:
             raise RuntimeError("this run has no controllable provider (give --fake-llm)")
-        return httpx.Client(base_url=self.fake_url, timeout=10)
-
-    def set_faults(self, **change: object) -> None:
-        with self.fake() as http:
+        with httpx.Client(base_url=self.fake_url, timeout=10) as http:
             http.put("/control/faults", json=change).raise_for_status()
+
+    def fake_stats(self) -> dict[str, Any]:
+        if self.fake_url is None:
+            return {}
+        with httpx.Client(base_url=self.fake_url, timeout=10) as http:
+            return dict(http.get("/control/stats").json())
+
+    def server_pids(self) -> list[int]:
+        """The TomeHub worker processes (children of the server process when N > 1); none for a
+        --target deployment (its memory is not on this machine)."""
+        import psutil
+
+        if not self.processes:
+            return []
+
+        server = psutil.Process(self.processes[-1].pid)
+        children = [
+            p.pid
+            for p in server.children(recursive=True)
+            if "postgres" not in p.name() and "resource_tracker" not in " ".join(p.cmdline())
+        ]
+        return children or [server.pid]
 
 
 def _free_port() -> int:
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
-def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: float = 120) -> None:
+def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: float = 180) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -70,14 +110,15 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: fl
 def local_deployment(
     *,
     users: int,
-    workers: int = 1,
+    profile: str = "hardened",
+    workers: int = 2,
     env: dict[str, str] | None = None,
     embedding_dim: int = 384,
     seed: int = 0,
     keep: bool = False,
 ) -> Iterator[Deployment]:
-    """Starts the fake provider and TomeHub (``workers`` processes) and tears them down afterwards."""
-    data_dir = Path(tempfile.mkdtemp(prefix="tomehub-stress-"))
+    """Starts the fake provider and TomeHub and tears them down afterwards."""
+    data_dir = Path(tempfile.mkdtemp(prefix=f"tomehub-stress-{profile}-"))
     procs: list[subprocess.Popen[bytes]] = []
     logs: list[Path] = []
     try:
@@ -96,10 +137,6 @@ def local_deployment(
                     str(seed),
                     "--embedding-dim",
                     str(embedding_dim),
-                    "--latency-p50-ms",
-                    "5",
-                    "--latency-p95-ms",
-                    "10",
                 ],
                 stdout=fake_log.open("wb"),
                 stderr=subprocess.STDOUT,
@@ -108,28 +145,33 @@ def local_deployment(
         logs.append(fake_log)
         fake_url = f"http://127.0.0.1:{fake_port}"
         _wait_http(f"{fake_url}/v1/models", procs[-1], fake_log)
+        redis_url = fresh_redis()
         server_env = {
             **os.environ,
+            **({"TOMEHUB_REDIS_URL": redis_url} if redis_url else {}),
             "TOMEHUB_DATA_DIR": str(data_dir / "data"),
             "TOMEHUB_LLM_BASE_URL": f"{fake_url}/v1",
             "TOMEHUB_LLM__EMBEDDING_MODEL": "fake-embedding",
             "TOMEHUB_LLM__EMBEDDING_DIM": str(embedding_dim),
             "TOMEHUB_LLM__CHAT_MODEL": "fake-chat",
             "TOMEHUB_SERVER__DEMO_ON_FIRST_START": "false",
+            "TOMEHUB_SEARCH__EXPAND_QUERIES": "false",
             "TOMEHUB_LOG_LEVEL": "WARNING",
+            # Seeding runs before the scenario's faults: a fast provider first.
+            "OMP_NUM_THREADS": "1",
+            **PROFILES[profile],
             **(env or {}),
         }
         server_log = data_dir / "tomehub.log"
-        command = [sys.executable, "-m", "tomehub", "serve", "--port", str(port)]
-        if workers > 1:
-            command += ["--workers", str(workers)]
+        command = [sys.executable, "-m", "tomehub", "serve", "--port", str(port), "--workers", str(workers)]
         procs.append(subprocess.Popen(command, env=server_env, stdout=server_log.open("wb"), stderr=subprocess.STDOUT))
         logs.append(server_log)
         base_url = f"http://127.0.0.1:{port}"
         _wait_http(f"{base_url}/api/health", procs[-1], server_log)
         key = data_dir / "data" / "auth" / "local-signing-key.pem"
         tokens = [issue_local_token(AuthSettings(), key, f"stress-user-{n}") for n in range(users)]
-        yield Deployment(base_url, fake_url, tokens, data_dir, procs, logs)
+        deployment = Deployment(base_url, fake_url, tokens, profile, workers, data_dir, None, procs, logs)
+        yield deployment
     finally:
         for proc in reversed(procs):
             proc.terminate()
@@ -142,11 +184,28 @@ def local_deployment(
             shutil.rmtree(data_dir, ignore_errors=True)
 
 
-async def seed_library(deployment: Deployment, *, users: int, files: list[Path] | None = None) -> None:
+def normal_provider(deployment: Deployment) -> None:
+    """Sets the fake provider to the report's healthy latencies."""
+    deployment.set_faults(
+        embeddings={**EMBEDDING_LATENCY, "error_rate": 0.0, "hang_rate": 0.0},
+        chat={**CHAT_LATENCY, "error_rate": 0.0, "hang_rate": 0.0},
+    )
+
+
+def fast_provider(deployment: Deployment) -> None:
+    deployment.set_faults(
+        embeddings={"latency_p50_ms": 5, "latency_p95_ms": 10}, chat={"latency_p50_ms": 5, "latency_p95_ms": 10}
+    )
+
+
+async def seed_library(
+    deployment: Deployment, *, users: int, files: list[Path] | None = None, timeout_s: float = 600
+) -> None:
     """Uploads the demo library (or ``files``) for each of the first ``users`` users and waits until
     everything is indexed and embedded."""
     files = files or sorted(p for p in DEMO_DIR.iterdir() if p.suffix in {".md", ".txt", ".html", ".pdf", ".epub"})
-    async with httpx.AsyncClient(base_url=deployment.base_url, timeout=60) as http:
+    fast_provider(deployment)
+    async with httpx.AsyncClient(base_url=deployment.base_url, timeout=120) as http:
         runs: list[tuple[str, str]] = []
         for user in range(users):
             token = deployment.tokens[user]
@@ -158,6 +217,7 @@ async def seed_library(deployment: Deployment, *, users: int, files: list[Path] 
                 )
                 resp.raise_for_status()
                 runs.append((token, resp.json()["run_id"]))
+        deadline = time.monotonic() + timeout_s
         for token, run_id in runs:
             while True:
                 run = (
@@ -165,6 +225,8 @@ async def seed_library(deployment: Deployment, *, users: int, files: list[Path] 
                 ).json()
                 if run["finished_at"] and run["passages_pending_embedding"] == 0:
                     break
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"seeding did not finish: {run}")
                 await asyncio.sleep(0.5)
 
 

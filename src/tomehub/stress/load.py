@@ -53,8 +53,17 @@ class LoadClient:
                 self.http.request(method, path, headers=self.headers(user), **kwargs), self.sla_s
             )
             tier = resp.headers.get("x-tomehub-tier")
-            record = Record(start, self.now(), resp.status_code, kind, int(tier) if tier else None,
-                            len(resp.content), None, phase, resp.headers.get("x-tomehub-degraded"))  # fmt: skip
+            record = Record(
+                start,
+                self.now(),
+                resp.status_code,
+                kind,
+                int(tier) if tier else None,
+                len(resp.content),
+                None,
+                phase,
+                resp.headers.get("x-tomehub-degraded"),
+            )
         except TimeoutError:
             record = Record(start, self.now(), 0, kind, error="timeout", phase=phase)
         except httpx.ConnectError:

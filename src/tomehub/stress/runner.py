@@ -1,18 +1,129 @@
-"""``tomehub stress``: runs scenarios against a local deployment (or ``--target``) and writes reports."""
+"""``tomehub stress``: runs the report's scenarios against fresh local deployments (or ``--target``),
+in the hardened profile, the baseline profile, or both, and writes a report with plots."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 import platform
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.console import Console
+from rich.live import Live
+from rich.table import Table
 
-from tomehub.stress.deployment import Deployment, local_deployment, seed_library
-from tomehub.stress.scenarios import llm_degradation
+from tomehub.auth.tokens import issue_local_token
+from tomehub.config import AuthSettings
+from tomehub.stress.deployment import DEAD_REDIS, Deployment, local_deployment, seed_library
+from tomehub.stress.load import LoadClient
+from tomehub.stress.monitor import Monitor
+from tomehub.stress.records import summarize
+from tomehub.stress.scenarios.base import ACCOUNTS, Context, Outcome
+from tomehub.stress.scenarios.ingestion_peak import ingestion_peak
+from tomehub.stress.scenarios.llm_degradation import llm_degradation
+from tomehub.stress.scenarios.n_plus_one import n_plus_one
+from tomehub.stress.scenarios.ramp import ramp
+from tomehub.stress.scenarios.search_load import cold_cache, concurrent_search
+from tomehub.stress.scenarios.streams import streaming_memory
+from tomehub.stress.scenarios.timeout_cascade import timeout_cascade
 
 console = Console(stderr=True)
+
+# Stress runs measure capacity, not abuse protection: per-user limits high enough that a few
+# accounts can carry a thousand sessions (the global limit still applies).
+_STRESS_ENV = {
+    "TOMEHUB_RATE_LIMITS__PER_USER": '{"search": "500/second", "ask": "500/second", "default": "500/second"}'
+}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    id: str
+    title: str
+    load: str
+    run: Callable[[Context], Awaitable[Outcome]]
+    users: int
+    # Seconds of load at scale 1 (what --duration is measured against).
+    length_s: float
+    env: dict[str, str] = field(default_factory=dict)
+    # Users in a --quick run: enough to engage the mechanisms in seconds.
+    quick_users: int = 20
+
+
+SCENARIOS = {
+    s.id: s
+    for s in (
+        Scenario(
+            "1a",
+            "Concurrent search, warm cache",
+            "100 users asking questions (/api/search)",
+            concurrent_search,
+            100,
+            90,
+        ),
+        Scenario(
+            "1b",
+            "Cold cache, Redis down",
+            "100 users, fresh questions, Redis unreachable",
+            cold_cache,
+            100,
+            90,
+            {"TOMEHUB_REDIS_URL": DEAD_REDIS},
+        ),
+        Scenario(
+            "2",
+            "LLM degradation",
+            "50 searchers; provider 1-2 s, then 5 s, then 50 % errors, then recovered",
+            llm_degradation,
+            50,
+            300,
+        ),
+        Scenario(
+            "2b",
+            "Ingestion + peak search",
+            "50 searchers idle, then while 10,000 documents ingest",
+            ingestion_peak,
+            50,
+            150,
+        ),
+        Scenario(
+            "3",
+            "Streaming memory",
+            "40, 70, then 500 concurrent streams to slow readers",
+            streaming_memory,
+            500,
+            105,
+            quick_users=50,
+        ),
+        Scenario("4", "N+1", "10 users fetching the details of 100 hits each", n_plus_one, 10, 0, quick_users=3),
+        Scenario(
+            "5",
+            "Timeout cascade",
+            "200 users without pause; provider saturated (4 s / 8 s)",
+            timeout_cascade,
+            200,
+            60,
+            quick_users=50,
+        ),
+        Scenario("ramp", "Breaking points", "10 -> 50 -> 100 -> 150 -> 200 -> 500 -> 1000 searchers", ramp, 1000, 175),
+    )
+}
+
+
+# --quick: a tenth of every phase (at least 3 s).
+QUICK_SCALE = 0.1
+
+
+@dataclass
+class Run:
+    scenario: Scenario
+    profile: str
+    outcome: Outcome
+    seconds: float
 
 
 def machine() -> str:
@@ -24,30 +135,113 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    import os
-
     return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}"
 
 
-def run_llm_degradation(*, users: int, scale: float, report_dir: Path, target: Deployment | None) -> str:
-    """Scenario 2: returns the markdown report (also written under ``report_dir``)."""
+async def _drive(scenario: Scenario, deployment: Deployment, *, scale: float, users: int, quick: bool) -> Outcome:
+    seeding = time.monotonic()
+    await seed_library(deployment, users=min(ACCOUNTS, len(deployment.tokens)))
+    console.print(f"  library seeded for {ACCOUNTS} accounts in {time.monotonic() - seeding:.0f} s")
+    client = LoadClient(deployment.base_url, deployment.tokens)
+    monitor = Monitor(deployment.base_url, deployment.server_pids(), client.started)
+    sampler = asyncio.create_task(monitor.run())
+    ctx = Context(deployment, client, monitor, scale, users, quick)
+    live = Table.grid()
+    try:
+        with Live(live, console=console, refresh_per_second=2, transient=True) as view:
 
-    async def go(deployment: Deployment) -> str:
-        console.print("seeding the library (demo documents for a few users)…")
-        await seed_library(deployment, users=min(users, 5))
-        console.print(f"running scenario 2 with {users} users, {scale:g} × the full timeline…")
-        result = await llm_degradation.run(deployment, users=users, scale=scale)
-        return llm_degradation.report(result)
+            async def progress() -> None:
+                while True:
+                    s = summarize(client.records)
+                    view.update(
+                        f"[bold]{scenario.id}[/] {deployment.profile} · {client.phase} · {s.requests} requests · "
+                        f"ok {s.ok} · shed {s.shed} · timeouts {s.timeouts} · errors {s.errors} · "
+                        f"p95 {s.p95_ms:.0f} ms"
+                    )
+                    await asyncio.sleep(0.5)
 
+            ticker = asyncio.create_task(progress())
+            try:
+                return await scenario.run(ctx)
+            finally:
+                ticker.cancel()
+    finally:
+        monitor.stop()
+        await sampler
+        await client.close()
+
+
+def target_deployment(url: str, signing_key: Path, fake_url: str | None) -> Deployment:
+    """A running deployment to load: tokens for the stress accounts signed with its key."""
+    tokens = [issue_local_token(AuthSettings(), signing_key, f"stress-user-{n}") for n in range(ACCOUNTS)]
+    return Deployment(url.rstrip("/"), fake_url.rstrip("/") if fake_url else None, tokens, profile="target")
+
+
+def scale_for(scenario: Scenario, *, scale: float, duration_s: float | None, quick: bool) -> float:
+    if quick:
+        return QUICK_SCALE
+    if duration_s is not None and scenario.length_s:
+        return duration_s / scenario.length_s
+    return scale
+
+
+def run_scenario(
+    scenario: Scenario,
+    profile: str,
+    *,
+    scale: float,
+    users: int | None,
+    quick: bool,
+    workers: int,
+    target: Deployment | None = None,
+) -> Run:
+    started = time.monotonic()
+    n = users or (scenario.quick_users if quick else scenario.users)
+    console.print(f"[bold]{scenario.id}[/] {scenario.title} — {profile}, {n} users, {workers} workers")
     if target is not None:
-        table = asyncio.run(go(target))
+        outcome = asyncio.run(_drive(scenario, target, scale=scale, users=n, quick=quick))
     else:
-        with local_deployment(users=users) as deployment:
-            table = asyncio.run(go(deployment))
-    text = (
-        f"## Scenario 2 — LLM degradation ({users} concurrent searchers)\n\n"
-        f"Run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on {machine()}; timeline × {scale:g}.\n\n{table}\n"
-    )
-    report_dir.mkdir(parents=True, exist_ok=True)
-    (report_dir / "scenario-2.md").write_text(text)
-    return text
+        env = {**_STRESS_ENV, **scenario.env}
+        with local_deployment(users=max(n, ACCOUNTS), profile=profile, workers=workers, env=env) as deployment:
+            outcome = asyncio.run(_drive(scenario, deployment, scale=scale, users=n, quick=quick))
+    return Run(scenario, profile, outcome, time.monotonic() - started)
+
+
+def run_all(
+    ids: list[str],
+    profiles: list[str],
+    *,
+    scale: float,
+    duration_s: float | None,
+    users: int | None,
+    quick: bool,
+    workers: int,
+    report_dir: Path,
+    command: str,
+    target: Deployment | None = None,
+) -> list[Run]:
+    """Runs each scenario in each profile (a fresh deployment each time unless ``target``); the
+    report is rewritten after every run, so an interrupted suite still leaves its figures."""
+    from tomehub.stress.report import write_report
+
+    runs: list[Run] = []
+    began_at = dt.datetime.now(dt.UTC)
+    began = time.monotonic()
+    for sid in ids:
+        scenario = SCENARIOS[sid]
+        for profile in profiles:
+            runs.append(
+                run_scenario(
+                    scenario,
+                    profile,
+                    scale=scale_for(scenario, scale=scale, duration_s=duration_s, quick=quick),
+                    users=users,
+                    quick=quick,
+                    workers=workers,
+                    target=target,
+                )
+            )
+            write_report(
+                runs, report_dir, command=command, machine=machine(), began=began_at, elapsed_s=time.monotonic() - began
+            )
+    return runs

@@ -1,0 +1,97 @@
+"""Server-side figures over time during a run: breaker states, RSS per worker, pool use, admission and
+late-work counters, read from the deployment's own endpoints (/metrics, /api/health/*)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import re
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import httpx
+import psutil
+
+_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+([-+0-9.eEinfNa]+)$")
+
+
+def parse_metrics(text: str) -> dict[str, dict[str, float]]:
+    """Returns metric name -> {label string: value} from Prometheus text format."""
+    out: dict[str, dict[str, float]] = defaultdict(dict)
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        match = _SAMPLE.match(line)
+        if match:
+            name, labels, value = match.groups()
+            try:
+                out[name][labels or ""] = float(value)
+            except ValueError:
+                continue
+    return out
+
+
+def total(metrics: dict[str, dict[str, float]], name: str, *labels: str) -> float:
+    """Sum of ``name`` over the series carrying every one of ``labels`` (e.g. 'kind="answer"')."""
+    return sum(v for found, v in metrics.get(name, {}).items() if all(label in found for label in labels))
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process in MB (NaN once it is gone)."""
+    try:
+        return float(psutil.Process(pid).memory_info().rss / 1e6)
+    except psutil.Error:
+        return math.nan
+
+
+@dataclass
+class Series:
+    """Samples taken every ``interval_s``: t (seconds since the run started) and named values."""
+
+    t: list[float] = field(default_factory=list)
+    values: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+
+    def add(self, t: float, sample: dict[str, float]) -> None:
+        self.t.append(t)
+        for key in set(self.values) | set(sample):
+            column = self.values[key]
+            column.extend([float("nan")] * (len(self.t) - 1 - len(column)))
+            column.append(sample.get(key, float("nan")))
+
+
+class Monitor:
+    def __init__(self, base_url: str, pids: list[int], started: float, interval_s: float = 1.0) -> None:
+        self.base_url = base_url
+        self.pids = pids
+        self.started = started
+        self.interval_s = interval_s
+        self.series = Series()
+        self.last_metrics: dict[str, dict[str, float]] = {}
+        self._stop = asyncio.Event()
+
+    async def run(self) -> None:
+        async with httpx.AsyncClient(base_url=self.base_url, timeout=2.0) as http:
+            while not self._stop.is_set():
+                sample: dict[str, float] = {}
+                for pid in self.pids:
+                    sample[f"rss_mb:{pid}"] = rss_mb(pid)
+                try:
+                    metrics = parse_metrics((await http.get("/metrics")).text)
+                    self.last_metrics = metrics
+                    for labels, value in metrics.get("tomehub_breaker_state", {}).items():
+                        op = re.search(r'operation="([^"]+)"', labels)
+                        if op:
+                            sample[f"breaker:{op.group(1)}"] = max(sample.get(f"breaker:{op.group(1)}", 0), value)
+                    for figure in ("size", "available", "waiting"):
+                        sample[f"pool_{figure}"] = total(metrics, "tomehub_db_pool", f'figure="{figure}"')
+                    sample["streams_open"] = total(metrics, "tomehub_streams_open")
+                except (httpx.HTTPError, ValueError):
+                    sample["metrics_unreachable"] = 1.0
+                self.series.add(time.monotonic() - self.started, sample)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), self.interval_s)
+
+    def stop(self) -> None:
+        self._stop.set()
