@@ -37,6 +37,11 @@ class DatabaseSettings(BaseModel):
     connect_timeout_s: float = 5.0
     # One pool for reads and writes (the reference system's shape; only for baseline stress runs).
     shared_pool: bool = False
+    # A read replica (same schema, streaming replication) for search statements, the heaviest
+    # reads; everything else reads the primary. Replication lag means a document just ingested is
+    # found a moment later. While the replica is unreachable, searches read the primary.
+    search_replica_url: str | None = None
+    search_pool_max_size: int = 8
 
 
 class ChunkingSettings(BaseModel):
@@ -339,7 +344,8 @@ class Settings(BaseSettings):
     data_dir: Path = Path("./data")
     # An external PostgreSQL (with pgvector); unset means the embedded server under data_dir.
     database_url: str | None = None
-    # Redis shares breaker state (and, later, caches and rate limits) between worker processes.
+    # Redis shares breaker state, the L2 cache and rate limits between worker processes (unset: each
+    # worker keeps its own, in memory).
     redis_url: str | None = None
     # One switch for every model operation: an OpenAI-compatible server (routes may override).
     llm_base_url: str | None = None

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from tomehub.resilience.deadline import Deadline
+from tomehub.store.db import Database
 
 router = APIRouter(prefix="/api/health", tags=["health"])
 
@@ -37,6 +38,8 @@ async def readiness(request: Request) -> JSONResponse:
     except Exception as exc:
         checks["database"] = f"unavailable: {exc.__class__.__name__}"
         checks["queue"] = "unknown"
+    if runtime.db.search_pool is not None:
+        checks["search_replica"] = await _replica_check(runtime.db)
     if runtime.redis is not None:
         try:
             await runtime.redis.ping()
@@ -49,10 +52,24 @@ async def readiness(request: Request) -> JSONResponse:
     checks["breakers"] = {s.name: s.state.value for s in statuses}
     ready = checks["database"] == "ok"
     degraded = ready and (
-        any(s.state.value != "closed" for s in statuses) or str(checks["redis"]).startswith("unavailable")
+        any(s.state.value != "closed" for s in statuses)
+        or str(checks["redis"]).startswith("unavailable")
+        or str(checks.get("search_replica", "ok")).startswith("unavailable")
     )
     status = "ready" if ready and not degraded else ("degraded" if ready else "not_ready")
     return JSONResponse({"status": status, "checks": checks}, status_code=200 if ready else 503)
+
+
+async def _replica_check(db: Database) -> str:
+    """The read replica's state: searches go to the primary while it is unreachable."""
+    pool = db.search_pool
+    assert pool is not None
+    try:
+        async with pool.connection(timeout=2.0) as conn:
+            await conn.execute("SELECT 1")
+    except Exception as exc:
+        return f"unavailable (searches read the primary): {exc.__class__.__name__}"
+    return "ok"
 
 
 @router.get("/memory")

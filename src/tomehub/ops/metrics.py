@@ -53,7 +53,7 @@ async def circuit_breakers(request: Request) -> dict[str, Any]:
 
 async def refresh_pool_and_queue_gauges(request: Request) -> None:
     runtime = request.app.state.runtime
-    for pool in (runtime.db.read_pool, runtime.db.write_pool):
+    for pool in runtime.db.pools:
         stats = pool.get_stats()
         DB_POOL.labels(pool.name, "size").set(stats.get("pool_size", 0))
         DB_POOL.labels(pool.name, "available").set(stats.get("pool_available", 0))

@@ -183,7 +183,8 @@ class Searcher:
         result = SearchOut.model_validate_json(body)
         result.cached = True
         if user_id is not None:
-            async with self.db.read(deadline) as conn:
+            # The revision is read where the search would run, so the two agree under replica lag.
+            async with self.db.search(deadline) as conn:
                 if int(stored_revision) != await repo.library_revision(conn, user_id=user_id):
                     return None
         else:
@@ -204,7 +205,7 @@ class Searcher:
         params = repo.search_params(
             user_id=user_id, query=query, qvec=qvec, limit=n, filters=filters, settings=self.settings
         )
-        async with self.db.read(deadline) as conn:
+        async with self.db.search(deadline) as conn:
             return await repo.run_search(conn, statement, params)
 
     async def _query_vector(self, query: str, deadline: Deadline) -> tuple[list[float] | None, str | None]:

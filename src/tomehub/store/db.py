@@ -1,4 +1,5 @@
-"""Connection pools: one for interactive reads, one for ingestion writes (a bulkhead between them).
+"""Connection pools: one for interactive reads, one for ingestion writes (a bulkhead between them),
+and optionally one for search statements on a read replica.
 
 Each pool waits boundedly: at most ``pool_max_waiting`` waiters, each for at most the acquire timeout
 (or the request's time left, whichever is shorter). A full pool is answered with 503 at once instead of
@@ -10,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 import psycopg
 import psycopg_pool
@@ -57,21 +58,23 @@ def _connection_lost(exc: psycopg.OperationalError) -> bool:
     return state is None or state.startswith(_UNAVAILABLE_STATES)
 
 
+def _outage_breaker(name: str) -> CircuitBreaker:
+    # After connection failures a server is presumed down for a moment: requests get 503 at once
+    # (or go elsewhere), then one probe at a time finds out whether it is back.
+    return CircuitBreaker(
+        name,
+        BreakerPolicy(window_s=10, min_calls=2, failure_rate=0.5, open_s=1.0, half_open_probes=1, probes_to_close=1),
+        MemoryStore(),
+    )
+
+
 class Database:
     """The read and write pools over one PostgreSQL server."""
 
     def __init__(self, url: str, settings: DatabaseSettings, search: SearchSettings) -> None:
         self.url = url
         self.settings = settings
-        # After connection failures the database is presumed down for a moment: requests get 503 at
-        # once, then one probe at a time finds out whether it is back.
-        self.breaker = CircuitBreaker(
-            "database",
-            BreakerPolicy(
-                window_s=10, min_calls=2, failure_rate=0.5, open_s=1.0, half_open_probes=1, probes_to_close=1
-            ),
-            MemoryStore(),
-        )
+        self.breaker = _outage_breaker("database")
         self._rechecking: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self.read_pool = self._pool(
@@ -91,12 +94,31 @@ class Database:
                 options=_session_options(statement_timeout_ms=settings.write_statement_timeout_ms, search=None),
             )
         )
+        # The replica has its own breaker: its outage sends searches to the primary, nothing more.
+        self.replica_breaker = _outage_breaker("database-replica")
+        self.search_pool = (
+            None
+            if settings.search_replica_url is None
+            else self._pool(
+                "search",
+                min_size=1,
+                max_size=settings.search_pool_max_size,
+                options=_session_options(statement_timeout_ms=settings.read_statement_timeout_ms, search=search),
+                url=settings.search_replica_url,
+            )
+        )
+
+    @property
+    def pools(self) -> list[psycopg_pool.AsyncConnectionPool[AsyncConnection[DictRow]]]:
+        """Every distinct pool (the baseline profile's read and write pools are one)."""
+        pools = {id(p): p for p in (self.read_pool, self.write_pool, self.search_pool) if p is not None}
+        return list(pools.values())
 
     def _pool(
-        self, name: str, *, min_size: int, max_size: int, options: str
+        self, name: str, *, min_size: int, max_size: int, options: str, url: str | None = None
     ) -> psycopg_pool.AsyncConnectionPool[AsyncConnection[DictRow]]:
         return psycopg_pool.AsyncConnectionPool(
-            self.url,
+            url or self.url,
             min_size=min_size,
             max_size=max_size,
             max_waiting=self.settings.pool_max_waiting,
@@ -116,31 +138,52 @@ class Database:
         )
 
     async def open(self) -> None:
-        """Opens both pools and waits until each holds its minimum connections."""
-        for pool in {id(p): p for p in (self.read_pool, self.write_pool)}.values():
+        """Opens the primary's pools and waits until each holds its minimum connections; the
+        replica's pool connects in the background (a replica that is down must not stop start-up)."""
+        for pool in (self.read_pool, self.write_pool):
+            if not pool.closed:
+                continue
             await pool.open(wait=True, timeout=self.settings.connect_timeout_s * 2)
+        if self.search_pool is not None:
+            await self.search_pool.open(wait=False)
 
     async def close(self) -> None:
-        """Closes both pools."""
-        for pool in {id(p): p for p in (self.read_pool, self.write_pool)}.values():
+        """Closes every pool."""
+        for pool in self.pools:
             await pool.close()
 
     @asynccontextmanager
     async def read(self, deadline: Deadline | None = None) -> AsyncIterator[Connection]:
         """Yields a connection from the read pool, waiting at most the acquire timeout."""
-        async with self._acquire(self.read_pool, deadline) as conn:
+        async with self._acquire(self.read_pool, self.breaker, deadline) as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def search(self, deadline: Deadline | None = None) -> AsyncIterator[Connection]:
+        """Yields a connection for search statements: the replica's when one is configured and
+        reachable, else the read pool's."""
+        if self.search_pool is None:
+            async with self.read(deadline) as conn:
+                yield conn
+            return
+        async with AsyncExitStack() as stack:
+            try:
+                conn = await stack.enter_async_context(self._acquire(self.search_pool, self.replica_breaker, deadline))
+            except DatabaseUnavailable:
+                conn = await stack.enter_async_context(self.read(deadline))
             yield conn
 
     @asynccontextmanager
     async def write(self, deadline: Deadline | None = None) -> AsyncIterator[Connection]:
         """Yields a connection from the write pool, waiting at most the acquire timeout."""
-        async with self._acquire(self.write_pool, deadline) as conn:
+        async with self._acquire(self.write_pool, self.breaker, deadline) as conn:
             yield conn
 
     @asynccontextmanager
     async def _acquire(
         self,
         pool: psycopg_pool.AsyncConnectionPool[AsyncConnection[DictRow]],
+        breaker: CircuitBreaker,
         deadline: Deadline | None,
     ) -> AsyncIterator[Connection]:
         timeout = self.settings.acquire_timeout_s
@@ -148,7 +191,7 @@ class Database:
             deadline.check("a database query")
             timeout = deadline.cap(timeout)
         try:
-            admission = await self.breaker.admit()
+            admission = await breaker.admit()
         except BreakerOpen as exc:
             # The database just failed: answer at once instead of every request waiting its timeout.
             raise DatabaseUnavailable("The database is unavailable; retry shortly.", retry_after_s=1.0) from exc
@@ -165,7 +208,7 @@ class Database:
             self._recheck(pool)
             raise
         finally:
-            await self.breaker.record(admission, outcome)
+            await breaker.record(admission, outcome)
 
     def _recheck(self, pool: psycopg_pool.AsyncConnectionPool[AsyncConnection[DictRow]]) -> None:
         """Tests every idle connection of ``pool`` in the background and replaces the broken ones, so
