@@ -43,8 +43,12 @@ def _settings(**overrides: Any) -> Settings:
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    host: Annotated[
+        str | None, typer.Option(help="Interface to bind (default: TOMEHUB_SERVER__HOST, else 127.0.0.1).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port to listen on (default: TOMEHUB_SERVER__PORT, else 8000).")
+    ] = None,
     workers: Annotated[
         int, typer.Option(help="Worker processes (each with its own limits; shared state in PG/Redis).")
     ] = 1,
@@ -57,6 +61,8 @@ def serve(
     from tomehub.store.migrate import apply_migrations
 
     settings = _settings()
+    host = host or settings.server.host
+    port = port or settings.server.port
     embedded = None
     if settings.database_url is None:
         # This process owns the embedded server; the workers only connect to it.

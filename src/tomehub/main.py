@@ -285,7 +285,12 @@ def create_app(
     )
     app.state.memory = memory
     app.state.stream_gate = StreamGate(server.max_streams)
-    # Starlette runs the last added middleware first: request context → auth → admission → rate limit.
+    # Starlette runs the last added middleware first: request context → auth → rate limit →
+    # admission. A user over their limit gets 429 at once instead of taking a place in the queue.
+    if server.admission:
+        app.add_middleware(
+            AdmissionMiddleware, admission=admission, default_deadline_s=server.request_deadline_s, memory=memory
+        )
     if settings.rate_limits.enabled:
         limiter = RateLimiter(
             Limits(per_user=settings.rate_limits.per_user, global_=settings.rate_limits.global_),
@@ -293,10 +298,6 @@ def create_app(
         )
         app.state.rate_limiter = limiter
         app.add_middleware(RateLimitMiddleware, limiter=limiter)
-    if server.admission:
-        app.add_middleware(
-            AdmissionMiddleware, admission=admission, default_deadline_s=server.request_deadline_s, memory=memory
-        )
     app.add_middleware(AuthMiddleware, verifier=verifier)
     app.add_middleware(RequestContextMiddleware, deadline_s=server.request_deadline_s, enforce=server.enforce_deadlines)
     return app

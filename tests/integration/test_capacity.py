@@ -71,6 +71,30 @@ async def test_a_full_worker_sheds_at_once_and_serves_the_rest(database_url: str
         assert tapp.app.state.admission.core.in_flight == 0
 
 
+async def test_a_user_over_their_rate_limit_is_refused_before_taking_a_place_in_the_queue(
+    database_url: str, tmp_path: Path
+) -> None:
+    embedder = SlowEmbedder(0.5)
+    overrides = {
+        "server": {"max_in_flight": 1, "max_queue": 4},
+        "rate_limits": {"enabled": True, "per_user": {"search": "2/minute", "default": "50/second"}},
+    }
+    async with running(database_url, tmp_path, embedder, **overrides) as tapp:
+        _, h = tapp.new_user()
+        await tapp.client.get("/api/library/items", headers=h)  # the user exists
+
+        async def one(n: int) -> tuple[int, float]:
+            started = time.perf_counter()
+            resp = await tapp.client.post("/api/smart-search", headers=h, json={"query": f"q {n}"})
+            return resp.status_code, time.perf_counter() - started
+
+        results = await asyncio.gather(*(one(n) for n in range(6)))
+        assert sorted(code for code, _ in results) == [200, 200, 429, 429, 429, 429]
+        # The four over the limit were answered at once, not after waiting behind the two served.
+        assert max(t for code, t in results if code == 429) < 0.3
+        assert len([q for q in embedder.queries_seen if q.startswith("q ")]) == 2  # no work for the others
+
+
 async def test_a_queued_request_whose_deadline_passes_is_dropped_before_any_work(
     database_url: str, tmp_path: Path
 ) -> None:

@@ -89,6 +89,21 @@ async def test_patch_changes_metadata_and_rejects_nonsense(tapp: TestApp) -> Non
         assert resp.json()["error"]["code"] == "bad_input"
 
 
+async def test_a_renamed_item_is_not_served_under_its_old_title_from_the_cache(tapp: TestApp) -> None:
+    _, h = tapp.new_user()
+    item = await _note(tapp, h, "Cormorants dry their wings on the breakwater.")
+    await tapp.settle()
+    body = {"query": "cormorants breakwater"}
+    first = (await tapp.client.post("/api/smart-search", headers=h, json=body)).json()
+    again = (await tapp.client.post("/api/smart-search", headers=h, json=body)).json()
+    assert again["cached"] is True  # the same search on the same library comes from the cache
+    assert first["hits"][0]["title"] != "Seabirds"
+    resp = await tapp.client.patch(f"/api/library/items/{item['id']}", headers=h, json={"title": "Seabirds"})
+    assert resp.status_code == 200, resp.text
+    renamed = (await tapp.client.post("/api/smart-search", headers=h, json=body)).json()
+    assert renamed["hits"][0]["title"] == "Seabirds"
+
+
 async def test_delete_removes_the_item_and_its_chunks_from_search_and_statistics(tapp: TestApp) -> None:
     _, h = tapp.new_user()
     keep = await _note(tapp, h, "Hume argued that causation is habit of the mind.")

@@ -118,4 +118,5 @@ async def test_memory_pressure_sheds_streams_and_uploads_but_serves_search(datab
             assert stream.status_code == 503
             upload = await client.post("/api/ingest", headers=h, files={"file": ("a.txt", b"some text " * 20)})
             assert upload.status_code == 503
+            assert upload.headers["retry-after"] == "2"  # memory frees slower than a slot
             assert (await client.post("/api/smart-search", headers=h, json={"query": "rivers"})).status_code == 200

@@ -1,6 +1,6 @@
 """Authentication as pure ASGI middleware: every /api route but health needs a verified bearer token.
 
-It runs before admission and rate limiting so they can count per user; the principal is put on the
+It runs before rate limiting (which counts per user) and admission; the principal is put on the
 request scope for the ``CurrentUser`` dependency.
 """
 

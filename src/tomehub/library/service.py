@@ -52,8 +52,9 @@ async def update_item(*, db: Database, user_id: int, item_id: UUID, patch: ItemP
     async with db.write(deadline) as conn, conn.transaction():
         if not await repo.update_item(conn, user_id=user_id, item_id=item_id, fields=fields):
             raise NotFound(f"No item {item_id} in your library.")
-        if {"tags", "item_type"} & set(fields):
-            # Filters on tags and types change what a cached search may return.
+        if fields:
+            # Hits carry their item's title and author, and filters read its tags and type: a cached
+            # search result of the old revision must not be served.
             await repo.bump_revision(conn, user_id=user_id)
         row = await repo.get_item(conn, user_id=user_id, item_id=item_id)
     assert row is not None

@@ -235,7 +235,7 @@ async def _refuse(send: Send, exc: Shed) -> None:
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
-                (b"retry-after", b"1"),
+                (b"retry-after", str(max(1, round(exc.retry_after_s or 1))).encode()),
             ],
         }
     )

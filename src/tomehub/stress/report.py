@@ -89,7 +89,7 @@ def write_report(
 def _scenario_section(run: Run, directory: Path) -> list[str]:
     lines = [f"### {run.profile} ({run.seconds:.0f} s)", ""]
     phases = [name for name, _ in run.outcome.phases]
-    if len(phases) > 1:
+    if phases:
         lines += [
             "| phase | requests | success | shed | timeouts | errors | p50 ms | p95 ms | p99 ms | tier 1/2/3 |",
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
