@@ -17,8 +17,14 @@
     ├── RateLimited                   429 rate_limited       (+ Retry-After)
     ├── Unavailable                   503 unavailable        (+ Retry-After)
     │   ├── PoolExhausted                 pool_exhausted
-    │   └── DatabaseUnavailable           database_unavailable
-    └── DeadlineExceeded              504 deadline_exceeded
+    │   ├── DatabaseUnavailable           database_unavailable
+    │   ├── Shed                          overloaded             (resilience/admission.py)
+    │   ├── TooManyStreams                too_many_streams       (resilience/streams.py)
+    │   ├── BreakerOpen                   breaker_open           (resilience/breaker.py)
+    │   ├── BulkheadFull                  bulkhead_full          (resilience/bulkhead.py)
+    │   └── PacedOut                      provider_rate_limited  (resilience/pacing.py)
+    ├── DeadlineExceeded              504 deadline_exceeded
+    └── DeploymentMismatch            500 deployment_mismatch    (ops/versions.py; stops start-up)
 """
 
 from __future__ import annotations

@@ -39,6 +39,7 @@ from tomehub.ops import versions
 from tomehub.ops.health import router as health_router
 from tomehub.ops.logs import configure_logging
 from tomehub.ops.metrics import router as metrics_router
+from tomehub.ops.metrics import sample_pool_gauges
 from tomehub.ops.requests import RequestContextMiddleware
 from tomehub.resilience.admission import Admission, AdmissionLimits, AdmissionMiddleware
 from tomehub.resilience.memory import MemoryLimits, MemoryWatchdog
@@ -247,6 +248,7 @@ def create_app(
             if run_worker and settings.ingest.run_in_api_workers:
                 runtime.background.extend(await start_ingestion(runtime))
             runtime.background.append(asyncio.create_task(app.state.memory.run()))
+            runtime.background.append(asyncio.create_task(sample_pool_gauges(runtime.db)))
             if settings.server.demo_on_first_start:
                 runtime.background.append(asyncio.create_task(_load_demo(runtime)))
         except BaseException:

@@ -33,7 +33,11 @@ class Answerer(Protocol):
         """Who wrote the answer ("extractive", "llm"), reported with every answer."""
         ...
 
-    def stream(self, context: AnswerContext, *, deadline: Deadline) -> AsyncIterator[str]: ...
+    def stream(
+        self, context: AnswerContext, *, deadline: Deadline, first_piece_by: Deadline | None = None
+    ) -> AsyncIterator[str]:
+        """Yields the answer piece by piece; the first by ``first_piece_by`` (default: ``deadline``)."""
+        ...
 
 
 def cited_ids(answer: str) -> list[int]:

@@ -29,7 +29,7 @@ class LLMAnswerer:
         return str(getattr(route.provider, "chat_model", route.provider_name))
 
     async def stream(
-        self, context: AnswerContext, *, deadline: Deadline, first_piece_by: Deadline, hints: str = ""
+        self, context: AnswerContext, *, deadline: Deadline, first_piece_by: Deadline | None = None, hints: str = ""
     ) -> AsyncIterator[str]:
         """Yields the answer as written; the first piece must come before ``first_piece_by``."""
         passages = [(h.chunk_id, h.text) for h in context.hits]

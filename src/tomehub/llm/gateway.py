@@ -13,9 +13,9 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, TypeVar, cast
+from typing import TypeVar, cast
 
-from tomehub.errors import DeadlineExceeded, TomehubError
+from tomehub.errors import DeadlineExceeded
 from tomehub.llm.base import (
     ChatProvider,
     EmbeddingProvider,
@@ -252,12 +252,3 @@ class LLMGateway:
             if close is not None and id(route.provider) not in closed:
                 closed.add(id(route.provider))
                 await close()
-
-
-def is_degradation(exc: BaseException) -> bool:
-    """True for failures that should degrade a feature (fall back), not fail the request."""
-    return isinstance(exc, LLMError | TomehubError)
-
-
-def describe(exc: BaseException) -> dict[str, Any]:
-    return {"error": exc.__class__.__name__, "message": str(exc)[:200]}

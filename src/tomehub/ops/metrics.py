@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from datetime import UTC, datetime
 from typing import Any
@@ -11,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from tomehub.metrics import BREAKER_FAILURE_RATE, BREAKER_STATE, DB_POOL, QUEUE_DEPTH
 from tomehub.resilience.breaker import STATE_VALUES, BreakerState, Status
+from tomehub.store.db import Database
 
 router = APIRouter(tags=["health"])
 
@@ -51,13 +53,25 @@ async def circuit_breakers(request: Request) -> dict[str, Any]:
     }
 
 
-async def refresh_pool_and_queue_gauges(request: Request) -> None:
-    runtime = request.app.state.runtime
-    for pool in runtime.db.pools:
+def refresh_pool_gauges(db: Database) -> None:
+    for pool in db.pools:
         stats = pool.get_stats()
         DB_POOL.labels(pool.name, "size").set(stats.get("pool_size", 0))
         DB_POOL.labels(pool.name, "available").set(stats.get("pool_available", 0))
         DB_POOL.labels(pool.name, "waiting").set(stats.get("requests_waiting", 0))
+
+
+async def sample_pool_gauges(db: Database, every_s: float = 1.0) -> None:
+    """Keeps this worker's pool gauges current: /metrics is answered by one worker, which can
+    refresh only its own pools, while the figures of every worker are summed."""
+    while True:
+        refresh_pool_gauges(db)
+        await asyncio.sleep(every_s)
+
+
+async def refresh_pool_and_queue_gauges(request: Request) -> None:
+    runtime = request.app.state.runtime
+    refresh_pool_gauges(runtime.db)
     try:
         async with runtime.db.read() as conn:
             rows = await (

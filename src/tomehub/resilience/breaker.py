@@ -23,7 +23,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
@@ -244,14 +244,3 @@ class CircuitBreaker:
     async def status(self) -> Status:
         snap = await self.store.read(self.name)
         return self.core.status(self.name, snap, self.clock())
-
-    async def call(self, fn: Callable[[], Awaitable[Any]], classify: Callable[[BaseException], Outcome]) -> Any:
-        """Runs ``fn`` if admitted and records how it went (``classify`` judges exceptions)."""
-        admission = await self.admit()
-        try:
-            result = await fn()
-        except BaseException as exc:
-            await self.record(admission, classify(exc))
-            raise
-        await self.record(admission, Outcome.SUCCESS)
-        return result

@@ -36,12 +36,3 @@ def apply_migrations(url: str) -> list[str]:
             backend.apply_migrations(pending)
     backend.connection.close()
     return ids
-
-
-def pending_migrations(url: str) -> list[str]:
-    """Returns the ids of migrations not yet applied."""
-    backend = get_backend(_yoyo_url(url))
-    try:
-        return [m.id for m in backend.to_apply(read_migrations(str(MIGRATIONS_DIR)))]
-    finally:
-        backend.connection.close()

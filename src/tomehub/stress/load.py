@@ -8,7 +8,6 @@ answers cannot hide behind fewer requests (no coordinated omission).
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import time
 from collections.abc import Callable, Coroutine
@@ -108,22 +107,3 @@ class LoadClient:
 
     async def close(self) -> None:
         await self.http.aclose()
-
-
-def query_maker(vocabulary: list[str], seed: int = 0) -> Callable[[], str]:
-    """Returns a function producing varied 3-6 word queries (few repeats: caches do not hide the provider)."""
-    rng = random.Random(seed)
-
-    def make() -> str:
-        return " ".join(rng.sample(vocabulary, rng.randint(3, 6)))
-
-    return make
-
-
-async def sample_json(url: str, path: str, timeout_s: float = 2.0) -> dict[str, Any] | None:
-    try:
-        async with httpx.AsyncClient(base_url=url, timeout=timeout_s) as http:
-            resp = await http.get(path)
-            return dict(json.loads(resp.content)) if resp.status_code == 200 else None
-    except (httpx.HTTPError, ValueError):
-        return None
