@@ -307,6 +307,9 @@ class ServerSettings(BaseModel):
     max_in_flight: int = 32
     max_queue: int = 256
     background_queue_share: float = 0.25
+    # Refuse at once a request whose predicted queue wait would take it past its deadline (its
+    # client would give up first): 503 in milliseconds instead of a timeout.
+    shed_predicted_late: bool = True
     # Answer streams per worker; a stream holds little (flow control keeps a socket buffer at most)
     # but every stream is a task and a provider connection.
     max_streams: int = 200

@@ -274,6 +274,7 @@ def create_app(
             max_in_flight=settings.server.max_in_flight,
             max_queue=settings.server.max_queue,
             background_queue_share=settings.server.background_queue_share,
+            shed_predicted_late=settings.server.shed_predicted_late,
         )
     )
     app.state.admission = admission

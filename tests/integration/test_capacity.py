@@ -71,6 +71,31 @@ async def test_a_full_worker_sheds_at_once_and_serves_the_rest(database_url: str
         assert tapp.app.state.admission.core.in_flight == 0
 
 
+async def test_a_request_the_queue_cannot_serve_in_time_is_refused_on_arrival(
+    database_url: str, tmp_path: Path
+) -> None:
+    embedder = SlowEmbedder(0.5)
+    overrides = {"server": {"max_in_flight": 1, "max_queue": 50}, "rate_limits": {"enabled": False}}
+    async with running(database_url, tmp_path, embedder, **overrides) as tapp:
+        _, h = tapp.new_user()
+        await tapp.client.post("/api/smart-search", headers=h, json={"query": "learn"})  # a slot is held ~0.5 s
+        h = {**h, "X-TomeHub-Deadline-Ms": "2000"}
+
+        async def one(n: int) -> tuple[int, float]:
+            started = time.perf_counter()
+            resp = await tapp.client.post("/api/smart-search", headers=h, json={"query": f"q {n}"})
+            return resp.status_code, time.perf_counter() - started
+
+        results = await asyncio.gather(*(one(n) for n in range(10)))
+        served = [t for code, t in results if code == 200]
+        refused = [t for code, t in results if code == 503]
+        # One slot of ~0.5 s and 2 s each: about three can be served; the rest are told at once.
+        assert 2 <= len(served) <= 4, results
+        assert len(served) + len(refused) == 10
+        assert max(refused) < 0.2, refused
+        assert tapp.app.state.admission.core.expired == 0  # none waited in vain
+
+
 async def test_a_user_over_their_rate_limit_is_refused_before_taking_a_place_in_the_queue(
     database_url: str, tmp_path: Path
 ) -> None:

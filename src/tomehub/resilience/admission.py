@@ -7,6 +7,12 @@ before background work such as uploads), each carrying its deadline. A waiter wh
 is dropped before any work is done for it; when the queue is full the request is refused at once
 with 503 and Retry-After — a fast, explicit answer instead of a timeout or a refused connection.
 
+Dropping a waiter at its deadline is too late for its client, who gave up at the same moment. So a
+request is also refused on arrival when the queue ahead of it predicts it cannot be served in time:
+its wait is estimated from the slots' measured holding time (an exponential moving average), as
+(waiters ahead + 1) x holding time / slots, and the request is refused at once when that wait plus
+one holding time ends past its deadline.
+
 ``AdmissionCore`` is the pure queue logic (clock injected); ``Admission`` puts futures around it;
 ``AdmissionMiddleware`` applies it to HTTP requests.
 """
@@ -49,6 +55,8 @@ class AdmissionLimits:
     max_queue: int = 128
     # Background requests may fill at most this share of the queue: under pressure they go first.
     background_queue_share: float = 0.25
+    # Refuse on arrival a request predicted to wait past its deadline (see the module docstring).
+    shed_predicted_late: bool = True
 
 
 @dataclass(order=True)
@@ -70,6 +78,8 @@ class AdmissionCore:
         self._seq = itertools.count()
         self.shed = 0
         self.expired = 0
+        # Moving average of how long a request holds its slot (None until one has left).
+        self.hold_s: float | None = None
 
     @property
     def queued(self) -> int:
@@ -89,12 +99,31 @@ class AdmissionCore:
         if self.queued >= room:
             self.shed += 1
             raise Shed("The server is at capacity; retry in a moment.", retry_after_s=1.0)
+        wait = self.predicted_wait(priority)
+        late = wait is not None and self.hold_s is not None and now + wait + self.hold_s > deadline_at
+        if self.limits.shed_predicted_late and late and wait is not None:
+            self.shed += 1
+            raise Shed(
+                f"The server is busy: this request would wait about {wait:.1f} s and could not be "
+                "answered before its deadline; retry in a moment.",
+                retry_after_s=max(1.0, wait),
+            )
         waiter = _Waiter(int(priority), next(self._seq), deadline_at)
         heapq.heappush(self._queue, waiter)
         return waiter
 
-    def release(self, now: float) -> tuple[_Waiter | None, list[_Waiter]]:
-        """Frees a slot; returns the waiter admitted into it (if any) and the expired ones dropped."""
+    def predicted_wait(self, priority: Priority) -> float | None:
+        """Seconds a request of ``priority`` arriving now would wait for a slot (None: not known yet)."""
+        if self.hold_s is None:
+            return None
+        ahead = sum(1 for w in self._queue if not w.cancelled and w.priority <= int(priority))
+        return (ahead + 1) * self.hold_s / self.limits.max_in_flight
+
+    def release(self, now: float, held_s: float | None = None) -> tuple[_Waiter | None, list[_Waiter]]:
+        """Frees a slot held ``held_s``; returns the waiter admitted into it (if any) and the expired
+        ones dropped."""
+        if held_s is not None:
+            self.hold_s = held_s if self.hold_s is None else 0.8 * self.hold_s + 0.2 * held_s
         self.in_flight -= 1
         dropped: list[_Waiter] = []
         while self._queue:
@@ -147,8 +176,9 @@ class Admission:
             self.core.cancel(waiter)
             raise
 
-    def leave(self) -> None:
-        admitted, dropped = self.core.release(self.clock())
+    def leave(self, held_s: float | None = None) -> None:
+        """Frees a slot (held ``held_s``, when known, to learn how long requests hold one)."""
+        admitted, dropped = self.core.release(self.clock(), held_s)
         for waiter in dropped:
             ADMISSION.labels("expired").inc()
             if waiter.future is not None and not waiter.future.done():
@@ -206,12 +236,13 @@ class AdmissionMiddleware:
             await _refuse(send, exc)
             return
         released = False
+        admitted_at = self.admission.clock()
 
         def release() -> None:
             nonlocal released
             if not released:
                 released = True
-                self.admission.leave()
+                self.admission.leave(self.admission.clock() - admitted_at)
 
         async def send_and_release(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import csv
 import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 
 @dataclass
@@ -56,6 +58,8 @@ class Summary:
     p99_ms: float
     shed_p99_ms: float
     tiers: dict[int, int] = field(default_factory=dict)
+    # What the failures were: an HTTP status ("504"), or what happened instead ("timeout", "reset").
+    failures: dict[str, int] = field(default_factory=dict)
 
     @property
     def availability(self) -> float:
@@ -88,7 +92,21 @@ def summarize(records: Iterable[Record]) -> Summary:
         p99_ms=percentile([r.latency for r in ok], 99) * 1000,
         shed_p99_ms=percentile([r.latency for r in shed], 99) * 1000,
         tiers=dict(Counter(r.tier for r in ok if r.tier is not None)),
+        failures=dict(Counter(str(r.status) if r.status else (r.error or "unknown") for r in recs if not r.ok)),
     )
+
+
+CSV_FIELDS = ("start", "end", "status", "kind", "tier", "bytes", "error", "phase", "degraded")
+
+
+def write_csv(records: Iterable[Record], path: Path) -> None:
+    """Writes every record, one row each (times in seconds since the run started)."""
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(CSV_FIELDS)
+        for r in records:
+            writer.writerow([f"{r.start:.4f}", f"{r.end:.4f}", r.status, r.kind, r.tier, r.bytes, r.error, r.phase,
+                             r.degraded])  # fmt: skip
 
 
 def by_phase(records: Iterable[Record]) -> dict[str, list[Record]]:

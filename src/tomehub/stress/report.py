@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tomehub.stress.records import Record, percentile, summarize
+from tomehub.stress.records import Record, percentile, summarize, write_csv
 
 if TYPE_CHECKING:
     from tomehub.stress.runner import Run
@@ -104,6 +104,10 @@ def _scenario_section(run: Run, directory: Path) -> list[str]:
                 f"{_fmt(s.p50_ms)} | {_fmt(s.p95_ms)} | {_fmt(s.p99_ms)} | {tiers} |"
             )
         lines.append("")
+    failures = summarize(run.outcome.records).failures
+    if failures:
+        kinds = ", ".join(f"{kind} × {n}" for kind, n in sorted(failures.items(), key=lambda kv: -kv[1]))
+        lines.append(f"- failures by kind (status, or what happened): {kinds}")
     for key, value in run.outcome.figures.items():
         if key == "steps":
             lines += _steps_table(value)
@@ -111,6 +115,9 @@ def _scenario_section(run: Run, directory: Path) -> list[str]:
             lines.append(f"- {key}: {value}")
     for name, engaged in run.outcome.mechanisms.items():
         lines.append(f"- mechanism — {name}: {'yes' if engaged else 'NO'}")
+    records = directory / f"{run.scenario.id}-{run.profile}.csv"
+    write_csv(run.outcome.records, records)
+    lines.append(f"- per-request records: [{records.name}]({records.name})")
     plot = _plot(run, directory)
     if plot is not None:
         lines += ["", f"![{run.scenario.id} {run.profile}]({plot.name})"]

@@ -70,3 +70,33 @@ async def test_waiting_requests_run_in_turn_and_expired_ones_never_run() -> None
     assert results == ["first: done", "short: shed", "patient: done"]
     assert ran == ["first", "patient"]  # no work ever started for the expired request
     assert admission.core.in_flight == 0
+
+
+def test_core_refuses_at_once_what_the_queue_predicts_would_miss_its_deadline() -> None:
+    core = AdmissionCore(AdmissionLimits(max_in_flight=2, max_queue=100))
+    assert core.offer(Priority.INTERACTIVE, 100, now=0) is None
+    assert core.offer(Priority.INTERACTIVE, 100, now=0) is None
+    # Nothing has left yet: no holding time is known, so nothing is predicted.
+    assert core.offer(Priority.INTERACTIVE, 6, now=0) is not None
+    core.release(now=1, held_s=1.0)  # the queued one takes the slot; a slot is held ~1 s
+    assert core.hold_s == 1.0
+    for _ in range(6):
+        core.offer(Priority.INTERACTIVE, 100, now=1)
+    # 6 waiters ahead on 2 slots of ~1 s: the next waits ~3.5 s and needs ~1 s more.
+    assert core.predicted_wait(Priority.INTERACTIVE) == 3.5
+    assert core.offer(Priority.INTERACTIVE, 1 + 4.6, now=1) is not None  # 3.5 + 1 s fits in 4.6 s
+    with pytest.raises(Shed, match="would wait") as refused:
+        core.offer(Priority.INTERACTIVE, 1 + 4.9, now=1)  # now 7 ahead: 4.0 s wait + 1 s > 4.9 s left
+    assert refused.value.retry_after_s == pytest.approx(4.0)
+    # Background waiters queue behind every interactive one; interactive ones do not count them.
+    core.offer(Priority.BACKGROUND, 100, now=1)
+    assert core.predicted_wait(Priority.INTERACTIVE) == 4.0
+    assert core.predicted_wait(Priority.BACKGROUND) == 4.5
+
+
+def test_core_without_prediction_queues_until_the_deadline() -> None:
+    core = AdmissionCore(AdmissionLimits(max_in_flight=1, max_queue=100, shed_predicted_late=False))
+    core.offer(Priority.INTERACTIVE, 100, now=0)
+    core.offer(Priority.INTERACTIVE, 100, now=0)
+    core.release(now=10, held_s=10.0)
+    assert core.offer(Priority.INTERACTIVE, 11, now=10) is not None  # queued, though it cannot make it
