@@ -308,8 +308,10 @@ class ServerSettings(BaseModel):
     max_queue: int = 256
     background_queue_share: float = 0.25
     # Refuse at once a request whose predicted queue wait would take it past its deadline (its
-    # client would give up first): 503 in milliseconds instead of a timeout.
-    shed_predicted_late: bool = True
+    # client would give up first): 503 in milliseconds instead of a timeout. Off by default: in the
+    # timeout-cascade stress run it turned answers into fast 503s without reducing client timeouts,
+    # which came from CPU saturation before admission (docs/stress-results.md).
+    shed_predicted_late: bool = False
     # Answer streams per worker; a stream holds little (flow control keeps a socket buffer at most)
     # but every stream is a task and a provider connection.
     max_streams: int = 200

@@ -75,7 +75,10 @@ async def test_a_request_the_queue_cannot_serve_in_time_is_refused_on_arrival(
     database_url: str, tmp_path: Path
 ) -> None:
     embedder = SlowEmbedder(0.5)
-    overrides = {"server": {"max_in_flight": 1, "max_queue": 50}, "rate_limits": {"enabled": False}}
+    overrides = {
+        "server": {"max_in_flight": 1, "max_queue": 50, "shed_predicted_late": True},
+        "rate_limits": {"enabled": False},
+    }
     async with running(database_url, tmp_path, embedder, **overrides) as tapp:
         _, h = tapp.new_user()
         await tapp.client.post("/api/smart-search", headers=h, json={"query": "learn"})  # a slot is held ~0.5 s

@@ -73,7 +73,7 @@ async def test_waiting_requests_run_in_turn_and_expired_ones_never_run() -> None
 
 
 def test_core_refuses_at_once_what_the_queue_predicts_would_miss_its_deadline() -> None:
-    core = AdmissionCore(AdmissionLimits(max_in_flight=2, max_queue=100))
+    core = AdmissionCore(AdmissionLimits(max_in_flight=2, max_queue=100, shed_predicted_late=True))
     assert core.offer(Priority.INTERACTIVE, 100, now=0) is None
     assert core.offer(Priority.INTERACTIVE, 100, now=0) is None
     # Nothing has left yet: no holding time is known, so nothing is predicted.
@@ -95,7 +95,7 @@ def test_core_refuses_at_once_what_the_queue_predicts_would_miss_its_deadline() 
 
 
 def test_core_without_prediction_queues_until_the_deadline() -> None:
-    core = AdmissionCore(AdmissionLimits(max_in_flight=1, max_queue=100, shed_predicted_late=False))
+    core = AdmissionCore(AdmissionLimits(max_in_flight=1, max_queue=100))  # the default: off
     core.offer(Priority.INTERACTIVE, 100, now=0)
     core.offer(Priority.INTERACTIVE, 100, now=0)
     core.release(now=10, held_s=10.0)
