@@ -1,4 +1,4 @@
-"""Search and ingestion benchmark of TomeHub (run by hand, never in CI; about 1.5 h for the defaults).
+"""Search and ingestion benchmark of TomeHub (run by hand, never in CI; 20-40 min for the defaults on two idle cores, more with the what-if fixes).
 
 Run from the repository root::
 
