@@ -1,4 +1,5 @@
-"""Search and ingestion benchmark of TomeHub (run by hand, never in CI; 20-40 min for the defaults on two idle cores, more with the what-if fixes).
+"""Search and ingestion benchmark of TomeHub (run by hand, never in CI; 20-40 min for the defaults on
+two idle cores, more with the what-if fixes).
 
 Run from the repository root::
 
