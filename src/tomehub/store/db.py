@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
@@ -26,6 +27,8 @@ from tomehub.resilience.breaker import BreakerOpen, BreakerPolicy, CircuitBreake
 from tomehub.resilience.deadline import Deadline
 
 _log = logging.getLogger(__name__)
+# How long after a connection failure a pool timeout is taken for the server being down.
+_DOWN_MEMORY_S = 30.0
 
 Connection = AsyncConnection[DictRow]
 
@@ -76,6 +79,10 @@ class Database:
         self.settings = settings
         self.breaker = _outage_breaker("database")
         self._rechecking: set[str] = set()
+        # Until when each pool's server counts as just failed: a pool timeout then means "down", not
+        # "busy" (after an outage the pool's reconnection attempts back off for seconds, so a waiter
+        # may see neither a new connection error nor an empty pool).
+        self._down_until: dict[str, float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.read_pool = self._pool(
             "read",
@@ -203,8 +210,10 @@ class Database:
                     checkouts[0] += 1
                 yield conn
             outcome = Outcome.SUCCESS
+            self._down_until.pop(pool.name, None)
         except DatabaseUnavailable:
             outcome = Outcome.FAILURE
+            self._down_until[pool.name] = time.monotonic() + _DOWN_MEMORY_S
             self._recheck(pool)
             raise
         finally:
@@ -247,7 +256,14 @@ class Database:
             ) from exc
         except psycopg_pool.PoolTimeout as exc:
             stats = pool.get_stats()
-            if stats.get("connections_errors", 0) > errors_before or stats.get("pool_size", 0) == 0:
+            never_connected = stats.get("connections_num", 0) <= stats.get("connections_errors", 0)
+            recently_down = time.monotonic() < self._down_until.get(pool.name, 0.0)
+            if (
+                stats.get("connections_errors", 0) > errors_before
+                or stats.get("pool_size", 0) == 0
+                or never_connected
+                or recently_down
+            ):
                 # Nobody was holding the connections: the server cannot be reached.
                 raise DatabaseUnavailable("The database is unavailable; retry shortly.", retry_after_s=1.0) from exc
             if deadline is not None and deadline.expired:
