@@ -72,7 +72,8 @@ def _outage_breaker(name: str) -> CircuitBreaker:
 
 
 class Database:
-    """The read and write pools over one PostgreSQL server."""
+    """The read and write pools over the primary PostgreSQL server, and an optional search pool
+    over a read replica."""
 
     def __init__(self, url: str, settings: DatabaseSettings, search: SearchSettings) -> None:
         self.url = url
