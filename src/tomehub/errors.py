@@ -29,6 +29,13 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from starlette.types import Send
+
 
 class TomehubError(Exception):
     """Base of every error TomeHub raises on purpose."""
@@ -115,3 +122,21 @@ class DatabaseUnavailable(Unavailable):
 class DeadlineExceeded(TomehubError):
     status_code = 504
     code = "deadline_exceeded"
+
+
+async def send_error(send: Send, exc: TomehubError, headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
+    """Answers with ``exc`` from pure ASGI middleware (before any route runs), in the same JSON shape
+    and status as the app's error handler."""
+    body = json.dumps({"error": {"code": exc.code, "message": exc.message}}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": exc.status_code,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

@@ -6,12 +6,10 @@ request scope for the ``CurrentUser`` dependency.
 
 from __future__ import annotations
 
-import json
-
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tomehub.auth.tokens import TokenVerifier
-from tomehub.errors import Unauthorized
+from tomehub.errors import Unauthorized, send_error
 
 _PUBLIC_PREFIXES = ("/api/health",)
 
@@ -55,16 +53,4 @@ def _bearer(scope: Scope) -> str | None:
 
 
 async def _reject(send: Send, exc: Unauthorized) -> None:
-    body = json.dumps({"error": {"code": exc.code, "message": exc.message}}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 401,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"www-authenticate", b'Bearer realm="tomehub"'),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    await send_error(send, exc, [(b"www-authenticate", b'Bearer realm="tomehub"')])

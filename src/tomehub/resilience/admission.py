@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,7 +34,7 @@ from enum import IntEnum
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tomehub.errors import Unavailable
+from tomehub.errors import Unavailable, send_error
 from tomehub.metrics import ADMISSION
 from tomehub.resilience.deadline import Deadline
 from tomehub.resilience.memory import MemoryState, MemoryWatchdog
@@ -271,16 +270,4 @@ class AdmissionMiddleware:
 
 
 async def _refuse(send: Send, exc: Shed) -> None:
-    body = json.dumps({"error": {"code": exc.code, "message": exc.message}}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 503,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"retry-after", str(max(1, round(exc.retry_after_s or 1))).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    await send_error(send, exc, [(b"retry-after", str(max(1, round(exc.retry_after_s or 1))).encode())])

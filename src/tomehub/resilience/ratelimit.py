@@ -7,7 +7,6 @@ process's own counters until Redis answers again.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -19,7 +18,7 @@ from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.errors import StorageError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tomehub.errors import RateLimited
+from tomehub.errors import RateLimited, send_error
 
 _log = logging.getLogger(__name__)
 
@@ -116,16 +115,4 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         exc = RateLimited(f"Too many {group} requests; retry in {math.ceil(retry_after)} s.", retry_after_s=retry_after)
-        body = json.dumps({"error": {"code": exc.code, "message": exc.message}}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 429,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"retry-after", str(max(1, math.ceil(retry_after))).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await send_error(send, exc, [(b"retry-after", str(max(1, math.ceil(retry_after))).encode())])
