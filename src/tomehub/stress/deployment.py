@@ -185,6 +185,13 @@ def local_deployment(
             shutil.rmtree(data_dir, ignore_errors=True)
 
 
+def control_client(base_url: str, timeout_s: float) -> httpx.AsyncClient:
+    """A client for a scenario's own requests (seeding, uploads, reading /metrics). It keeps no idle
+    connection: between its requests it may wait longer than the server's keep-alive, and reusing a
+    connection the server is closing fails with a read error that is the client's race, not an outage."""
+    return httpx.AsyncClient(base_url=base_url, timeout=timeout_s, limits=httpx.Limits(max_keepalive_connections=0))
+
+
 def normal_provider(deployment: Deployment) -> None:
     """Sets the fake provider to the report's healthy latencies."""
     deployment.set_faults(
@@ -206,7 +213,7 @@ async def seed_library(
     everything is indexed and embedded."""
     files = files or sorted(p for p in DEMO_DIR.iterdir() if p.suffix in {".md", ".txt", ".html", ".pdf", ".epub"})
     fast_provider(deployment)
-    async with httpx.AsyncClient(base_url=deployment.base_url, timeout=120) as http:
+    async with control_client(deployment.base_url, 120) as http:
         runs: list[tuple[str, str]] = []
         for user in range(users):
             token = deployment.tokens[user]

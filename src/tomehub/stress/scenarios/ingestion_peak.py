@@ -7,9 +7,7 @@ import io
 import random
 import zipfile
 
-import httpx
-
-from tomehub.stress.deployment import normal_provider
+from tomehub.stress.deployment import control_client, normal_provider
 from tomehub.stress.records import percentile
 from tomehub.stress.scenarios.base import Context, Outcome, Questions, search
 
@@ -39,7 +37,7 @@ async def ingestion_peak(ctx: Context) -> Outcome:
     ctx.phase("idle")
     await searchers(60)
     ctx.phase("uploading")
-    async with httpx.AsyncClient(base_url=ctx.deployment.base_url, timeout=600) as http:
+    async with control_client(ctx.deployment.base_url, 600) as http:
         headers = ctx.client.headers(BULK_ACCOUNT)
         resp = await http.post("/api/ingest/batch", headers=headers, files={"file": ("bulk.zip", archive)})
         resp.raise_for_status()

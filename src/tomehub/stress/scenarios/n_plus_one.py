@@ -10,6 +10,7 @@ import time
 
 import httpx
 
+from tomehub.stress.deployment import control_client
 from tomehub.stress.monitor import parse_metrics, total
 from tomehub.stress.scenarios.base import ACCOUNTS, Context, Outcome
 from tomehub.stress.scenarios.ingestion_peak import make_archive
@@ -27,7 +28,7 @@ async def n_plus_one(ctx: Context) -> Outcome:
     ctx.deployment.set_faults(embeddings={"latency_p50_ms": 5, "latency_p95_ms": 10})
     archive = make_archive(120, seed=11)
     accounts = [user % ACCOUNTS for user in range(ctx.users)]
-    async with httpx.AsyncClient(base_url=ctx.deployment.base_url, timeout=600) as http:
+    async with control_client(ctx.deployment.base_url, 600) as http:
         ctx.phase("ingest")
         urls = []
         for account in sorted(set(accounts)):

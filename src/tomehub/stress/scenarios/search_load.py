@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-import httpx
-
-from tomehub.stress.deployment import normal_provider
+from tomehub.stress.deployment import control_client, normal_provider
 from tomehub.stress.monitor import parse_metrics, total
 from tomehub.stress.profiles import EMBEDDING_LATENCY
 from tomehub.stress.records import summarize
@@ -15,7 +13,7 @@ from tomehub.stress.scenarios.base import ACCOUNTS, Context, Outcome, Questions,
 
 async def _answer_cache(ctx: Context) -> tuple[float, float]:
     """(hits, lookups) of the answer cache so far, over every worker and layer."""
-    async with httpx.AsyncClient(base_url=ctx.deployment.base_url, timeout=10) as http:
+    async with control_client(ctx.deployment.base_url, 10) as http:
         metrics = parse_metrics((await http.get("/metrics")).text)
     name = "tomehub_cache_requests_total"
     hits = total(metrics, name, 'kind="answer"', 'outcome="hit"') + total(

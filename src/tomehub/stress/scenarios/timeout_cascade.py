@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
-import httpx
-
+from tomehub.stress.deployment import control_client
 from tomehub.stress.monitor import parse_metrics, total
 from tomehub.stress.scenarios.base import Context, Outcome, Questions, ask
 
@@ -20,7 +19,7 @@ async def timeout_cascade(ctx: Context) -> Outcome:
     ctx.phase("saturated")
     await ctx.client.closed_loop(ask(questions.fresh), users=ctx.users, until=ctx.for_seconds(60), think_s=(0.0, 0.1))
     await asyncio.sleep(5)  # let the server finish what it started
-    async with httpx.AsyncClient(base_url=ctx.deployment.base_url, timeout=10) as http:
+    async with control_client(ctx.deployment.base_url, 10) as http:
         metrics = parse_metrics((await http.get("/metrics")).text)
     started_late = total(metrics, "tomehub_late_starts_total", 'action="started"')
     refused_late = total(metrics, "tomehub_late_starts_total", 'action="refused"')
