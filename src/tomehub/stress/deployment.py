@@ -228,9 +228,14 @@ async def seed_library(
         deadline = time.monotonic() + timeout_s
         for token, run_id in runs:
             while True:
-                run = (
-                    await http.get(f"/api/ingest/runs/{run_id}", headers={"Authorization": f"Bearer {token}"})
-                ).json()
+                try:
+                    resp = await http.get(f"/api/ingest/runs/{run_id}", headers={"Authorization": f"Bearer {token}"})
+                except httpx.TransportError as exc:
+                    # A status poll is safe to repeat; say so, as a dropped connection is worth a look.
+                    print(f"  seeding: status poll failed ({exc.__class__.__name__}); polling again", file=sys.stderr)
+                    await asyncio.sleep(0.5)
+                    continue
+                run = resp.json()
                 if run["finished_at"] and run["passages_pending_embedding"] == 0:
                     break
                 if time.monotonic() > deadline:
