@@ -1,0 +1,2 @@
+import '@testing-library/dom'
+import './i18n'
