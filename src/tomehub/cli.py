@@ -8,6 +8,8 @@ import os
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 from uuid import UUID
@@ -18,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from tomehub.config import Settings
-from tomehub.ops.logs import configure_logging
+from tomehub.ops.logs import choose_logging, configure_logging
 
 app = typer.Typer(
     name="tomehub",
@@ -28,6 +30,10 @@ app = typer.Typer(
 )
 token_app = typer.Typer(help="Issue tokens for the embedded default (locally signed).", no_args_is_help=True)
 app.add_typer(token_app, name="token")
+user_app = typer.Typer(help="Local accounts (a user name is also its library's uid).", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+key_app = typer.Typer(help="Personal API keys, sent as 'Authorization: Bearer th_...'.", no_args_is_help=True)
+app.add_typer(key_app, name="key")
 
 console = Console(stderr=True)
 T = TypeVar("T")
@@ -35,9 +41,54 @@ T = TypeVar("T")
 UserOption = Annotated[str, typer.Option("--user", "-u", help="User id (uid) whose library to use.")]
 
 
-def _settings(**overrides: Any) -> Settings:
+class LogFormat(StrEnum):
+    PLAIN = "plain"
+    JSON = "json"
+
+
+@dataclass(frozen=True)
+class LogChoice:
+    """The global logging options of this invocation."""
+
+    verbose: bool = False
+    log_format: LogFormat | None = None
+
+
+# Set once per invocation by the app callback, before any command runs (one command per process).
+_log_choice = LogChoice()
+
+
+@app.callback(epilog="Servers (serve, worker) log JSON lines at INFO; other commands show only warnings.")
+def global_options(
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Also show INFO logs, as plain text on stderr.")
+    ] = False,
+    log_format: Annotated[
+        LogFormat | None,
+        typer.Option(
+            "--log-format",
+            case_sensitive=False,
+            help="Logs on stderr as JSON lines (at INFO) or plain text "
+            "(default: plain warnings only; servers: TOMEHUB_LOG_JSON).",
+        ),
+    ] = None,
+) -> None:
+    global _log_choice
+    _log_choice = LogChoice(verbose=verbose, log_format=log_format)
+
+
+def _settings(*, serving: bool = False, **overrides: Any) -> Settings:
+    """Returns the settings and sets up logging: a server's (as configured) or a person's (plain
+    warnings only), either changed by the global --verbose and --log-format options."""
     settings = Settings()
-    configure_logging(settings.log_level, json_logs=settings.log_json)
+    level, as_json = choose_logging(
+        level=settings.log_level,
+        json_logs=settings.log_json,
+        serving=serving,
+        verbose=_log_choice.verbose,
+        log_format=_log_choice.log_format.value if _log_choice.log_format else None,
+    )
+    configure_logging(level, json_logs=as_json)
     return settings.model_copy(update=overrides) if overrides else settings
 
 
@@ -60,7 +111,7 @@ def serve(
     from tomehub.store.embedded import start_embedded
     from tomehub.store.migrate import apply_migrations
 
-    settings = _settings()
+    settings = _settings(serving=True)
     host = host or settings.server.host
     port = port or settings.server.port
     embedded = None
@@ -135,7 +186,7 @@ def worker(
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    _with_runtime(run)
+    _with_runtime(run, serving=True)
 
 
 @app.command("fake-llm")
@@ -246,6 +297,148 @@ def token_create(
         raise typer.Exit(2)
     token = issue_local_token(settings.auth, settings.local_signing_key_path, user, ttl_s=int(ttl_hours * 3600))
     sys.stdout.write(token + "\n")
+
+
+def _local_accounts_only(settings: Settings) -> None:
+    if settings.auth.mode != "local":
+        console.print("[red]Accounts are managed by Firebase in this deployment (TOMEHUB_AUTH__MODE=firebase).[/]")
+        raise typer.Exit(2)
+
+
+@user_app.command("create")
+def user_create(
+    name: Annotated[str, typer.Argument(help="User name (3-64 of a-z 0-9 . _ -); also the uid of its library.")],
+    admin: Annotated[bool, typer.Option("--admin", help="Make the account an administrator.")] = False,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from the first line of stdin (scripts).")
+    ] = False,
+) -> None:
+    """Create the local account NAME; asks for its password twice (hidden) unless --password-stdin."""
+    from tomehub.auth.accounts import create_account, normalize_username
+    from tomehub.auth.passwords import Passwords
+    from tomehub.errors import BadInput, Conflict
+
+    settings = _settings()
+    _local_accounts_only(settings)
+    cfg = settings.auth
+    passwords = Passwords(min_length=cfg.password_min_length, max_length=cfg.password_max_length, concurrency=1)
+    try:
+        username = normalize_username(name)
+        if password_stdin:
+            password = sys.stdin.readline().rstrip("\r\n")
+        else:
+            password = typer.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
+        passwords.check_new(password)
+    except BadInput as exc:
+        console.print(f"[red]{exc.message}[/]")
+        raise typer.Exit(2) from exc
+
+    async def run(db: Any) -> Any:
+        password_hash = await passwords.hash(password)
+        return await create_account(db=db, username=username, password_hash=password_hash, is_admin=admin)
+
+    try:
+        account = _with_database(settings, run)
+    except Conflict as exc:
+        console.print(f"[red]{exc.message}[/]")
+        raise typer.Exit(1) from exc
+    console.print(f"Created account {account.username}" + (" (admin)." if account.is_admin else "."))
+
+
+@user_app.command("list")
+def user_list() -> None:
+    """List the local accounts."""
+    from tomehub.auth.accounts import list_accounts
+
+    settings = _settings()
+    found = _with_database(settings, lambda db: list_accounts(db=db))
+    table = Table("name", "admin", "disabled", "created")
+    for a in found:
+        table.add_row(
+            a.username, "yes" if a.is_admin else "", "yes" if a.disabled else "", f"{a.created_at:%Y-%m-%d %H:%M}"
+        )
+    Console().print(table)
+
+
+def _set_disabled(name: str, *, disabled: bool) -> None:
+    from tomehub.auth.accounts import set_disabled
+    from tomehub.errors import NotFound
+
+    settings = _settings()
+    try:
+        _with_database(settings, lambda db: set_disabled(db=db, username=name.strip().lower(), disabled=disabled))
+    except NotFound as exc:
+        console.print(f"[red]{exc.message}[/]")
+        raise typer.Exit(1) from exc
+
+
+@user_app.command("disable")
+def user_disable(name: Annotated[str, typer.Argument(help="User name.")]) -> None:
+    """Disable an account: it can no longer sign in, and its sessions and API keys are revoked."""
+    _set_disabled(name, disabled=True)
+    console.print(f"Disabled {name}; its sessions and API keys are revoked.")
+
+
+@user_app.command("enable")
+def user_enable(name: Annotated[str, typer.Argument(help="User name.")]) -> None:
+    """Enable a disabled account again (its revoked keys stay revoked)."""
+    _set_disabled(name, disabled=False)
+    console.print(f"Enabled {name}.")
+
+
+@key_app.command("create")
+def key_create(
+    user: UserOption,
+    name: Annotated[str, typer.Option("--name", help="A label to recognise the key by.")] = "cli",
+) -> None:
+    """Print a new API key for USER, and nothing else (it is shown once; only its hash is kept)."""
+    from tomehub.auth.keys import create_key
+    from tomehub.store.users import UserDirectory
+
+    async def run(db: Any) -> Any:
+        user_id = await UserDirectory(db).user_id(user)
+        return await create_key(db=db, user_id=user_id, name=name.strip()[:100] or "cli")
+
+    key, secret = _with_database(_settings(), run)
+    console.print(f"Created API key {key.id} ({key.prefix}) for {user}.")
+    sys.stdout.write(secret + "\n")
+
+
+@key_app.command("list")
+def key_list(user: UserOption) -> None:
+    """List USER's API keys (revoked ones too), never their secrets."""
+    from tomehub.auth.keys import ApiKey, list_keys
+    from tomehub.store.users import UserDirectory
+
+    async def run(db: Any) -> list[ApiKey]:
+        user_id = await UserDirectory(db).find(user)
+        return [] if user_id is None else await list_keys(db=db, user_id=user_id, include_revoked=True)
+
+    table = Table("id", "name", "prefix", "created", "last used", "revoked")
+    for k in _with_database(_settings(), run):
+        table.add_row(
+            str(k.id),
+            k.name,
+            k.prefix,
+            f"{k.created_at:%Y-%m-%d %H:%M}",
+            f"{k.last_used_at:%Y-%m-%d %H:%M}" if k.last_used_at else "",
+            f"{k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "",
+        )
+    Console().print(table)
+
+
+@key_app.command("revoke")
+def key_revoke(key_id: Annotated[int, typer.Argument(help="The key's id (see `tomehub key list`).")]) -> None:
+    """Revoke an API key at once."""
+    from tomehub.auth.keys import revoke_key
+    from tomehub.errors import NotFound
+
+    try:
+        _with_database(_settings(), lambda db: revoke_key(db=db, key_id=key_id, user_id=None))
+    except NotFound as exc:
+        console.print(f"[red]{exc.message}[/]")
+        raise typer.Exit(1) from exc
+    console.print(f"Revoked API key {key_id}.")
 
 
 @app.command()
@@ -444,11 +637,11 @@ def _walk(paths: list[Path], extensions: frozenset[str]) -> Iterator[Path]:
             yield path
 
 
-def _with_runtime(body: Callable[[Any], Awaitable[T]], *, worker: bool = True) -> T:
+def _with_runtime(body: Callable[[Any], Awaitable[T]], *, worker: bool = True, serving: bool = False) -> T:
     """Runs ``body`` with TomeHub's runtime open (embedded server started if needed)."""
     from tomehub.main import open_runtime
 
-    settings = _settings()
+    settings = _settings(serving=serving)
 
     async def main() -> T:
         rt = await open_runtime(settings)
@@ -456,6 +649,34 @@ def _with_runtime(body: Callable[[Any], Awaitable[T]], *, worker: bool = True) -
             return await body(rt)
         finally:
             await rt.close()
+
+    return asyncio.run(main())
+
+
+def _with_database(settings: Settings, body: Callable[[Any], Awaitable[T]]) -> T:
+    """Runs ``body`` with only the database open (migrated; embedded server started if needed):
+    account and key commands need no models, so they start in a second, not after the embedder."""
+    from tomehub.store.db import Database
+    from tomehub.store.embedded import start_embedded
+    from tomehub.store.migrate import apply_migrations
+
+    async def main() -> T:
+        embedded = None
+        url = settings.database_url
+        if url is None:
+            embedded = await asyncio.to_thread(start_embedded, settings.embedded_pgdata)
+            url = embedded.url
+        try:
+            await asyncio.to_thread(apply_migrations, url)
+            db = Database(url, settings.database, settings.search)
+            await db.open()
+            try:
+                return await body(db)
+            finally:
+                await db.close()
+        finally:
+            if embedded is not None:
+                embedded.stop()
 
     return asyncio.run(main())
 

@@ -276,6 +276,28 @@ class AuthSettings(BaseModel):
     # Clock skew tolerated between the token issuer and this machine.
     leeway_s: int = 30
     local_token_ttl_s: int = 30 * 24 * 3600
+    # Firebase's public web config, handed to the sign-in page by GET /api/auth/config (not secrets).
+    firebase_api_key: str = ""
+    firebase_auth_domain: str = ""
+    # Local accounts (mode local): a browser session lasts this long, then the user signs in again.
+    session_ttl_s: int = 14 * 24 * 3600
+    # Anyone may create an account when open; otherwise only the first (setup) and `tomehub user create`.
+    signup_open: bool = False
+    password_min_length: int = 8
+    # Longer inputs are refused before hashing (a multi-megabyte "password" is an attack, not a secret).
+    password_max_length: int = 1024
+    # Failed sign-ins allowed per account and per client IP, in a moving window ("limits" notation);
+    # counted in Redis when TOMEHUB_REDIS_URL is set, so every worker shares them. Off with
+    # TOMEHUB_RATE_LIMITS__ENABLED=false, like every other rate limit.
+    login_limit_per_account: str = "5/minute"
+    login_limit_per_ip: str = "30/minute"
+    # An argon2id hash takes ~50 ms of CPU and 64 MiB; at most this many run at once per worker.
+    password_hash_concurrency: int = 2
+    # How long a worker trusts its copy of an account's name and admin/disabled flags (bearer JWTs;
+    # sessions and API keys are checked against the database on every request).
+    account_cache_s: float = 30.0
+    # An API key's last_used_at is written at most this often (no write per request).
+    key_touch_interval_s: float = 60.0
 
     @property
     def issuer(self) -> str:
@@ -333,6 +355,8 @@ class ServerSettings(BaseModel):
     # Load the sample library when the data dir holds no library yet.
     demo_on_first_start: bool = True
     demo_user: str = "demo"
+    # The built web app served at / (`make web` writes it into the package); unset: that packaged copy.
+    web_dist_dir: Path | None = None
 
 
 class Settings(BaseSettings):

@@ -12,6 +12,7 @@
     │       └── DocumentTooLarge          document_too_large
     ├── PayloadTooLarge               413 payload_too_large
     ├── Unauthorized                  401 unauthorized
+    ├── Forbidden                     403 forbidden          (CSRF/origin check, closed sign-ups, admins only)
     ├── NotFound                      404 not_found          (missing or another user's)
     ├── Conflict                      409 conflict
     ├── RateLimited                   429 rate_limited       (+ Retry-After)
@@ -89,6 +90,13 @@ class PayloadTooLarge(TomehubError):
 class Unauthorized(TomehubError):
     status_code = 401
     code = "unauthorized"
+
+
+class Forbidden(TomehubError):
+    """The caller is known but may not do this (a cross-site write, a closed sign-up)."""
+
+    status_code = 403
+    code = "forbidden"
 
 
 class NotFound(TomehubError):

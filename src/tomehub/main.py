@@ -20,7 +20,9 @@ from tomehub.answer.judge import Judge
 from tomehub.answer.router import router as answer_router
 from tomehub.answer.service import AnswerService
 from tomehub.answer.work import LLMAnswerer
+from tomehub.auth.deps import build_auth_services
 from tomehub.auth.middleware import AuthMiddleware
+from tomehub.auth.router import router as auth_router
 from tomehub.auth.tokens import TokenVerifier
 from tomehub.config import Settings
 from tomehub.demo import load_demo
@@ -55,6 +57,7 @@ from tomehub.store.db import Database
 from tomehub.store.embedded import EmbeddedServer, start_embedded
 from tomehub.store.migrate import apply_migrations
 from tomehub.store.users import UserDirectory
+from tomehub.webapp.serve import mount_web_app
 
 _log = logging.getLogger(__name__)
 
@@ -266,9 +269,20 @@ def create_app(
         lifespan=lifespan,
     )
     _install_error_handlers(app)
-    for router in (health_router, metrics_router, library_router, ingest_router, search_router, answer_router):
+    for router in (
+        health_router,
+        metrics_router,
+        auth_router,
+        library_router,
+        ingest_router,
+        search_router,
+        answer_router,
+    ):
         app.include_router(router)
+    # A 404 handler, not a route: only a path no API route takes (whenever added) reaches the web app.
+    mount_web_app(app, settings.server.web_dist_dir)
     verifier = TokenVerifier(settings.auth, local_key_path=settings.local_signing_key_path)
+    app.state.auth = build_auth_services(settings)
     admission = Admission(
         AdmissionLimits(
             max_in_flight=settings.server.max_in_flight,
@@ -301,7 +315,7 @@ def create_app(
         )
         app.state.rate_limiter = limiter
         app.add_middleware(RateLimitMiddleware, limiter=limiter)
-    app.add_middleware(AuthMiddleware, verifier=verifier)
+    app.add_middleware(AuthMiddleware, verifier=verifier, key_use=app.state.auth.key_use)
     app.add_middleware(RequestContextMiddleware, deadline_s=server.request_deadline_s, enforce=server.enforce_deadlines)
     return app
 

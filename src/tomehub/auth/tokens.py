@@ -10,7 +10,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -25,9 +25,17 @@ _LOCAL_KID = "tomehub-local-1"
 
 @dataclass(frozen=True)
 class Principal:
-    """Who a verified token says the caller is."""
+    """Who a verified token says the caller is, and by which credential.
+
+    ``session_id`` and ``csrf`` are set for a browser session's token (its row must still be live);
+    ``api_key_id`` for a personal API key; ``via`` says how the credential arrived.
+    """
 
     uid: str
+    session_id: str | None = None
+    csrf: str | None = None
+    api_key_id: int | None = None
+    via: Literal["bearer", "cookie", "api_key"] = "bearer"
 
 
 class TokenVerifier:
@@ -74,7 +82,16 @@ class TokenVerifier:
         uid = claims.get("sub")
         if not isinstance(uid, str) or not uid or len(uid) > 128:
             raise Unauthorized("The token names no user.")
-        return Principal(uid=uid)
+        if self._jwks is not None:
+            # Only this server's own session tokens carry a session; a Firebase claim of that
+            # name means something else.
+            return Principal(uid=uid)
+        sid, csrf = claims.get("sid"), claims.get("csrf")
+        if sid is None:
+            return Principal(uid=uid)
+        if not isinstance(sid, str) or not isinstance(csrf, str) or not csrf:
+            raise Unauthorized("The session token is malformed.")
+        return Principal(uid=uid, session_id=sid, csrf=csrf)
 
 
 def load_or_create_signing_key(path: Path) -> rsa.RSAPrivateKey:
@@ -101,11 +118,20 @@ def load_or_create_signing_key(path: Path) -> rsa.RSAPrivateKey:
     return key
 
 
-def issue_local_token(settings: AuthSettings, key_path: Path, uid: str, *, ttl_s: int | None = None) -> str:
-    """Returns a token for ``uid`` signed with the local key, shaped like a Firebase ID token."""
+def issue_local_token(
+    settings: AuthSettings,
+    key_path: Path,
+    uid: str,
+    *,
+    ttl_s: int | None = None,
+    session_id: str | None = None,
+    csrf: str | None = None,
+) -> str:
+    """Returns a token for ``uid`` signed with the local key, shaped like a Firebase ID token; a
+    browser session's token also names its session (``sid``) and its CSRF token (``csrf``)."""
     key = load_or_create_signing_key(key_path)
     now = int(time.time())
-    claims = {
+    claims: dict[str, Any] = {
         "iss": settings.issuer,
         "aud": settings.project_id,
         "sub": uid,
@@ -114,6 +140,8 @@ def issue_local_token(settings: AuthSettings, key_path: Path, uid: str, *, ttl_s
         "auth_time": now,
         "exp": now + (ttl_s if ttl_s is not None else settings.local_token_ttl_s),
     }
+    if session_id is not None:
+        claims.update(sid=session_id, csrf=csrf)
     return jwt.encode(claims, key, algorithm="RS256", headers={"kid": _LOCAL_KID})
 
 
