@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,8 +23,23 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def run(data_dir: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "TOMEHUB_DATA_DIR": str(data_dir), "TOMEHUB_LOG_LEVEL": "WARNING"}
+    # No logging settings in the environment: what a person sees by default is under test too.
+    env = {k: v for k, v in os.environ.items() if k not in ("TOMEHUB_LOG_LEVEL", "TOMEHUB_LOG_JSON")}
+    env["TOMEHUB_DATA_DIR"] = str(data_dir)
     return subprocess.run([*TOMEHUB, *args], capture_output=True, text=True, env=env, timeout=timeout, check=False)
+
+
+def json_log_lines(text: str) -> list[dict[str, Any]]:
+    """Returns the structured log records among the lines of ``text``."""
+    records = []
+    for line in text.splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and "event" in record and "level" in record:
+            records.append(record)
+    return records
 
 
 def test_token_create_prints_only_a_verifiable_token(data_dir: Path) -> None:
@@ -70,3 +87,27 @@ def test_help_lists_the_commands(data_dir: Path) -> None:
     assert result.returncode == 0
     for command in ("serve", "ingest", "search", "ask", "token", "demo"):
         assert command in result.stdout
+
+
+def test_commands_show_only_their_output_unless_logs_are_asked_for(data_dir: Path) -> None:
+    for args in (("search", "Dasein", "--user", "carol"), ("ask", "What is Dasein?", "--user", "carol")):
+        result = run(data_dir, *args)
+        assert result.returncode == 0, result.stderr
+        assert json_log_lines(result.stdout) == [] and json_log_lines(result.stderr) == [], result.stderr
+        assert "[info" not in result.stderr
+
+    result = run(data_dir, "--log-format", "json", "search", "Dasein", "--user", "carol")
+    assert result.returncode == 0, result.stderr
+    assert "0 hits" in result.stdout and json_log_lines(result.stdout) == []
+    records = json_log_lines(result.stderr)
+    assert any(r["level"] == "info" and r["logger"] == "tomehub.store.embedded" for r in records), result.stderr
+
+    result = run(data_dir, "--verbose", "search", "Dasein", "--user", "carol")
+    assert result.returncode == 0, result.stderr
+    assert json_log_lines(result.stderr) == []
+    assert "[info" in result.stderr and "embedded PostgreSQL ready" in result.stderr
+
+    result = run(data_dir, "--log-format", "xml", "search", "Dasein", "--user", "carol")
+    assert result.returncode == 2
+    result = run(data_dir, "--help")
+    assert "--verbose" in result.stdout and "--log-format" in result.stdout

@@ -152,20 +152,45 @@ async def finish_file_in_run(conn: Connection, *, run_id: UUID, ok: bool, error:
     )
 
 
+_RUN_COLUMNS = """
+    r.id, r.label, r.status, r.files_total, r.files_done, r.files_failed, r.chunks_written,
+    r.passages_reused, r.passages_embedded, r.errors, r.created_at, r.started_at, r.finished_at,
+    ARRAY(SELECT DISTINCT f.item_id FROM ingestion_files f WHERE f.run_id = r.id) AS item_ids,
+    (SELECT count(*) FROM chunk_passages p JOIN content_chunks c ON c.id = p.chunk_id
+      WHERE c.item_id IN (SELECT f.item_id FROM ingestion_files f WHERE f.run_id = r.id)
+        AND p.embedding IS NULL) AS passages_pending_embedding
+"""
+
+
 async def get_run(conn: Connection, *, user_id: int, run_id: UUID) -> dict[str, Any] | None:
     cur = await conn.execute(
-        """
-        SELECT r.id, r.label, r.status, r.files_total, r.files_done, r.files_failed, r.chunks_written,
-               r.passages_reused, r.passages_embedded, r.errors, r.created_at, r.started_at, r.finished_at,
-               ARRAY(SELECT DISTINCT f.item_id FROM ingestion_files f WHERE f.run_id = r.id) AS item_ids,
-               (SELECT count(*) FROM chunk_passages p JOIN content_chunks c ON c.id = p.chunk_id
-                 WHERE c.item_id IN (SELECT f.item_id FROM ingestion_files f WHERE f.run_id = r.id)
-                   AND p.embedding IS NULL) AS passages_pending_embedding
-        FROM ingestion_runs r WHERE r.id = %s AND r.user_id = %s
-        """,
+        f"SELECT {_RUN_COLUMNS} FROM ingestion_runs r WHERE r.id = %s AND r.user_id = %s",
         (run_id, user_id),
     )
     return await cur.fetchone()
+
+
+async def list_runs(conn: Connection, *, user_id: int | None, item_id: UUID | None, limit: int) -> list[dict[str, Any]]:
+    """Returns runs newest first: the user's (every user's when ``user_id`` is None), only those
+    with a file of ``item_id`` when it is given."""
+    where: list[str] = []
+    params: dict[str, Any] = {"limit": limit}
+    if user_id is not None:
+        where.append("r.user_id = %(user_id)s")
+        params["user_id"] = user_id
+    if item_id is not None:
+        where.append("EXISTS (SELECT 1 FROM ingestion_files f WHERE f.run_id = r.id AND f.item_id = %(item_id)s)")
+        params["item_id"] = item_id
+    cur = await conn.execute(
+        f"""
+        SELECT {_RUN_COLUMNS} FROM ingestion_runs r
+        {"WHERE " + " AND ".join(where) if where else ""}
+        ORDER BY r.created_at DESC, r.id DESC
+        LIMIT %(limit)s
+        """,
+        params,
+    )
+    return await cur.fetchall()
 
 
 async def unqueued_files(conn: Connection, *, older_than_s: float) -> list[UUID]:

@@ -5,15 +5,15 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.datastructures import UploadFile
 
 from tomehub.auth.deps import CurrentUser
 from tomehub.errors import BadInput, PayloadTooLarge
 from tomehub.ingest import service
-from tomehub.ingest.schemas import AddItemIn, BatchAccepted, IngestAccepted, RunOut
+from tomehub.ingest.schemas import AddItemIn, BatchAccepted, IngestAccepted, RunList, RunOut
 from tomehub.ingest.service import IngestQueue, UploadMeta
-from tomehub.library.schemas import ItemOut, ItemType, clean_tags
+from tomehub.library.schemas import ItemOut, ItemType, clean_tags, error_responses
 from tomehub.resources import AppResources, RequestDeadline
 
 router = APIRouter(prefix="/api", tags=["ingest"])
@@ -30,7 +30,7 @@ def get_queue(request: Request) -> IngestQueue:
 Queue = Annotated[IngestQueue, Depends(get_queue)]
 
 
-@router.post("/ingest", status_code=202, response_model=IngestAccepted)
+@router.post("/ingest", status_code=202, response_model=IngestAccepted, responses=error_responses(403, 413, 415, 422))
 async def ingest_file(
     request: Request, user: CurrentUser, res: AppResources, queue: Queue, deadline: RequestDeadline
 ) -> IngestAccepted:
@@ -65,7 +65,7 @@ async def ingest_file(
     )
 
 
-@router.post("/ingest/batch", status_code=202, response_model=BatchAccepted)
+@router.post("/ingest/batch", status_code=202, response_model=BatchAccepted, responses=error_responses(403, 413, 422))
 async def ingest_batch(request: Request, user: CurrentUser, res: AppResources, queue: Queue) -> BatchAccepted:
     """Uploads a zip of documents (field `file`, plus optional `item_type`, `tags`) as one run."""
     limit = res.settings.ingest.max_batch_upload_bytes
@@ -91,12 +91,35 @@ async def ingest_batch(request: Request, user: CurrentUser, res: AppResources, q
     return BatchAccepted(run_id=run_id, files=len(files), status_url=f"/api/ingest/runs/{run_id}")
 
 
-@router.get("/ingest/runs/{run_id}", response_model=RunOut)
+@router.get("/ingest/runs", response_model=RunList, responses=error_responses(403, 422))
+async def list_runs(
+    user: CurrentUser,
+    res: AppResources,
+    deadline: RequestDeadline,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    item_id: Annotated[UUID | None, Query(description="Only the runs that ingested this item.")] = None,
+    every_user: Annotated[
+        bool, Query(alias="all", description="Every user's runs (administrators only; 403 otherwise).")
+    ] = False,
+) -> RunList:
+    """Lists ingestion runs, newest first."""
+    return await service.list_runs(
+        db=res.db,
+        user_id=user.id,
+        is_admin=user.is_admin,
+        item_id=item_id,
+        every_user=every_user,
+        limit=limit,
+        deadline=deadline,
+    )
+
+
+@router.get("/ingest/runs/{run_id}", response_model=RunOut, responses=error_responses(404, 422))
 async def get_run(run_id: UUID, user: CurrentUser, res: AppResources, deadline: RequestDeadline) -> RunOut:
     return await service.get_run(db=res.db, user_id=user.id, run_id=run_id, deadline=deadline)
 
 
-@router.post("/add-item", status_code=201, response_model=ItemOut)
+@router.post("/add-item", status_code=201, response_model=ItemOut, responses=error_responses(403, 413, 422))
 async def add_item(
     body: AddItemIn, user: CurrentUser, res: AppResources, queue: Queue, deadline: RequestDeadline
 ) -> ItemOut:

@@ -56,6 +56,10 @@ class RunOut(BaseModel):
         return cls.model_validate({**row, "progress": round(finished / total, 4)})
 
 
+class RunList(BaseModel):
+    runs: list[RunOut] = Field(description="Newest first.")
+
+
 class AddItemIn(BaseModel):
     """A typed item: a personal note, a highlight (with its page), an insight, or any text."""
 

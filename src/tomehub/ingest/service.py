@@ -24,6 +24,7 @@ from tomehub.errors import (
     DocumentError,
     DocumentTooLarge,
     EmptyDocument,
+    Forbidden,
     NotFound,
     PayloadTooLarge,
     TomehubError,
@@ -31,7 +32,7 @@ from tomehub.errors import (
 from tomehub.ingest import repo
 from tomehub.ingest.chunking import Chunk, chunk_sections, content_hash
 from tomehub.ingest.parsers import ParsedDocument, Section, detect_format, parse_document
-from tomehub.ingest.schemas import AddItemIn, IngestAccepted, RunOut
+from tomehub.ingest.schemas import AddItemIn, IngestAccepted, RunList, RunOut
 from tomehub.library import repo as library_repo
 from tomehub.library.analysis import detect_config
 from tomehub.library.repo import NewChunk, NewPassage
@@ -333,6 +334,24 @@ async def get_run(*, db: Database, user_id: int, run_id: UUID, deadline: Deadlin
     if row is None:
         raise NotFound(f"No ingestion run {run_id} of yours.")
     return RunOut.from_row(row)
+
+
+async def list_runs(
+    *,
+    db: Database,
+    user_id: int,
+    is_admin: bool,
+    item_id: UUID | None,
+    every_user: bool,
+    limit: int,
+    deadline: Deadline,
+) -> RunList:
+    """Returns the latest runs, newest first: the user's, or every user's when an admin asks."""
+    if every_user and not is_admin:
+        raise Forbidden("Only an administrator can list every user's ingestion runs; leave out all=true.")
+    async with db.read(deadline) as conn:
+        rows = await repo.list_runs(conn, user_id=None if every_user else user_id, item_id=item_id, limit=limit)
+    return RunList(runs=[RunOut.from_row(r) for r in rows])
 
 
 async def process_file(*, ctx: WorkerContext, file_id: UUID) -> None:

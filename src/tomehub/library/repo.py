@@ -7,7 +7,6 @@ query is scoped by ``user_id``: another user's rows are indistinguishable from m
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -115,33 +114,85 @@ async def get_item(conn: Connection, *, user_id: int, item_id: UUID) -> dict[str
     return await cur.fetchone()
 
 
+@dataclass(frozen=True)
+class ItemOrder:
+    """A listing order: sort keys (SQL expression, SQL type) ending before the id tie-breaker."""
+
+    keys: tuple[tuple[str, str], ...]
+    descending: bool
+
+
+# Every key is a plain column or an expression of one row, so a page after a cursor is a row
+# comparison on the same keys the ORDER BY uses (keyset paging, no OFFSET).
+ITEM_ORDERS: dict[str, ItemOrder] = {
+    "newest": ItemOrder(keys=(("i.created_at", "timestamptz"),), descending=True),
+    "oldest": ItemOrder(keys=(("i.created_at", "timestamptz"),), descending=False),
+    "title": ItemOrder(keys=(("lower(i.title)", "text"),), descending=False),
+    # Items without an author come last; ties are broken by title.
+    "author": ItemOrder(
+        keys=(("(i.author IS NULL)", "boolean"), ("lower(coalesce(i.author, ''))", "text"), ("lower(i.title)", "text")),
+        descending=False,
+    ),
+}
+
+
+def like_pattern(text: str) -> str:
+    """Returns a LIKE pattern matching ``text`` anywhere, its wildcards taken literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
 async def list_items(
     conn: Connection,
     *,
     user_id: int,
     limit: int,
-    after: tuple[datetime, UUID] | None,
-    item_type: str | None,
-    tag: str | None,
+    order: str = "newest",
+    after: tuple[list[Any], UUID] | None = None,
+    item_type: str | None = None,
+    tag: str | None = None,
+    status: str | None = None,
+    query: str | None = None,
 ) -> list[dict[str, Any]]:
+    """Returns one page of the user's live items in ``order``, after the keys ``after`` (one query).
+    Each row carries its sort keys as ``sort_key_0``, ``sort_key_1``... for the next cursor."""
+    spec = ITEM_ORDERS[order]
+    # Only the filters in use reach the SQL, so the planner sees a plain predicate for each.
+    where = ["i.user_id = %(user_id)s", "i.deleted_at IS NULL"]
+    params: dict[str, Any] = {"user_id": user_id, "limit": limit}
+    if item_type is not None:
+        where.append("i.item_type = %(item_type)s")
+        params["item_type"] = item_type
+    if tag is not None:
+        where.append("i.tags @> ARRAY[%(tag)s::text]")
+        params["tag"] = tag
+    if status is not None:
+        where.append("i.status = %(status)s")
+        params["status"] = status
+    if query is not None:
+        where.append("(i.title ILIKE %(pattern)s ESCAPE '\\' OR i.author ILIKE %(pattern)s ESCAPE '\\')")
+        params["pattern"] = like_pattern(query)
+    exprs = [expr for expr, _ in spec.keys]
+    if after is not None:
+        values, after_id = after
+        placeholders = []
+        for n, ((_, sql_type), value) in enumerate(zip(spec.keys, values, strict=True)):
+            params[f"after_{n}"] = value
+            placeholders.append(f"%(after_{n})s::{sql_type}")
+        params["after_id"] = after_id
+        op = "<" if spec.descending else ">"
+        where.append(f"({', '.join(exprs)}, i.id) {op} ({', '.join(placeholders)}, %(after_id)s::uuid)")
+    direction = "DESC" if spec.descending else "ASC"
+    order_by = ", ".join(f"{expr} {direction}" for expr in [*exprs, "i.id"])
+    sort_columns = "".join(f", {expr} AS sort_key_{n}" for n, expr in enumerate(exprs))
     cur = await conn.execute(
         f"""
-        SELECT {_ITEM_COLUMNS} FROM library_items i
-        WHERE i.user_id = %(user_id)s AND i.deleted_at IS NULL
-          AND (%(item_type)s::text IS NULL OR i.item_type = %(item_type)s)
-          AND (%(tag)s::text IS NULL OR i.tags @> ARRAY[%(tag)s::text])
-          AND (%(after_ts)s::timestamptz IS NULL OR (i.created_at, i.id) < (%(after_ts)s, %(after_id)s::uuid))
-        ORDER BY i.created_at DESC, i.id DESC
+        SELECT {_ITEM_COLUMNS}{sort_columns} FROM library_items i
+        WHERE {" AND ".join(where)}
+        ORDER BY {order_by}
         LIMIT %(limit)s
         """,
-        {
-            "user_id": user_id,
-            "item_type": item_type,
-            "tag": tag,
-            "after_ts": after[0] if after else None,
-            "after_id": after[1] if after else None,
-            "limit": limit,
-        },
+        params,
     )
     return await cur.fetchall()
 
@@ -165,12 +216,18 @@ async def update_item(conn: Connection, *, user_id: int, item_id: UUID, fields: 
 
 
 async def soft_delete_item(conn: Connection, *, user_id: int, item_id: UUID) -> bool:
+    return bool(await soft_delete_items(conn, user_id=user_id, item_ids=[item_id]))
+
+
+async def soft_delete_items(conn: Connection, *, user_id: int, item_ids: list[UUID]) -> list[UUID]:
+    """Marks the user's live items among ``item_ids`` deleted; returns the ids it marked."""
     cur = await conn.execute(
         """UPDATE library_items SET deleted_at = now(), updated_at = now()
-           WHERE id = %s AND user_id = %s AND deleted_at IS NULL""",
-        (item_id, user_id),
+           WHERE id = ANY(%s) AND user_id = %s AND deleted_at IS NULL
+           RETURNING id""",
+        (item_ids, user_id),
     )
-    return cur.rowcount == 1
+    return [UUID(str(r["id"])) for r in await cur.fetchall()]
 
 
 async def lock_library(conn: Connection, *, user_id: int) -> None:
@@ -259,7 +316,14 @@ async def write_chunks(
 
 async def delete_item_chunks(conn: Connection, *, user_id: int, item_id: UUID) -> int:
     """Deletes all chunks of an item (their postings go with them) and updates the statistics."""
-    deleted = await _delete_chunks(conn, user_id=user_id, where="item_id = %s", params=(item_id,))
+    return await delete_items_chunks(conn, user_id=user_id, item_ids=[item_id])
+
+
+async def delete_items_chunks(conn: Connection, *, user_id: int, item_ids: list[UUID]) -> int:
+    """Deletes all chunks of many items in one statement and updates the statistics."""
+    if not item_ids:
+        return 0
+    deleted = await _delete_chunks(conn, user_id=user_id, where="item_id = ANY(%s)", params=(item_ids,))
     if deleted:
         await bump_revision(conn, user_id=user_id)
     return deleted
@@ -427,6 +491,47 @@ async def get_chunks(conn: Connection, *, user_id: int, ids: list[int]) -> list[
         ORDER BY array_position(%s, c.id)
         """,
         (user_id, ids, ids),
+    )
+    return await cur.fetchall()
+
+
+async def item_chunks(
+    conn: Connection, *, user_id: int, item_id: UUID, offset: int, limit: int
+) -> list[dict[str, Any]] | None:
+    """Returns a slice of an item's chunks in chunk order, each row with the item's chunk total
+    (one row with a null ``id`` when the slice is empty); None when the item is not the user's."""
+    cur = await conn.execute(
+        """
+        SELECT c.id, i.id AS item_id, i.title AS item_title, i.author AS item_author, i.item_type,
+               c.content_type, c.chunk_index, c.text, c.page, c.chapter,
+               (SELECT count(*) FROM content_chunks n WHERE n.item_id = i.id) AS total
+        FROM library_items i
+        LEFT JOIN LATERAL (
+            SELECT c.id, c.content_type, c.chunk_index, c.text, c.page, c.chapter
+            FROM content_chunks c WHERE c.item_id = i.id
+            ORDER BY c.chunk_index OFFSET %s LIMIT %s
+        ) c ON true
+        WHERE i.id = %s AND i.user_id = %s AND i.deleted_at IS NULL
+        ORDER BY c.chunk_index
+        """,
+        (offset, limit, item_id, user_id),
+    )
+    rows = await cur.fetchall()
+    return rows or None
+
+
+async def tag_counts(conn: Connection, *, user_id: int, limit: int) -> list[dict[str, Any]]:
+    """Returns (tag, count) over the user's live items, most used first."""
+    cur = await conn.execute(
+        """
+        SELECT t.tag, count(*) AS count
+        FROM library_items i CROSS JOIN LATERAL unnest(i.tags) AS t(tag)
+        WHERE i.user_id = %s AND i.deleted_at IS NULL
+        GROUP BY t.tag
+        ORDER BY count(*) DESC, t.tag
+        LIMIT %s
+        """,
+        (user_id, limit),
     )
     return await cur.fetchall()
 

@@ -4,9 +4,42 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable machine-readable code, e.g. not_found, bad_input.")
+    message: str = Field(description="What went wrong, in words a person can act on.")
+
+
+class ErrorOut(BaseModel):
+    """The one error shape of every route."""
+
+    error: ErrorDetail
+
+
+_STATUS_MEANINGS = {
+    401: "No token, or one that is not valid.",
+    403: "Not allowed: an admin-only option, or a cookie-authenticated write without its X-CSRF-Token.",
+    404: "Not found, or not yours.",
+    413: "Too large; the message gives the limit.",
+    415: "A file type TomeHub does not read.",
+    422: "Bad input; the message says what to change.",
+    429: "Too many requests; retry after the Retry-After header's seconds.",
+    503: "Overloaded or the database is unreachable; retry after the Retry-After header's seconds.",
+    504: "The request ran past its deadline.",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """Returns the OpenAPI ``responses`` for these error statuses plus those every signed-in route can answer."""
+    every = (401, 429, 503, 504)
+    return {
+        status: {"model": ErrorOut, "description": _STATUS_MEANINGS[status]} for status in sorted({*statuses, *every})
+    }
 
 
 class ItemType(StrEnum):
@@ -55,6 +88,19 @@ class ItemOut(BaseModel):
     updated_at: datetime
 
 
+class ItemStatus(StrEnum):
+    PENDING = "pending"
+    READY = "ready"
+    FAILED = "failed"
+
+
+class ItemSort(StrEnum):
+    NEWEST = "newest"
+    OLDEST = "oldest"
+    TITLE = "title"
+    AUTHOR = "author"
+
+
 class ItemPage(BaseModel):
     items: list[ItemOut]
     next_cursor: str | None = Field(description="Pass as `cursor` to get the next page; null at the end.")
@@ -91,3 +137,31 @@ class ChunkOut(BaseModel):
 class ContentBatch(BaseModel):
     chunks: list[ChunkOut]
     missing: list[int] = Field(description="Requested ids that do not exist or are not yours.")
+
+
+MAX_BULK_DELETE_IDS = 500
+
+
+class BulkDeleteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ids: list[UUID] = Field(min_length=1, max_length=MAX_BULK_DELETE_IDS, description="Items to delete.")
+
+
+class BulkDeleteOut(BaseModel):
+    deleted: list[UUID] = Field(description="Items deleted, with their chunks.")
+    missing: list[UUID] = Field(description="Requested ids that do not exist, are deleted already or are not yours.")
+
+
+class ChunkPage(BaseModel):
+    chunks: list[ChunkOut] = Field(description="The item's chunks in reading (chunk_index) order.")
+    total: int = Field(description="How many chunks the item has.")
+
+
+class TagCount(BaseModel):
+    tag: str
+    count: int = Field(description="How many of your items carry the tag.")
+
+
+class TagList(BaseModel):
+    tags: list[TagCount] = Field(description="Most used first.")

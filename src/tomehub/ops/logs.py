@@ -1,5 +1,8 @@
 """Logging: one JSON object per line (structlog), the audit trail of every request: request id, user
-id, route, status, latency, tier. Library chatter is kept at WARNING."""
+id, route, status, latency, tier. Library chatter is kept at WARNING.
+
+Servers (``serve``, ``worker``) log as configured (JSON lines at INFO by default); commands a person
+runs show only their output and plain warnings, unless asked for more (``choose_logging``)."""
 
 from __future__ import annotations
 
@@ -22,6 +25,32 @@ def _extras(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> Mutabl
             if value is not None:
                 event[name] = value
     return event
+
+
+def _number(level: str) -> int:
+    number = logging.getLevelName(level.upper())
+    return number if isinstance(number, int) else logging.INFO
+
+
+def _more_verbose(a: str, b: str) -> str:
+    return a if _number(a) <= _number(b) else b
+
+
+def choose_logging(
+    *, level: str, json_logs: bool, serving: bool, verbose: bool = False, log_format: str | None = None
+) -> tuple[str, bool]:
+    """Returns the (level, JSON or not) a command logs with, from the configured ``level`` and
+    ``json_logs`` (TOMEHUB_LOG_LEVEL, TOMEHUB_LOG_JSON) and the command line's global options."""
+    as_json = json_logs if serving else False
+    if log_format is not None:
+        as_json = log_format == "json"
+    if serving:
+        return (_more_verbose(level, "INFO") if verbose else level), as_json
+    if verbose or log_format == "json":
+        return _more_verbose(level, "INFO"), as_json
+    # A person reading a terminal wants the answer, not the audit trail: warnings only (or quieter).
+    quieter = "WARNING" if _more_verbose(level, "WARNING") == level else level
+    return quieter, as_json
 
 
 def configure_logging(level: str = "INFO", *, json_logs: bool = True) -> None:
