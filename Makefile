@@ -5,7 +5,13 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint typecheck importlint unit integration demo clean install
+# The web app (web/) is built into the package, which serves it at /.
+WEB_DIST  := src/tomehub/webapp/dist/index.html
+WEB_STAMP := web/node_modules/.installed
+WEB_FILES := $(shell find web/src web/public -type f 2>/dev/null) web/index.html web/vite.config.ts \
+             $(wildcard web/tsconfig*.json) web/package.json web/package-lock.json
+
+.PHONY: run test lint typecheck importlint unit integration demo clean install web webcheck web-typecheck web-test browser
 
 # The stamp is rebuilt whenever pyproject.toml changes, so a fresh clone installs once
 # and later runs start at once.
@@ -17,7 +23,39 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-run: install
+# npm ci again only when the lock file changes (npm ci empties node_modules, stamp included).
+# npm >= 11.16 refuses its own lock file when a package's optional dependency is missing from the
+# registry (vite's napi-windows-process-start-time; npm/cli#9846): then the locked versions are
+# installed by `npm install --no-save`, which leaves the lock file as it is.
+$(WEB_STAMP): web/package-lock.json
+	@log=$$(mktemp); cd web && if npm ci --no-audit --no-fund >$$log 2>&1; then cat $$log; else \
+		grep -E "^npm error (code|Missing|Invalid)" $$log | head -5; \
+		echo "npm ci refused the lock file (above): installing its versions with npm install --no-save"; \
+		npm install --no-audit --no-fund --no-save; fi; status=$$?; rm -f $$log; exit $$status
+	touch $@
+
+# Rebuilt only when a source of the app changed; `npm run build` type-checks, then bundles.
+$(WEB_DIST): $(WEB_STAMP) $(WEB_FILES)
+	cd web && npm run build
+
+web: $(WEB_DIST)
+
+# The web app's own checks, one target each so a failure says which.
+web-typecheck: $(WEB_STAMP)
+	cd web && npm run typecheck
+
+web-test: $(WEB_STAMP)
+	cd web && npm test
+
+webcheck: web-typecheck web-test
+
+# The end-to-end tests drive Debian's chromium (CI: a fresh machine, as root).
+browser:
+	@command -v chromium >/dev/null || { \
+		echo "chromium is missing: installing Debian's package for the browser tests (apt-get install chromium)"; \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
+
+run: install web
 	$(BIN)/tomehub serve --host $(HOST) --port $(PORT)
 
 demo: install
@@ -33,8 +71,8 @@ typecheck: install
 importlint: install
 	$(BIN)/lint-imports
 
-test: lint typecheck importlint
+test: lint typecheck importlint webcheck web browser
 	$(BIN)/pytest
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache web/node_modules src/tomehub/webapp/dist

@@ -227,6 +227,8 @@ class LLMSettings(BaseModel):
     generation: RouteSettings = Field(default_factory=RouteSettings)
     judge: RouteSettings = Field(default_factory=RouteSettings)
     query_expansion: RouteSettings = Field(default_factory=RouteSettings)
+    # Condensing a chat follow-up and its history into one standalone search query (chats/followup.py).
+    condense: RouteSettings = Field(default_factory=RouteSettings)
 
     # Per-attempt time limits (each is further capped by the request's time left).
     # The report measured provider p95 at 2-3 s; the 6 s SLA still leaves time for keywords after it.
@@ -235,6 +237,8 @@ class LLMSettings(BaseModel):
     generation_timeout_s: float = 30.0
     judge_timeout_s: float = 4.0
     query_expansion_timeout_s: float = 1.5
+    # Condensing is on the path to a follow-up's first word, like expansion: short, or the rule instead.
+    condense_timeout_s: float = 1.5
 
     breaker: BreakerSettings = Field(default_factory=BreakerSettings)
     # Calls in flight per remote provider and worker. A remote call mostly waits on the network, so
@@ -257,11 +261,43 @@ class LLMSettings(BaseModel):
     interactive_max_attempts: int = 2
     background_max_attempts: int = 6
     background_backoff_max_s: float = 30.0
-    # Your own prompts (answer.md, judge.md, expand.md); their hash keys every cached answer.
+    # Your own prompts (answer.md, judge.md, expand.md, condense.md); their hash keys every cached answer.
     prompts_dir: Path | None = None
     # Query expansion: variants asked of the LLM, and the time a search must have left to try.
     expansion_variants: int = 3
     expansion_min_time_left_s: float = 3.0
+
+
+class ChatSettings(BaseModel):
+    """Chat sessions: follow-ups, the history the writer sees, titles (chats/)."""
+
+    # Without a chat model (or when condensing fails), a follow-up's search also fuses a keyword
+    # list for "previous question + this message" into RRF at this weight (the message's own list
+    # weighs 1): the passage both lists find rises, but the new message still leads.
+    followup_weight: float = 0.5
+    # Earlier turns the writer (and the condenser) sees, newest first, up to this many tokens of the
+    # embedding model's tokenizer: context for a "he" or "that book", not a transcript.
+    history_tokens: int = 1_000
+    # Messages read back from the database for a follow-up, before the token budget trims them.
+    history_messages: int = 12
+    # Condensing needs at least this long left of the request's deadline (search and the writer's
+    # start come after it); with less, the rule answers at no cost.
+    condense_min_time_left_s: float = 3.0
+    # A chat without a title is named after its first question, cut to this many characters.
+    title_chars: int = 60
+    max_title_chars: int = 200
+    # GET /api/chats/{id} returns at most this many messages (the latest).
+    max_messages_listed: int = 500
+    # Storing a question and its answer may take at most this long (its own limit: a stream outlives
+    # its request's deadline, and what a stream said is stored after its client left).
+    store_timeout_s: float = 2.0
+
+
+class OpenAISettings(BaseModel):
+    """The OpenAI-compatible endpoint (/v1) that chat clients such as Open WebUI talk to."""
+
+    # The one model id /v1/models lists and /v1/chat/completions accepts.
+    model: str = "tomehub"
 
 
 class AuthSettings(BaseModel):
@@ -359,6 +395,37 @@ class ServerSettings(BaseModel):
     web_dist_dir: Path | None = None
 
 
+class AnalyticsSettings(BaseModel):
+    """Concordance (keyword in context) and term distribution, read from the BM25 postings."""
+
+    # Characters of text on each side of a concordance match, cut back to a whole word.
+    context_chars: int = 60
+    concordance_default_limit: int = 50
+    # Lines per page: every page re-tokenises only the chunks it shows, so a page is bounded work.
+    concordance_max_limit: int = 200
+    # A concordance looks up one word; anything longer is a sentence, not a term.
+    max_term_chars: int = 64
+    # Items listed by a distribution (most occurrences first); its totals still count every item.
+    distribution_max_items: int = 200
+
+
+class McpSettings(BaseModel):
+    """The MCP server: ``tomehub mcp`` (stdio) and streamable HTTP at /mcp."""
+
+    # Every tool but ask_library gets the API's request deadline: a model waits as long as a person.
+    tool_deadline_s: float = 6.0
+    # ask_library returns one whole answer (no stream to show progress): the writer and the judge
+    # get the time a streamed answer has, and the answer quotes instead should they not finish.
+    ask_deadline_s: float = 30.0
+    # list_items pages; a model reads items, it does not export a library.
+    max_list_limit: int = 100
+    # get_passages takes at most this many chunk ids per call (as /api/content does).
+    max_passage_ids: int = 200
+    # Streamable HTTP request bodies larger than this get 413 before parsing (a note is the largest
+    # argument; typed items take at most ingest.max_item_text_chars characters).
+    max_request_body_bytes: int = 4 * 1024 * 1024
+
+
 class Settings(BaseSettings):
     """All of TomeHub's settings."""
 
@@ -393,7 +460,11 @@ class Settings(BaseSettings):
     llm: LLMSettings = Field(default_factory=LLMSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    chats: ChatSettings = Field(default_factory=ChatSettings)
+    openai: OpenAISettings = Field(default_factory=OpenAISettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
+    mcp: McpSettings = Field(default_factory=McpSettings)
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:

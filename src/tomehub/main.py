@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from redis.asyncio import Redis
 
 from tomehub import __version__
+from tomehub.analytics.router import router as analytics_router
 from tomehub.answer.extractive import ExtractiveAnswerer
 from tomehub.answer.judge import Judge
 from tomehub.answer.router import router as answer_router
@@ -24,6 +25,8 @@ from tomehub.auth.deps import build_auth_services
 from tomehub.auth.middleware import AuthMiddleware
 from tomehub.auth.router import router as auth_router
 from tomehub.auth.tokens import TokenVerifier
+from tomehub.chats.router import router as chats_router
+from tomehub.chats.service import build_chat_service
 from tomehub.config import Settings
 from tomehub.demo import load_demo
 from tomehub.errors import TomehubError
@@ -37,6 +40,7 @@ from tomehub.llm.build import LLMStack, LocalEmbeddingProvider, build_llm
 from tomehub.llm.gateway import Operation
 from tomehub.llm.prompts import Prompts
 from tomehub.llm.providers.local import LocalEmbedder
+from tomehub.openai.router import router as openai_router
 from tomehub.ops import versions
 from tomehub.ops.health import router as health_router
 from tomehub.ops.logs import configure_logging
@@ -235,7 +239,11 @@ def create_app(
     run_worker: bool = True,
 ) -> FastAPI:
     """Returns the TomeHub ASGI app; resources open in its lifespan."""
+    # Imported here: the MCP SDK takes half a second to import, which CLI commands using this module skip.
+    from tomehub.mcp.http import McpEndpoint
+
     settings = settings or Settings()
+    mcp_endpoint = McpEndpoint(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -247,6 +255,15 @@ def create_app(
             )
             app.state.ingest_queue = runtime.queue
             app.state.searcher, app.state.answers = build_search_and_answers(runtime)
+            app.state.chats = build_chat_service(
+                db=runtime.db,
+                answers=app.state.answers,
+                gateway=runtime.llm.gateway,
+                prompts=load_prompts(settings),
+                cache=runtime.cache,
+                settings=settings.chats,
+                max_message_chars=settings.search.max_query_chars,
+            )
             await check_deployment(runtime, record=True)
             if run_worker and settings.ingest.run_in_api_workers:
                 runtime.background.extend(await start_ingestion(runtime))
@@ -258,7 +275,9 @@ def create_app(
             await runtime.close()
             raise
         try:
-            yield
+            # The MCP endpoint's session manager serves only while the app does.
+            async with mcp_endpoint.running():
+                yield
         finally:
             await runtime.close()
 
@@ -277,8 +296,12 @@ def create_app(
         ingest_router,
         search_router,
         answer_router,
+        analytics_router,
+        chats_router,
+        openai_router,
     ):
         app.include_router(router)
+    mcp_endpoint.install(app)
     # A 404 handler, not a route: only a path no API route takes (whenever added) reaches the web app.
     mount_web_app(app, settings.server.web_dist_dir)
     verifier = TokenVerifier(settings.auth, local_key_path=settings.local_signing_key_path)

@@ -1,0 +1,1 @@
+"""The built web app (``web/`` compiled by ``make web`` into ``dist/``), served by the API process."""
