@@ -24,14 +24,8 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 # npm ci again only when the lock file changes (npm ci empties node_modules, stamp included).
-# npm >= 11.16 refuses its own lock file when a package's optional dependency is missing from the
-# registry (vite's napi-windows-process-start-time; npm/cli#9846): then the locked versions are
-# installed by `npm install --no-save`, which leaves the lock file as it is.
 $(WEB_STAMP): web/package-lock.json
-	@log=$$(mktemp); cd web && if npm ci --no-audit --no-fund >$$log 2>&1; then cat $$log; else \
-		grep -E "^npm error (code|Missing|Invalid)" $$log | head -5; \
-		echo "npm ci refused the lock file (above): installing its versions with npm install --no-save"; \
-		npm install --no-audit --no-fund --no-save; fi; status=$$?; rm -f $$log; exit $$status
+	cd web && npm ci --no-audit --no-fund
 	touch $@
 
 # Rebuilt only when a source of the app changed; `npm run build` type-checks, then bundles.
