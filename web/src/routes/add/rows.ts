@@ -1,0 +1,174 @@
+// The Add page's upload rows: one per dropped file (or zip), moved along by upload events and by the
+// ingestion run the server reports. Pure: a reducer and the run-status → row-state mapping.
+import { ApiError } from '../../api/http'
+import type { BatchAccepted, FileError, IngestAccepted, Run } from '../../api/ingest'
+import type { UploadEvent } from './uploadQueue'
+
+export type RowState =
+  | 'queued'
+  | 'uploading'
+  | 'retrying'
+  | 'waiting'
+  | 'parsing'
+  | 'embedding'
+  | 'done'
+  | 'duplicate'
+  | 'failed'
+
+export const FINISHED_STATES: readonly RowState[] = ['done', 'duplicate', 'failed']
+
+export type Accepted = IngestAccepted | BatchAccepted
+
+export interface RowFailure {
+  file?: string
+  code: string
+  message: string
+}
+
+export interface UploadRow {
+  id: string
+  name: string
+  size: number
+  kind: 'file' | 'zip'
+  state: RowState
+  /** When a busy server's Retry-After runs out (clock milliseconds). */
+  retryUntil?: number
+  runId?: string
+  itemIds: string[]
+  /** Passages with a vector (embedded or reused) out of all of them, while embedding. */
+  embedded?: { n: number; m: number }
+  /** A zip's files: finished and in all. */
+  files?: { done: number; failed: number; total: number }
+  errors: RowFailure[]
+}
+
+export interface RunView {
+  state: 'waiting' | 'parsing' | 'embedding' | 'done' | 'failed'
+  embedded?: { n: number; m: number }
+  files: { done: number; failed: number; total: number }
+  errors: FileError[]
+}
+
+/** Where a run stands, in the words of an upload row. */
+export function runView(run: Run): RunView {
+  const files = { done: run.files_done, failed: run.files_failed, total: run.files_total }
+  switch (run.status) {
+    case 'queued':
+      return { state: 'waiting', files, errors: run.errors }
+    case 'running': {
+      if (run.passages_pending_embedding > 0) {
+        const n = run.passages_embedded + run.passages_reused
+        return { state: 'embedding', embedded: { n, m: n + run.passages_pending_embedding }, files, errors: run.errors }
+      }
+      return { state: 'parsing', files, errors: run.errors }
+    }
+    case 'succeeded':
+      return { state: 'done', files, errors: run.errors }
+    default:
+      return { state: 'failed', files, errors: run.errors }
+  }
+}
+
+/** An upload's failure as a stable code and the server's message. */
+export function failureFrom(error: unknown): RowFailure {
+  if (error instanceof ApiError) return { code: error.code, message: error.message }
+  if (error instanceof Error) return { code: 'network', message: error.message }
+  return { code: 'document_error', message: String(error) }
+}
+
+export function isZip(file: { name: string; type?: string }): boolean {
+  return file.name.toLowerCase().endsWith('.zip') || file.type === 'application/zip'
+}
+
+export type RowAction =
+  | { type: 'add'; rows: UploadRow[] }
+  | { type: 'upload'; event: UploadEvent<Accepted> }
+  | { type: 'run'; rowId: string; run: Run }
+  | { type: 'runLost'; rowId: string; error: unknown }
+  | { type: 'clearFinished' }
+
+function patch(rows: UploadRow[], id: string, change: (row: UploadRow) => UploadRow): UploadRow[] {
+  const index = rows.findIndex((row) => row.id === id)
+  if (index < 0) return rows
+  const next = rows.slice()
+  next[index] = change(rows[index] as UploadRow)
+  return next
+}
+
+function fromUpload(row: UploadRow, event: UploadEvent<Accepted>): UploadRow | null {
+  switch (event.type) {
+    case 'uploading':
+      return { ...row, state: 'uploading', retryUntil: undefined }
+    case 'retrying':
+      return { ...row, state: 'retrying', retryUntil: event.until }
+    case 'failed':
+      return { ...row, state: 'failed', retryUntil: undefined, errors: [failureFrom(event.error)] }
+    case 'cancelled':
+      return null
+    case 'accepted': {
+      const result = event.result
+      if ('duplicate' in result) {
+        return {
+          ...row,
+          state: result.duplicate ? 'duplicate' : 'waiting',
+          retryUntil: undefined,
+          runId: result.run_id,
+          itemIds: [result.item_id],
+        }
+      }
+      return {
+        ...row,
+        state: 'waiting',
+        retryUntil: undefined,
+        runId: result.run_id,
+        files: { done: 0, failed: 0, total: result.files },
+      }
+    }
+  }
+}
+
+export function rowsReducer(rows: UploadRow[], action: RowAction): UploadRow[] {
+  switch (action.type) {
+    case 'add':
+      return [...rows, ...action.rows]
+    case 'upload': {
+      const { event } = action
+      const row = rows.find((r) => r.id === event.id)
+      if (!row) return rows
+      const next = fromUpload(row, event)
+      return next ? patch(rows, row.id, () => next) : rows.filter((r) => r.id !== row.id)
+    }
+    case 'run':
+      return patch(rows, action.rowId, (row) => {
+        const view = runView(action.run)
+        // A duplicate stays "already in library" while the server re-checks it, unless the copy in
+        // the library is one that could not be read (the re-check fails again): that is news.
+        if (row.state === 'duplicate' && view.state !== 'failed') return row
+        return {
+          ...row,
+          state: view.state,
+          embedded: view.embedded,
+          files: view.files,
+          errors: view.errors,
+          itemIds: action.run.item_ids.length > 0 ? action.run.item_ids : row.itemIds,
+        }
+      })
+    case 'runLost':
+      return patch(rows, action.rowId, (row) => ({ ...row, state: 'failed', errors: [failureFrom(action.error)] }))
+    case 'clearFinished':
+      return rows.filter((row) => !FINISHED_STATES.includes(row.state))
+  }
+}
+
+/** A fresh row for a file; `path` is its place inside a dropped or chosen folder. */
+export function newRow(id: string, file: File, path?: string): UploadRow {
+  return {
+    id,
+    name: path || file.webkitRelativePath || file.name,
+    size: file.size,
+    kind: isZip(file) ? 'zip' : 'file',
+    state: 'queued',
+    itemIds: [],
+    errors: [],
+  }
+}
