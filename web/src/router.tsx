@@ -99,6 +99,8 @@ const askRoute = createRoute({
 export interface ReaderSearch {
   chunk?: number
   page?: number
+  /** First chunk of the slice shown (a multiple of the slice size); 0 is the beginning. */
+  offset?: number
 }
 const readerRoute = createRoute({
   getParentRoute: () => appRoute,
@@ -106,6 +108,7 @@ const readerRoute = createRoute({
   validateSearch: (search: Record<string, unknown>): ReaderSearch => ({
     chunk: positiveInt(search.chunk),
     page: positiveInt(search.page),
+    offset: search.offset === 0 || search.offset === '0' ? 0 : positiveInt(search.offset),
   }),
   component: lazyRouteComponent(() => import('./routes/reader/ReaderPage'), 'ReaderPage'),
 })

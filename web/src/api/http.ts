@@ -23,6 +23,7 @@ export class ApiError extends Error {
 
 let csrfToken: string | null = null
 let onUnauthorized: (() => void) | null = null
+let bearerTokenProvider: (() => Promise<string | null>) | null = null
 
 /** Set by the session once it knows its CSRF token (cookie sessions need it on every write). */
 export function setCsrfToken(token: string | null): void {
@@ -32,6 +33,14 @@ export function setCsrfToken(token: string | null): void {
 /** Called when the server says our session is gone (401), so the app can show the sign-in page. */
 export function setUnauthorizedHandler(handler: (() => void) | null): void {
   onUnauthorized = handler
+}
+
+/**
+ * Set in Firebase mode once the user has signed in: the provider returns a current ID token (the SDK
+ * refreshes it when it expires), sent as a bearer token on every request. Null turns it off.
+ */
+export function setBearerTokenProvider(provider: (() => Promise<string | null>) | null): void {
+  bearerTokenProvider = provider
 }
 
 export function parseRetryAfter(value: string | null): number | null {
@@ -62,6 +71,8 @@ export interface RequestOptions {
   body?: unknown
   signal?: AbortSignal
   headers?: Record<string, string>
+  /** Statuses besides 2xx whose body is an answer, not an error (readiness answers 503 with its checks). */
+  okStatuses?: readonly number[]
 }
 
 /** Sends a request to the API and returns the raw response when it is OK (throws ApiError otherwise). */
@@ -76,6 +87,10 @@ export async function apiResponse(path: string, options: RequestOptions = {}): P
     body = JSON.stringify(options.body)
   }
   if (method !== 'GET' && csrfToken) headers['X-CSRF-Token'] = csrfToken
+  if (bearerTokenProvider && headers.Authorization === undefined) {
+    const token = await bearerTokenProvider()
+    if (token) headers.Authorization = `Bearer ${token}`
+  }
   const response = await fetch(path, {
     method,
     headers,
@@ -83,7 +98,7 @@ export async function apiResponse(path: string, options: RequestOptions = {}): P
     signal: options.signal,
     credentials: 'same-origin',
   })
-  if (!response.ok) {
+  if (!response.ok && !options.okStatuses?.includes(response.status)) {
     const error = await errorFrom(response)
     if (response.status === 401 && onUnauthorized && !path.startsWith('/api/auth/')) onUnauthorized()
     throw error

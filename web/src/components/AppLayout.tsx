@@ -1,11 +1,11 @@
 // The frame of every signed-in page: skip link, navigation, language and theme switches, sign-out.
-import { useEffect, useState } from 'react'
+import { useEffect } from 'react'
 import { Link, Navigate, Outlet, useRouterState } from '@tanstack/react-router'
 import { useTranslation } from 'react-i18next'
 import { useSession } from '../session'
-import { LANGUAGES, setLanguage, type Language } from '../i18n'
-import { currentTheme, setTheme, type Theme } from '../lib/theme'
+import { LanguageSwitch } from './LanguageSwitch'
 import { Spinner } from './Spinner'
+import { ThemeToggle } from './ThemeToggle'
 
 const NAV = [
   { to: '/library', key: 'library' },
@@ -15,17 +15,21 @@ const NAV = [
 ] as const
 
 export function AppLayout() {
-  const { t, i18n } = useTranslation()
+  const { t } = useTranslation()
   const { session, loading, signOut } = useSession()
   const location = useRouterState({ select: (s) => s.location })
-  const [theme, setThemeState] = useState<Theme>(() => currentTheme())
 
   useEffect(() => {
     document.title = t('app.name')
   }, [t])
 
   if (loading) return <Spinner label={t('app.loading')} fullPage />
-  if (!session) return <Navigate to="/signin" search={{ redirect: location.href }} replace />
+  if (!session) {
+    // While the lazy sign-in page loads, this layout still renders with the new location: navigating
+    // again from there would nest /signin?redirect=… inside itself without end.
+    if (location.pathname === '/signin') return null
+    return <Navigate to="/signin" search={{ redirect: location.href }} replace />
+  }
 
   const nav = session.user.is_admin ? [...NAV, { to: '/status', key: 'status' } as const] : NAV
   const name = session.user.username ?? session.user.uid
@@ -63,33 +67,8 @@ export function AppLayout() {
             </ul>
           </nav>
           <div className="ml-auto flex items-center gap-2 text-sm">
-            <label className="sr-only" htmlFor="language-switch">
-              {t('app.language')}
-            </label>
-            <select
-              id="language-switch"
-              value={i18n.language}
-              onChange={(e) => setLanguage(e.target.value as Language)}
-              className="rounded-md border border-stone-300 bg-white px-2 py-1 dark:border-stone-700 dark:bg-stone-900"
-            >
-              {LANGUAGES.map((lang) => (
-                <option key={lang} value={lang}>
-                  {lang === 'en' ? 'English' : 'Türkçe'}
-                </option>
-              ))}
-            </select>
-            <button
-              type="button"
-              onClick={() => {
-                const next = theme === 'dark' ? 'light' : 'dark'
-                setTheme(next)
-                setThemeState(next)
-              }}
-              aria-label={`${t('app.theme.label')}: ${t(`app.theme.${theme === 'dark' ? 'light' : 'dark'}`)}`}
-              className="rounded-md border border-stone-300 px-2 py-1 dark:border-stone-700"
-            >
-              {theme === 'dark' ? '☀' : '☾'}
-            </button>
+            <LanguageSwitch />
+            <ThemeToggle />
             <span className="hidden text-stone-600 md:inline dark:text-stone-400" title={t('app.signedInAs', { name })}>
               {name}
             </span>
