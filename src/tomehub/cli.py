@@ -627,6 +627,67 @@ def ask(
     _with_runtime(run, worker=False)
 
 
+@app.command("mcp")
+def mcp_stdio(
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            "--api-key",
+            envvar="TOMEHUB_API_KEY",
+            show_envvar=True,
+            help="Your API key (th_...; `tomehub key create`). Prefer the environment variable: "
+            "other users of the machine can see a command line.",
+        ),
+    ] = None,
+) -> None:
+    """Serve the library's MCP tools over stdio for a desktop client (stdout is the protocol; logs go to stderr)."""
+    from tomehub.auth.keys import well_formed
+    from tomehub.errors import TomehubError, Unauthorized
+    from tomehub.mcp.stdio import StdoutToStderr, caller_for_key, serve_stdio
+    from tomehub.mcp.tools import LibraryServices
+
+    if not api_key or not api_key.strip():
+        console.print("[red]Give your API key with --api-key or TOMEHUB_API_KEY (`tomehub key create --user NAME`).[/]")
+        raise typer.Exit(2)
+    key = api_key.strip()
+    if not well_formed(key):  # refused before the database and the models start
+        console.print("[red]This is not a TomeHub API key (they look like th_xxxxxxxx_...).[/]")
+        raise typer.Exit(2)
+
+    async def run(rt: Any) -> int:
+        from tomehub.main import build_search_and_answers, start_ingestion
+
+        searcher, answers = build_search_and_answers(rt)
+        services = LibraryServices(
+            settings=rt.settings,
+            db=rt.db,
+            searcher=searcher,
+            answers=answers,
+            queue=rt.queue,
+            embedder=rt.search_embedder,
+        )
+        try:
+            await caller_for_key(services=services, key=key)
+        except Unauthorized as exc:
+            console.print(f"[red]{exc.message}[/]")
+            return 2
+        except TomehubError as exc:  # the database could not be asked
+            console.print(f"[red]{exc.message}[/]")
+            return 1
+        if rt.settings.ingest.run_in_api_workers:
+            # Notes added through the tools are embedded here, as the API's workers would.
+            rt.background.extend(await start_ingestion(rt, name=f"mcp-{os.getpid()}"))
+        startup.restore()
+        await serve_stdio(services=services, key=key)
+        return 0
+
+    # Nothing but the protocol may reach stdout: start-up output goes to stderr.
+    with StdoutToStderr() as startup:
+        code = _with_runtime(run)
+    if code:
+        raise typer.Exit(code)
+
+
 def _walk(paths: list[Path], extensions: frozenset[str]) -> Iterator[Path]:
     for path in paths:
         if path.is_dir():
