@@ -26,6 +26,9 @@
     │   └── PacedOut                      provider_rate_limited  (resilience/pacing.py)
     ├── DeadlineExceeded              504 deadline_exceeded
     └── DeploymentMismatch            500 deployment_mismatch    (ops/versions.py; stops start-up)
+
+Under ``/v1`` (the OpenAI-compatible endpoint) the same errors keep their status but take OpenAI's
+shape, ``{"error": {"message", "type", "param", "code"}}``, which OpenAI's clients parse.
 """
 
 from __future__ import annotations
@@ -132,10 +135,30 @@ class DeadlineExceeded(TomehubError):
     code = "deadline_exceeded"
 
 
-async def send_error(send: Send, exc: TomehubError, headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
+OPENAI_PREFIX = "/v1/"
+# OpenAI's error types by status (what its clients and SDKs expect to find in "type").
+_OPENAI_TYPES = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error"}
+
+
+def openai_path(path: str) -> bool:
+    """Returns whether ``path`` belongs to the OpenAI-compatible endpoint (errors in OpenAI's shape)."""
+    return path.startswith(OPENAI_PREFIX) or path == "/v1"
+
+
+def openai_error_body(exc: TomehubError, *, param: str | None = None) -> dict[str, object]:
+    """Returns ``exc`` in OpenAI's error shape; the code is TomeHub's stable code."""
+    status = exc.status_code
+    kind = _OPENAI_TYPES.get(status) or ("server_error" if status >= 500 else "invalid_request_error")
+    return {"error": {"message": exc.message, "type": kind, "param": param, "code": exc.code}}
+
+
+async def send_error(
+    send: Send, exc: TomehubError, headers: Iterable[tuple[bytes, bytes]] = (), *, openai: bool = False
+) -> None:
     """Answers with ``exc`` from pure ASGI middleware (before any route runs), in the same JSON shape
-    and status as the app's error handler."""
-    body = json.dumps({"error": {"code": exc.code, "message": exc.message}}).encode()
+    and status as the app's error handler (OpenAI's shape when ``openai``)."""
+    payload = openai_error_body(exc) if openai else {"error": {"code": exc.code, "message": exc.message}}
+    body = json.dumps(payload).encode()
     await send(
         {
             "type": "http.response.start",

@@ -17,12 +17,22 @@ CITATION = re.compile(r"\[(\d{1,18})\]")
 
 
 @dataclass(frozen=True)
+class Turn:
+    """An earlier message of a conversation: ``role`` is "user" or "assistant"."""
+
+    role: str
+    content: str
+
+
+@dataclass(frozen=True)
 class AnswerContext:
-    """What the answerer may use: the question, the ranked chunks, and the query's lexemes."""
+    """What the answerer may use: the question, the ranked chunks, the query's lexemes, and the
+    conversation's earlier turns (a follow-up in a chat; empty for a single question)."""
 
     question: str
     hits: list[Hit]
     query_lexemes: list[str]
+    history: tuple[Turn, ...] = ()
 
 
 class Answerer(Protocol):

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
-from tomehub.answer.base import AnswerContext, cited_ids
+from tomehub.answer.base import AnswerContext, Turn, cited_ids
 from tomehub.answer.extractive import ExtractiveAnswerer
 from tomehub.answer.judge import Assessment, Judge, Verdict
 from tomehub.answer.schemas import AnswerOut, Citation, Review, Versions
@@ -23,7 +23,7 @@ from tomehub.llm.base import LLMError
 from tomehub.metrics import ANSWERS
 from tomehub.resilience.deadline import Deadline
 from tomehub.search.schemas import Hit, SearchFilters, SearchOut
-from tomehub.search.service import Retrieval, Searcher
+from tomehub.search.service import Retrieval, Searcher, SupportingQuery
 from tomehub.store.cache import Cache, cache_key
 
 _log = logging.getLogger(__name__)
@@ -95,25 +95,35 @@ class AnswerService:
         filters: SearchFilters | None,
         deadline: Deadline,
         streaming: bool = True,
+        search_query: str | None = None,
+        supporting: SupportingQuery | None = None,
+        history: Sequence[Turn] = (),
     ) -> AsyncIterator[AnswerEvent]:
         """Yields the sources, then the answer piece by piece, then the finished answer. A streamed
         answer must start within ``deadline`` and may then run longer; a whole (JSON) answer must
-        be complete within it, quotes filling in for a writer or judge too slow to finish."""
+        be complete within it, quotes filling in for a writer or judge too slow to finish.
+
+        A follow-up in a conversation is searched as ``search_query`` (a standalone rewrite) or
+        with a ``supporting`` keyword query, and its writer sees the earlier turns ``history``."""
         search_by = deadline.sooner(self.settings.writer_reserve_s)
         retrieval = await self.searcher.search(
             user_id=user_id,
-            query=question,
+            query=search_query if search_query is not None else question,
             limit=self.settings.context_chunks,
             filters=filters,
             deadline=search_by,
             route="search",
+            supporting=supporting,
         )
         context = AnswerContext(
-            question=retrieval.result.query, hits=retrieval.result.hits, query_lexemes=retrieval.query_lexemes
+            question=retrieval.result.query if search_query is None else question.strip(),
+            hits=retrieval.result.hits,
+            query_lexemes=retrieval.query_lexemes,
+            history=tuple(history),
         )
         yield Sources(search=retrieval.result, context=context)
         if not context.hits:
-            yield self._done(retrieval, NOTHING_FOUND, "extractive", Review.QUOTED)
+            yield self._done(retrieval, context, NOTHING_FOUND, "extractive", Review.QUOTED)
             return
         if self.work is None:
             async for event in self._quote(retrieval, context, deadline, Review.QUOTED, reason=None):
@@ -154,14 +164,14 @@ class AnswerService:
             return
         answer = "".join(pieces).strip()
         if self._fast_track(context, answer):
-            yield await self._remember(key, self._done(retrieval, answer, "llm", Review.FAST_TRACK))
+            yield await self._remember(key, self._done(retrieval, context, answer, "llm", Review.FAST_TRACK))
             return
         assessment = await self._assess(context, answer, retrieval, stream_deadline)
         if assessment is None or not assessment.reviewed:
-            yield self._done(retrieval, answer, "llm", Review.UNREVIEWED, assessment)
+            yield self._done(retrieval, context, answer, "llm", Review.UNREVIEWED, assessment)
             return
         if assessment.verdict is Verdict.PASS:
-            yield await self._remember(key, self._done(retrieval, answer, "llm", Review.PASSED, assessment))
+            yield await self._remember(key, self._done(retrieval, context, answer, "llm", Review.PASSED, assessment))
             return
         if assessment.verdict is Verdict.REGENERATE and stream_deadline.remaining() >= self.settings.regenerate_min_s:
             yield Reset("the judge asked for a better answer")
@@ -177,10 +187,12 @@ class AnswerService:
             except _DEGRADED:
                 second = None
             if second is not None and second.reviewed and second.verdict is Verdict.PASS:
-                yield await self._remember(key, self._done(retrieval, answer, "llm", Review.REGENERATED, second))
+                yield await self._remember(
+                    key, self._done(retrieval, context, answer, "llm", Review.REGENERATED, second)
+                )
                 return
             if second is not None and not second.reviewed:
-                yield self._done(retrieval, answer, "llm", Review.UNREVIEWED, second)
+                yield self._done(retrieval, context, answer, "llm", Review.UNREVIEWED, second)
                 return
             assessment = second or assessment
         yield Reset("the judge declined the answer")
@@ -214,9 +226,11 @@ class AnswerService:
         async for piece in self.extractive.stream(context, deadline=deadline):
             pieces.append(piece)
             yield Token(piece)
-        yield self._done(retrieval, "".join(pieces).strip(), "extractive", review, assessment, reason)
+        yield self._done(retrieval, context, "".join(pieces).strip(), "extractive", review, assessment, reason)
 
     def _cache_key(self, context: AnswerContext) -> str:
+        # The writer of a follow-up also read the conversation: it is part of what the answer depends on.
+        conversation = [[(t.role, t.content) for t in context.history]] if context.history else []
         return cache_key(
             "answer",
             context.question,
@@ -225,6 +239,7 @@ class AnswerService:
             self.prompt_hash,
             self.searcher.embedder.model,
             self.searcher.embedder.version,
+            *conversation,
         )
 
     async def _remember(self, key: str, done: Done) -> Done:
@@ -253,6 +268,7 @@ class AnswerService:
     def _done(
         self,
         retrieval: Retrieval,
+        context: AnswerContext,
         text: str,
         answerer: str,
         review: Review,
@@ -264,7 +280,7 @@ class AnswerService:
         citations = [_citation(by_id[i]) for i in cited_ids(text) if i in by_id]
         ANSWERS.labels(answerer, review.value).inc()
         answer = AnswerOut(
-            question=search.query,
+            question=context.question,
             answer=text or NOTHING_FOUND,
             citations=citations,
             answerer=answerer,

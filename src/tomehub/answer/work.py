@@ -33,7 +33,8 @@ class LLMAnswerer:
     ) -> AsyncIterator[str]:
         """Yields the answer as written; the first piece must come before ``first_piece_by``."""
         passages = [(h.chunk_id, h.text) for h in context.hits]
-        messages = answer_messages(self.prompts, context.question, passages, hints)
+        history = [(turn.role, turn.content) for turn in context.history]
+        messages = answer_messages(self.prompts, context.question, passages, hints, history)
         async for piece in self.gateway.stream(
             Operation.GENERATION, messages, deadline=deadline, first_piece_by=first_piece_by
         ):

@@ -1,5 +1,7 @@
 """Authentication as pure ASGI middleware: every /api route but health and the sign-in routes needs a
-credential, and cookie-authenticated writes must prove they come from this site.
+credential, and cookie-authenticated writes must prove they come from this site. The routes chat
+clients and agents call, /v1 (OpenAI-compatible) and /mcp, take bearer credentials only (no
+cookie: a browser must not drive them with a user's session); /v1 refuses in OpenAI's error shape.
 
 Three credentials, in this order:
 
@@ -12,7 +14,7 @@ Three credentials, in this order:
 
 Bearer credentials are exempt from the CSRF check: a browser never attaches them on its own. It runs
 before rate limiting (which counts per user) and admission; the principal is put on the request
-scope for the ``CurrentUser`` dependency. Paths outside /api (the web app) are not its business.
+scope for the ``CurrentUser`` dependency. Other paths (the web app) are not its business.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from tomehub.errors import (
     TomehubError,
     Unauthorized,
     Unavailable,
+    openai_path,
     send_error,
 )
 from tomehub.resilience.deadline import Deadline
@@ -50,7 +53,14 @@ _CLEAR_COOKIE = (
     b"HttpOnly; SameSite=strict",
 )
 _NO_CREDENTIAL = "Sign in, or send 'Authorization: Bearer <token or API key>'; `tomehub token create` issues a token."
+_NO_BEARER = "Send 'Authorization: Bearer <API key>'; create a key in Settings or with `tomehub key create`."
 _SESSION_ENDED = "The session has ended; sign in again."
+
+
+def bearer_only_path(path: str) -> bool:
+    """Returns whether ``path`` is one of the machine-facing trees (/v1, /mcp) that take bearer
+    credentials only."""
+    return path.startswith(("/v1/", "/mcp/")) or path in ("/v1", "/mcp")
 
 
 def same_origin(origin: str, *, scheme: str, host: str | None) -> bool:
@@ -126,8 +136,8 @@ class _Headers:
 
 
 class AuthMiddleware:
-    """Rejects unauthenticated /api requests with 401 and cross-site cookie writes with 403; records
-    the principal of the others."""
+    """Rejects unauthenticated /api, /v1 and /mcp requests with 401 and cross-site cookie writes
+    with 403; records the principal of the others."""
 
     def __init__(self, app: ASGIApp, verifier: TokenVerifier, key_use: keys.KeyUse | None = None) -> None:
         self.app = app
@@ -136,11 +146,18 @@ class AuthMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"] if scope["type"] == "http" else ""
-        if not path.startswith("/api/") or path.startswith(_PUBLIC_PREFIXES):
+        if path.startswith("/api/"):
+            if path.startswith(_PUBLIC_PREFIXES):
+                await self.app(scope, receive, send)
+                return
+            bearer_only = False
+        elif bearer_only_path(path):
+            bearer_only = True
+        else:
             await self.app(scope, receive, send)
             return
         headers = _Headers(scope)
-        if path in PUBLIC_PATHS:
+        if not bearer_only and path in PUBLIC_PATHS:
             if (
                 scope["method"] in _UNSAFE_METHODS
                 and headers.origin is not None
@@ -155,14 +172,15 @@ class AuthMiddleware:
             token = headers.bearer()
             if token is not None:
                 principal = await self._bearer(scope, token)
-            elif headers.authorization is None and (cookie := headers.session_token()) is not None:
+            elif not bearer_only and headers.authorization is None and (cookie := headers.session_token()) is not None:
                 by_cookie = True
                 principal = await self._cookie(scope, headers, cookie)
             else:
-                raise Unauthorized(_NO_CREDENTIAL)
+                raise Unauthorized(_NO_BEARER if bearer_only else _NO_CREDENTIAL)
         except TomehubError as exc:
             # A cookie that no longer signs anyone in is dropped, so the browser stops sending it.
-            await _reject(send, exc, clear_cookie=by_cookie and isinstance(exc, Unauthorized))
+            clear_cookie = by_cookie and isinstance(exc, Unauthorized)
+            await _reject(send, exc, clear_cookie=clear_cookie, openai=bearer_only and openai_path(path))
             return
         scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)
@@ -238,7 +256,7 @@ def _deadline(scope: Scope) -> Deadline | None:
     return deadline if isinstance(deadline, Deadline) else None
 
 
-async def _reject(send: Send, exc: TomehubError, *, clear_cookie: bool = False) -> None:
+async def _reject(send: Send, exc: TomehubError, *, clear_cookie: bool = False, openai: bool = False) -> None:
     headers: list[tuple[bytes, bytes]] = []
     if isinstance(exc, Unauthorized):
         headers.append((b"www-authenticate", b'Bearer realm="tomehub"'))
@@ -246,4 +264,4 @@ async def _reject(send: Send, exc: TomehubError, *, clear_cookie: bool = False) 
         headers.append(_CLEAR_COOKIE)
     if exc.retry_after_s is not None:
         headers.append((b"retry-after", str(max(1, math.ceil(exc.retry_after_s))).encode()))
-    await send_error(send, exc, headers)
+    await send_error(send, exc, headers, openai=openai)

@@ -20,7 +20,7 @@ from tomehub.resilience.retry import BACKGROUND, INTERACTIVE, RetryBudget, Retry
 from tomehub.resilience.shared_state import RedisBreakerStore
 
 EMBEDDING_OPS = (Operation.SEARCH_EMBEDDING, Operation.INGEST_EMBEDDING)
-CHAT_OPS = (Operation.GENERATION, Operation.JUDGE, Operation.QUERY_EXPANSION)
+CHAT_OPS = (Operation.GENERATION, Operation.JUDGE, Operation.QUERY_EXPANSION, Operation.CONDENSE)
 LOCAL_PROVIDER = "local"
 # In-process embedding is CPU work on a small machine: few at a time, one always free for a query.
 _LOCAL_LIMITS = BulkheadLimits(limit=3, reserved_interactive=1, max_waiting=64, interactive_wait_s=2.0)
@@ -129,6 +129,7 @@ def build_llm(
         Operation.GENERATION: llm.generation_timeout_s,
         Operation.JUDGE: llm.judge_timeout_s,
         Operation.QUERY_EXPANSION: llm.query_expansion_timeout_s,
+        Operation.CONDENSE: llm.condense_timeout_s,
     }
     interactive_retry = RetryPolicy(
         max_attempts=llm.interactive_max_attempts,

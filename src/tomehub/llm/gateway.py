@@ -43,6 +43,7 @@ class Operation(StrEnum):
     GENERATION = "generation"
     JUDGE = "judge"
     QUERY_EXPANSION = "query-expansion"
+    CONDENSE = "condense"  # a chat follow-up and its history, rewritten as one search query
 
 
 @dataclass(frozen=True)

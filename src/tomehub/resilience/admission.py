@@ -34,7 +34,7 @@ from enum import IntEnum
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tomehub.errors import Unavailable, send_error
+from tomehub.errors import Unavailable, openai_path, send_error
 from tomehub.metrics import ADMISSION
 from tomehub.resilience.deadline import Deadline
 from tomehub.resilience.memory import MemoryState, MemoryWatchdog
@@ -202,6 +202,8 @@ class Admission:
 # Paths that are never queued (health checks must answer even when the worker is full).
 _EXEMPT = ("/api/health", "/metrics", "/docs", "/openapi.json")
 _BACKGROUND = ("/api/ingest",)
+# Paths admitted through the queue: the API, the OpenAI-compatible endpoint and MCP.
+_ADMITTED = ("/api/", "/v1/", "/mcp")
 
 
 def priority_of(method: str, path: str) -> Priority:
@@ -211,7 +213,7 @@ def priority_of(method: str, path: str) -> Priority:
 
 
 class AdmissionMiddleware:
-    """Pure ASGI: every /api request passes through the worker's admission before any work.
+    """Pure ASGI: every /api, /v1 and /mcp request passes through the worker's admission before any work.
 
     A streamed response releases its slot once its headers are sent: streams are bounded by the
     stream limiter, not by request slots, so a slow reader cannot hold a slot for a minute.
@@ -231,7 +233,7 @@ class AdmissionMiddleware:
         self.memory = memory
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(_EXEMPT) or not scope["path"].startswith("/api/"):
+        if scope["type"] != "http" or scope["path"].startswith(_EXEMPT) or not scope["path"].startswith(_ADMITTED):
             await self.app(scope, receive, send)
             return
         deadline = scope.get("state", {}).get("deadline") or Deadline.after(self.default_deadline_s)
@@ -240,12 +242,12 @@ class AdmissionMiddleware:
             self.memory.state is MemoryState.HARD
             or (self.memory.state is MemoryState.SOFT and priority is Priority.BACKGROUND)
         ):
-            await _refuse(send, Shed("The server is low on memory; retry shortly.", retry_after_s=2.0))
+            await _refuse(send, Shed("The server is low on memory; retry shortly.", retry_after_s=2.0), scope)
             return
         try:
             await self.admission.enter(priority, deadline)
         except Shed as exc:
-            await _refuse(send, exc)
+            await _refuse(send, exc, scope)
             return
         released = False
         admitted_at = self.admission.clock()
@@ -269,5 +271,6 @@ class AdmissionMiddleware:
             release()
 
 
-async def _refuse(send: Send, exc: Shed) -> None:
-    await send_error(send, exc, [(b"retry-after", str(max(1, round(exc.retry_after_s or 1))).encode())])
+async def _refuse(send: Send, exc: Shed, scope: Scope) -> None:
+    headers = [(b"retry-after", str(max(1, round(exc.retry_after_s or 1))).encode())]
+    await send_error(send, exc, headers, openai=openai_path(scope["path"]))

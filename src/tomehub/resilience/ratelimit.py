@@ -18,7 +18,7 @@ from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.errors import StorageError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tomehub.errors import RateLimited, send_error
+from tomehub.errors import RateLimited, openai_path, send_error
 
 _log = logging.getLogger(__name__)
 
@@ -30,13 +30,21 @@ _GROUPS = (
     ("POST", "/api/search", "ask"),
     ("POST", "/api/ingest", "ingest"),
     ("POST", "/api/add-item", "ingest"),
+    ("POST", "/v1/chat/completions", "ask"),
+    # MCP's JSON-RPC body hides which tool is called; any of them may ask a question.
+    ("POST", "/mcp", "ask"),
 )
+# Paths whose requests are counted: the API, the OpenAI-compatible endpoint and MCP (health never).
+_LIMITED = ("/api/", "/v1/", "/mcp")
 
 
 def group_of(method: str, path: str) -> str:
     for group_method, prefix, group in _GROUPS:
         if method == group_method and path.startswith(prefix):
             return group
+    # A message in a chat is a question answered (/api/chats/{id}/messages).
+    if method == "POST" and path.startswith("/api/chats/") and path.endswith("/messages"):
+        return "ask"
     return "default"
 
 
@@ -105,7 +113,7 @@ class RateLimitMiddleware:
         self.limiter = limiter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/api/") or scope["path"].startswith("/api/health"):
+        if scope["type"] != "http" or not scope["path"].startswith(_LIMITED) or scope["path"].startswith("/api/health"):
             await self.app(scope, receive, send)
             return
         principal = scope.get("state", {}).get("principal")
@@ -115,4 +123,5 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         exc = RateLimited(f"Too many {group} requests; retry in {math.ceil(retry_after)} s.", retry_after_s=retry_after)
-        await send_error(send, exc, [(b"retry-after", str(max(1, math.ceil(retry_after))).encode())])
+        headers = [(b"retry-after", str(max(1, math.ceil(retry_after))).encode())]
+        await send_error(send, exc, headers, openai=openai_path(scope["path"]))

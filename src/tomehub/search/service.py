@@ -48,6 +48,16 @@ def degradation_reason(exc: BaseException) -> str:
     return "provider_error"
 
 
+@dataclass(frozen=True)
+class SupportingQuery:
+    """A second keyword query whose ranked list joins the fusion at ``weight`` (the query's own
+    list weighs 1): a chat follow-up's previous question with the new message, when no model
+    condenses them (chats/followup.py)."""
+
+    text: str
+    weight: float
+
+
 @dataclass
 class Retrieval:
     """A search result plus what the answerer needs beside the hits."""
@@ -94,9 +104,10 @@ class Searcher:
         dense: bool = True,
         expand: bool | None = None,
         route: str = "smart-search",
+        supporting: SupportingQuery | None = None,
     ) -> Retrieval:
         """Returns the best chunks for ``query`` with the tier that produced them; ``dense=False``
-        asks for keyword retrieval only."""
+        asks for keyword retrieval only; ``supporting`` fuses a second keyword list in."""
         started = time.perf_counter()
         query = query.strip()
         if not query:
@@ -109,6 +120,7 @@ class Searcher:
         key = cache_key(
             "search", user_id, query, filters.model_dump(mode="json") if filters else None, n,
             self.embedder.model, self.embedder.version, wants_expansion,
+            *(() if supporting is None else ("supporting", supporting.text, supporting.weight)),
         )  # fmt: skip
         try:
             if dense:
@@ -119,7 +131,7 @@ class Searcher:
             # Identical searches arriving together share one embedding and one statement.
             shared = await self.cache.single_flight(
                 f"{key}:{dense}",
-                lambda: self._retrieve(user_id, query, n, filters, deadline, dense, wants_expansion, key),
+                lambda: self._retrieve(user_id, query, n, filters, deadline, dense, wants_expansion, key, supporting),
             )
         except (Unavailable, DeadlineExceeded) as exc:
             fallback = await self._cached(key, user_id=None, deadline=deadline)
@@ -140,6 +152,7 @@ class Searcher:
         dense: bool,
         expand: bool,
         key: str,
+        supporting: SupportingQuery | None = None,
     ) -> Retrieval:
         qvec, degraded = await self._query_vector(query, deadline) if dense else (None, None)
         if dense and qvec is None and not self.settings.degrade_to_keywords:
@@ -158,6 +171,8 @@ class Searcher:
         variants: list[str] = []
         if tier is Tier.HYBRID and expand:
             hits, variants = await self._expand(user_id, query, hits, n, filters, deadline)
+        if supporting is not None:
+            hits = await self._support(user_id, supporting, hits, n, filters, deadline)
         result = SearchOut(query=query, tier=tier, tier_name=TIER_NAMES[tier], hits=hits, took_ms=0.0,
                            expanded_queries=variants, degraded=degraded)  # fmt: skip
         if tier is Tier.HYBRID and rows:
@@ -236,8 +251,7 @@ class Searcher:
     ) -> tuple[list[Hit], list[str]]:
         assert self.expander is not None
         variants = await self.expander.variants(query, deadline=deadline)
-        lists = [[h.chunk_id for h in hits]]
-        by_id = {h.chunk_id: h for h in hits}
+        lists = [hits]
         used: list[str] = []
         for variant in variants:
             if deadline.remaining() < 0.5:
@@ -247,12 +261,37 @@ class Searcher:
                 rows = await self._run(user_id, variant, qvec, n, filters, deadline)
             except (Unavailable, DeadlineExceeded):
                 break
-            variant_hits = [Hit.model_validate(r) for r in rows]
-            for h in variant_hits:
-                by_id.setdefault(h.chunk_id, h)
-            lists.append([h.chunk_id for h in variant_hits])
+            lists.append([Hit.model_validate(r) for r in rows])
             used.append(variant)
         if not used:
             return hits, []
-        fused = rrf(lists, k=self.settings.rrf_k)[:n]
-        return [by_id[chunk_id].model_copy(update={"score": score}) for chunk_id, score in fused], used
+        return self._fuse(lists, n), used
+
+    async def _support(
+        self,
+        user_id: int,
+        supporting: SupportingQuery,
+        hits: list[Hit],
+        n: int,
+        filters: SearchFilters | None,
+        deadline: Deadline,
+    ) -> list[Hit]:
+        """Returns ``hits`` fused with the keyword hits of the supporting query at its weight (or
+        ``hits`` as they were when the database cannot run it in time)."""
+        try:
+            rows = await self._run(user_id, supporting.text, None, n, filters, deadline)
+        except (Unavailable, DeadlineExceeded) as exc:
+            _log.info("supporting query skipped (%s)", exc.__class__.__name__)
+            return hits
+        extra = [Hit.model_validate(r) for r in rows]
+        return self._fuse([hits, extra], n, weights=[1.0, supporting.weight])
+
+    def _fuse(self, lists: list[list[Hit]], n: int, weights: list[float] | None = None) -> list[Hit]:
+        """Returns the top ``n`` of ranked hit lists fused by RRF (a hit keeps the details of the
+        first list that found it)."""
+        by_id: dict[int, Hit] = {}
+        for ranked in lists:
+            for h in ranked:
+                by_id.setdefault(h.chunk_id, h)
+        fused = rrf([[h.chunk_id for h in ranked] for ranked in lists], k=self.settings.rrf_k, weights=weights)[:n]
+        return [by_id[chunk_id].model_copy(update={"score": score}) for chunk_id, score in fused]

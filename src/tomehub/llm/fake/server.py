@@ -7,7 +7,8 @@
   dimension set by ``--embedding-dim`` or the control endpoint;
 * ``POST /v1/chat/completions`` — streaming or not; the reply is built from the prompt so it is
   meaningful: an answer quotes the context passages it was given and cites their ``[ids]``, a judge
-  request gets a rubric verdict as JSON, a query-expansion request gets three rephrasings;
+  request gets a rubric verdict as JSON, a query-expansion request gets three rephrasings, a
+  condense request gets the last message with its pronouns replaced by the name the reader last asked about;
 
 and a control surface for tests and stress runs:
 
@@ -338,6 +339,8 @@ def _reply(body: dict[str, Any], faults: Faults, rng: random.Random) -> str:
         return _judge(prompt)
     if kind == "expand":
         return _expand(prompt)
+    if kind == "condense":
+        return _condense(prompt)
     hinted = "A reviewer rejected the previous answer" in prompt
     invent = rng.random() < faults.invent_citation_rate and (faults.ignore_hints or not hinted)
     return _answer(prompt, invent=invent)
@@ -378,3 +381,32 @@ def _expand(prompt: str) -> str:
         question.rstrip("?") + " explained",
     ]
     return json.dumps({"queries": [v for v in variants if v.strip()][:3]})
+
+
+_PRONOUNS = {"he", "she", "him", "her", "they", "them", "it"}
+_POSSESSIVES = {"his", "hers", "their", "theirs", "its"}
+_NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b([A-ZÇĞİÖŞÜ][\wçğıöşü]+(?:\s+[A-ZÇĞİÖŞÜ][\wçğıöşü]+)*)")
+
+
+def _condense(prompt: str) -> str:
+    """Replaces the message's pronouns by the first name (capitalised words not opening a
+    sentence) of the reader's latest turn that has one: "What did he say?" after "What did
+    Epictetus teach in Nicopolis?" becomes "What did Epictetus say?". A message without a pronoun,
+    or a conversation without a name, comes back as it was."""
+    conversation, _, message = prompt.rpartition("MESSAGE:")
+    message = message.strip()
+    name = None
+    for line in conversation.splitlines():
+        if line.startswith("Reader:"):
+            names = _NAME.findall(line.removeprefix("Reader:").strip())
+            name = names[0] if names else name
+    if name is None:
+        return json.dumps({"query": message})
+
+    def swap(match: re.Match[str]) -> str:
+        word = match.group(0).lower()
+        if word in _POSSESSIVES:
+            return f"{name}'s"
+        return name if word in _PRONOUNS else match.group(0)
+
+    return json.dumps({"query": re.sub(r"\b\w+\b", swap, message)})
