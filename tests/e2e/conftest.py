@@ -21,7 +21,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
-from tests.e2e.helpers import ApiSession, Seeded, search_pdf
+from tests.e2e.helpers import SEARCH_PHRASE, ApiSession, Seeded, search_pdf
 from tests.support.browser import CHROMIUM, Account, ConsoleWatch, create_first_account, launch_chromium, sign_in
 from tests.support.servers import free_port, serve_in_thread
 from tomehub.llm.fake.server import FakeProvider, create_fake_app
@@ -223,7 +223,10 @@ def seeded(server_url: str, admin: Account) -> Iterator[Seeded]:
     try:
         item_id = api.ingest("harbour-lights.pdf", search_pdf(), "application/pdf")
         api.wait_ready(item_id)
-        page2 = next(c for c in api.chunks(item_id) if c["page"] == 2)
-        yield Seeded(item_id=item_id, page2_chunk_id=int(page2["id"]))
+        chunks = api.chunks(item_id)
+        # The flows rely on it: the phrase sits in a chunk of its own, cited by page 2.
+        (phrase,) = [c for c in chunks if SEARCH_PHRASE in " ".join(c["text"].split())]
+        assert phrase["page"] == 2 and len({c["page"] for c in chunks}) >= 2, chunks
+        yield Seeded(item_id=item_id, page2_chunk_id=int(phrase["id"]))
     finally:
         api.close()

@@ -7,6 +7,7 @@ import {
   useQuery,
   useQueryClient,
   type InfiniteData,
+  type QueryClient,
 } from '@tanstack/react-query'
 import { api, query } from './http'
 import type { RunList } from './ingest'
@@ -224,11 +225,17 @@ export function useDeleteItem() {
   return useMutation({
     mutationFn: (id: string) => libraryApi.deleteItem(id),
     onSuccess: (_void, id) => {
-      client.removeQueries({ queryKey: libraryKeys.item(id) })
-      // The deleted item's own queries would only answer 404 now.
+      // The deleted item's own queries would only answer 404 now. They are not removed here: the page
+      // still showing the item would fetch them again at once; it removes them once it has left
+      // (forgetDeletedItem).
       void client.invalidateQueries({ queryKey: libraryKeys.all, predicate: (q) => q.queryKey[2] !== id })
     },
   })
+}
+
+/** Drops a deleted item's cached queries; call it once nothing on screen shows the item any more. */
+export function forgetDeletedItem(client: QueryClient, id: string): void {
+  client.removeQueries({ queryKey: libraryKeys.item(id) })
 }
 
 export function useDeleteItems() {

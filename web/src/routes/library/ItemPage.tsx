@@ -1,11 +1,13 @@
 // One item: its details (editable), its passages, and the ingestion runs that wrote it.
 import { useEffect, useId, useState, type FormEvent, type ReactNode } from 'react'
+import { useQueryClient } from '@tanstack/react-query'
 import { Link, useNavigate, useParams } from '@tanstack/react-router'
 import { useTranslation } from 'react-i18next'
 import { ApiError } from '../../api/http'
 import type { Run } from '../../api/ingest'
 import {
   ITEM_TYPES,
+  forgetDeletedItem,
   useDeleteItem,
   useItem,
   useItemChunks,
@@ -64,7 +66,11 @@ function ItemView({ item }: { item: Item }) {
   const { t, i18n } = useTranslation()
   const navigate = useNavigate()
   const remove = useDeleteItem()
+  const client = useQueryClient()
   const [confirming, setConfirming] = useState(false)
+  // Which version of the item the edit form last saved: the form is remounted for every new version
+  // (key below), so its "Saved." would be lost with it if the form kept it.
+  const [savedAt, setSavedAt] = useState<string | null>(null)
 
   useEffect(() => {
     document.title = `${item.title} · ${t('app.name')}`
@@ -78,6 +84,7 @@ function ItemView({ item }: { item: Item }) {
       await remove.mutateAsync(item.id)
       setConfirming(false)
       await navigate({ to: '/library' })
+      forgetDeletedItem(client, item.id)
     } catch {
       // The dialog shows the error and stays open.
     }
@@ -144,7 +151,7 @@ function ItemView({ item }: { item: Item }) {
               <Meta term={t('item.meta.updated')}>{formatDate(item.updated_at, i18n.language)}</Meta>
             </dl>
           </section>
-          <EditForm key={item.updated_at} item={item} />
+          <EditForm key={item.updated_at} item={item} saved={savedAt === item.updated_at} onSaved={setSavedAt} />
           <RunHistory itemId={item.id} />
         </aside>
       </div>
@@ -202,13 +209,12 @@ export function itemChanges(
   return patch
 }
 
-function EditForm({ item }: { item: Item }) {
+function EditForm({ item, saved, onSaved }: { item: Item; saved: boolean; onSaved: (updatedAt: string) => void }) {
   const { t } = useTranslation()
   const patch = usePatchItem(item.id)
   const ids = { title: useId(), author: useId(), tags: useId(), tagsHint: useId(), type: useId() }
   const initial = { title: item.title, author: item.author ?? '', tags: item.tags.join(', '), itemType: item.item_type }
   const [form, setForm] = useState(initial)
-  const [saved, setSaved] = useState(false)
   const changes = itemChanges(item, form)
   const dirty = Object.keys(changes).length > 0
   const titleMissing = form.title.trim() === ''
@@ -216,8 +222,11 @@ function EditForm({ item }: { item: Item }) {
   const submit = (e: FormEvent) => {
     e.preventDefault()
     if (!dirty || titleMissing) return
-    setSaved(false)
-    patch.mutate(changes, { onSuccess: () => setSaved(true) })
+    // A promise, not mutate's callbacks: those are dropped when the saved item remounts this form.
+    void patch.mutateAsync(changes).then(
+      (updated) => onSaved(updated.updated_at),
+      () => undefined, // shown by patch.isError
+    )
   }
   const field =
     'mt-1 w-full rounded-md border border-stone-300 bg-white px-2.5 py-1.5 text-sm text-stone-900 dark:border-stone-600 dark:bg-stone-950 dark:text-stone-100'
