@@ -10,6 +10,7 @@ the filter: per-user filtering never silently loses recall.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 
@@ -60,6 +61,10 @@ dense AS (
     ).format(distance=distance, own_rows=own_rows, allowed=sql.SQL(allowed))
 
 
+_TRY_INDEX_LOCK = "SELECT pg_try_advisory_lock(hashtext('tomehub:vector-index')) AS locked"
+_INDEX_LOCK_POLL_S = 0.1
+
+
 async def ensure_vector_index(db: Database, *, model: str, version: str, dim: int) -> str:
     """Creates the HNSW index of a model's vectors if it is missing (without blocking writes)."""
     name = index_name(model, version)
@@ -70,7 +75,14 @@ async def ensure_vector_index(db: Database, *, model: str, version: str, dim: in
     ).format(name=sql.Identifier(name), dim=sql.Literal(dim), model=sql.Literal(model), version=sql.Literal(version))
     async with db.write() as conn:
         # Workers starting together would otherwise build the same index concurrently (and deadlock).
-        await conn.execute("SELECT pg_advisory_lock(hashtext('tomehub:vector-index'))")
+        # The lock is polled, never waited for: a statement blocked in pg_advisory_lock holds a
+        # snapshot, and CREATE INDEX CONCURRENTLY in the lock holder waits for every older snapshot
+        # to end, so two workers starting at once would deadlock on each other.
+        while True:
+            row = await (await conn.execute(_TRY_INDEX_LOCK)).fetchone()
+            if row is not None and row["locked"]:
+                break
+            await asyncio.sleep(_INDEX_LOCK_POLL_S)
         try:
             await conn.execute(statement)
         finally:
