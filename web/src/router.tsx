@@ -87,13 +87,31 @@ const searchRoute = createRoute({
 })
 
 export interface AskSearch {
+  /** A question to ask in a new chat. */
   q?: string
+  /** The open chat's id. */
+  chat?: string
 }
 const askRoute = createRoute({
   getParentRoute: () => appRoute,
   path: '/ask',
-  validateSearch: (search: Record<string, unknown>): AskSearch => ({ q: text(search.q) }),
+  validateSearch: (search: Record<string, unknown>): AskSearch => ({ q: text(search.q), chat: text(search.chat) }),
   component: lazyRouteComponent(() => import('./routes/ask/AskPage'), 'AskPage'),
+})
+
+export interface AnalyticsSearch {
+  term?: string
+  /** Only this item's occurrences. */
+  item?: string
+}
+const analyticsRoute = createRoute({
+  getParentRoute: () => appRoute,
+  path: '/analytics',
+  validateSearch: (search: Record<string, unknown>): AnalyticsSearch => ({
+    term: text(search.term),
+    item: text(search.item),
+  }),
+  component: lazyRouteComponent(() => import('./routes/analytics/AnalyticsPage'), 'AnalyticsPage'),
 })
 
 export interface ReaderSearch {
@@ -134,6 +152,7 @@ const routeTree = rootRoute.addChildren([
     addRoute,
     searchRoute,
     askRoute,
+    analyticsRoute,
     readerRoute,
     statusRoute,
     settingsRoute,

@@ -1,7 +1,7 @@
-// Typed client of POST /api/search as a stream (Accept: text/event-stream): the answer's sources, its
-// tokens as they are written, a reset when the text so far is replaced, then the whole answer (done)
-// or an error. Read with fetch + the body's reader + eventsource-parser; aborting the fetch makes the
-// server cancel the generation.
+// Typed client of an answer stream (POST /api/search, and POST /api/chats/{id}/messages) with
+// Accept: text/event-stream: the answer's sources, its tokens as they are written, a reset when the
+// text so far is replaced, then the whole answer (done) or an error. Read with fetch + the body's
+// reader + eventsource-parser; aborting the fetch makes the server cancel the generation.
 import { createParser, type EventSourceMessage } from 'eventsource-parser'
 import { apiResponse, withRetryAfter, type ApiError } from './http'
 import type { Hit, SearchFilters } from './search'
@@ -122,18 +122,20 @@ export interface OpenAnswerOptions {
 }
 
 /**
- * Asks a question and returns its answer events. A busy server (429/503 before the stream opens) is
- * asked again after its Retry-After; aborting `signal` cancels the wait, the request and the stream.
+ * Posts `body` to an answer-streaming route (/api/search, /api/chats/{id}/messages) and returns its
+ * answer events. A busy server (429/503 before the stream opens) is asked again after its Retry-After;
+ * aborting `signal` cancels the wait, the request and the stream.
  */
-export async function openAnswerStream(
-  request: AskRequest,
+export async function openEventStream(
+  path: string,
+  body: unknown,
   options: OpenAnswerOptions = {},
 ): Promise<AsyncGenerator<AnswerEvent>> {
   const response = await withRetryAfter(
     () =>
-      apiResponse('/api/search', {
+      apiResponse(path, {
         method: 'POST',
-        body: request,
+        body,
         signal: options.signal,
         headers: { Accept: 'text/event-stream' },
       }),
@@ -141,4 +143,9 @@ export async function openAnswerStream(
   )
   if (!response.body) throw new Error('The answer came without a body.')
   return readAnswerEvents(response.body)
+}
+
+/** Asks a question of the whole library (POST /api/search) and returns its answer events. */
+export function openAnswerStream(request: AskRequest, options: OpenAnswerOptions = {}): Promise<AsyncGenerator<AnswerEvent>> {
+  return openEventStream('/api/search', request, options)
 }

@@ -12,6 +12,7 @@ const NAV = [
   { to: '/add', key: 'add' },
   { to: '/search', key: 'search' },
   { to: '/ask', key: 'ask' },
+  { to: '/analytics', key: 'analytics' },
 ] as const
 
 export function AppLayout() {

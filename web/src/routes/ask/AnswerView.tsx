@@ -35,12 +35,12 @@ const NEUTRAL = `${BADGE} border-stone-300 bg-stone-50 text-stone-800 dark:borde
 const GOOD = `${BADGE} border-green-300 bg-green-50 text-green-900 dark:border-green-800 dark:bg-green-950 dark:text-green-100`
 const WARN = `${BADGE} border-amber-400 bg-amber-50 text-amber-950 dark:border-amber-700 dark:bg-amber-950 dark:text-amber-100`
 
-function AnswerBadges({ answer, tier }: { answer: Answer | null; tier: number | null }) {
+function AnswerBadges({ answer, tier, testId }: { answer: Answer | null; tier: number | null; testId: string }) {
   const { t } = useTranslation()
   if (!answer && tier === null) return null
   const review = answer?.review
   return (
-    <div data-testid="answer-badges" className="flex flex-wrap items-center gap-1.5">
+    <div data-testid={testId} className="flex flex-wrap items-center gap-1.5">
       {answer && (
         <span data-badge="answerer" data-value={answer.answerer} className={NEUTRAL}>
           {answer.answerer === 'llm' ? t('ask.badge.llm') : t('ask.badge.extractive')}
@@ -71,38 +71,58 @@ export interface AnswerViewProps {
   state: AskState
   selected: number | null
   onOpen: (chunkId: number) => void
+  /**
+   * `live`: the answer being asked now (a live region, test ids answer-*); `history`: an earlier
+   * answer of a chat, stored (no live region, test ids history-*).
+   */
+  variant?: 'live' | 'history'
+  /** What the answer cites when there is no finished answer to say it (a stopped answer's citations). */
+  citations?: Citation[]
 }
 
-export const AnswerView = memo(function AnswerView({ state, selected, onOpen }: AnswerViewProps) {
+const TEXT_CLASS = 'text-base text-stone-900 dark:text-stone-100'
+
+export const AnswerView = memo(function AnswerView({ state, selected, onOpen, variant = 'live', citations }: AnswerViewProps) {
   const { t } = useTranslation()
   const parsed = useMemo(() => parseAnswer(state.text), [state.text])
-  const sources = useMemo(() => sourceIndex(state.sources, state.answer?.citations), [state.sources, state.answer])
+  const sources = useMemo(
+    () => sourceIndex(state.sources, state.answer?.citations ?? citations),
+    [state.sources, state.answer, citations],
+  )
   const streaming = state.phase === 'streaming' || state.phase === 'connecting'
+  const history = variant === 'history'
+  const chips = parsed.parts.map((part, i) =>
+    part.kind === 'text' ? (
+      part.text
+    ) : (
+      <CitationChip
+        key={`${i}-${part.chunkId}`}
+        n={part.n}
+        chunkId={part.chunkId}
+        title={sources.get(part.chunkId)?.title}
+        selected={selected === part.chunkId}
+        controls={PANEL_ID}
+        onOpen={onOpen}
+      />
+    ),
+  )
 
   return (
     <div className="flex flex-col gap-3">
-      <AnswerBadges answer={state.answer} tier={state.tier} />
-      <StreamView streaming={streaming} label={t('ask.answerLabel')} className="text-base text-stone-900 dark:text-stone-100">
-        {parsed.parts.map((part, i) =>
-          part.kind === 'text' ? (
-            part.text
-          ) : (
-            <CitationChip
-              key={`${i}-${part.chunkId}`}
-              n={part.n}
-              chunkId={part.chunkId}
-              title={sources.get(part.chunkId)?.title}
-              selected={selected === part.chunkId}
-              controls={PANEL_ID}
-              onOpen={onOpen}
-            />
-          ),
-        )}
-      </StreamView>
+      <AnswerBadges answer={state.answer} tier={state.tier} testId={history ? 'history-badges' : 'answer-badges'} />
+      {history ? (
+        <div data-testid="history-answer" className={`whitespace-pre-wrap break-words leading-relaxed ${TEXT_CLASS}`}>
+          {chips}
+        </div>
+      ) : (
+        <StreamView streaming={streaming} label={t('ask.answerLabel')} className={TEXT_CLASS}>
+          {chips}
+        </StreamView>
+      )}
       {parsed.order.length > 0 && (
         <div>
-          <h3 className="text-sm font-semibold text-stone-700 dark:text-stone-300">{t('ask.sources.heading')}</h3>
-          <ol className="mt-1 space-y-1 text-sm" data-testid="answer-sources">
+          <h4 className="text-sm font-semibold text-stone-700 dark:text-stone-300">{t('ask.sources.heading')}</h4>
+          <ol className="mt-1 space-y-1 text-sm" data-testid={history ? 'history-sources' : 'answer-sources'}>
             {parsed.order.map((chunkId, i) => {
               const source = sources.get(chunkId)
               const meta = [

@@ -38,11 +38,14 @@ export type AskAction =
   | { type: 'event'; event: AnswerEvent }
   | { type: 'stopped' }
   | { type: 'failed'; code: string; message: string }
+  | { type: 'clear' }
 
 export function askReducer(state: AskState, action: AskAction): AskState {
   switch (action.type) {
     case 'start':
       return { ...initialAskState, phase: 'connecting', question: action.question }
+    case 'clear':
+      return initialAskState
     case 'busy':
       return { ...state, phase: 'busy', busyUntil: action.until }
     case 'stopped':

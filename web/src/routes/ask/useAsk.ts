@@ -1,16 +1,25 @@
 // Asking a question: opens the answer stream (waiting out a busy server's Retry-After), feeds its
 // events to the reducer, and stops it on demand (the abort reaches the server, which stops writing).
+// Where the question goes is the caller's: the library (/api/search) by default, or a chat.
 import { useCallback, useEffect, useReducer, useRef } from 'react'
-import { openAnswerStream } from '../../api/answer'
+import { openAnswerStream, type AnswerEvent, type OpenAnswerOptions } from '../../api/answer'
 import { ApiError } from '../../api/http'
-import type { SearchFilters } from '../../api/search'
 import { askReducer, initialAskState } from './askState'
+
+/** Opens the stream of one question's answer events (with the given signal and busy callback). */
+export type OpenStream = (options: OpenAnswerOptions) => Promise<AsyncGenerator<AnswerEvent>>
+
+const askLibrary =
+  (question: string): OpenStream =>
+  (options) =>
+    openAnswerStream({ question }, options)
 
 export function useAsk() {
   const [state, dispatch] = useReducer(askReducer, initialAskState)
   const current = useRef<AbortController | null>(null)
 
-  const ask = useCallback(async (question: string, filters?: SearchFilters) => {
+  /** Asks `question`; resolves once its stream has ended in any way (done, error, stopped, replaced). */
+  const ask = useCallback(async (question: string, open: OpenStream = askLibrary(question)) => {
     current.current?.abort()
     const controller = new AbortController()
     current.current = controller
@@ -18,13 +27,10 @@ export function useAsk() {
     const live = () => current.current === controller && !controller.signal.aborted
     dispatch({ type: 'start', question })
     try {
-      const events = await openAnswerStream(
-        { question, filters },
-        {
-          signal: controller.signal,
-          onWait: (seconds) => live() && dispatch({ type: 'busy', until: Date.now() + seconds * 1000 }),
-        },
-      )
+      const events = await open({
+        signal: controller.signal,
+        onWait: (seconds) => live() && dispatch({ type: 'busy', until: Date.now() + seconds * 1000 }),
+      })
       for await (const event of events) {
         if (!live()) break
         dispatch({ type: 'event', event })
@@ -44,7 +50,14 @@ export function useAsk() {
     dispatch({ type: 'stopped' })
   }, [])
 
+  /** Stops whatever is being asked and forgets it (another chat was opened). */
+  const clear = useCallback(() => {
+    current.current?.abort()
+    current.current = null
+    dispatch({ type: 'clear' })
+  }, [])
+
   useEffect(() => () => current.current?.abort(), [])
 
-  return { state, ask, stop }
+  return { state, ask, stop, clear }
 }
