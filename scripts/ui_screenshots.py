@@ -50,6 +50,7 @@ def pages(item_id: str | None) -> dict[str, str]:
         "search": "/search",
         "ask": "/ask",
         "reader": f"/reader/{item_id}",
+        "analytics": "/analytics?term=being",
         "status": "/status",
         "settings": "/settings",
         "signin": "/signin",

@@ -105,6 +105,11 @@ def _pages(seeded: Seeded) -> list[tuple[str, str, Callable[[Page], None]]]:
         expect(page.get_by_role("heading", level=1, name="System status")).to_be_visible(timeout=PAGE_TIMEOUT_MS)
         expect(page.get_by_test_id("breaker-list")).to_be_visible(timeout=PAGE_TIMEOUT_MS)
 
+    def analytics(page: Page) -> None:
+        # The term's distribution and its lines in context, both drawn.
+        expect(page.locator("table").first).to_be_visible(timeout=PAGE_TIMEOUT_MS)
+        expect(page.locator("mark").first).to_be_visible(timeout=PAGE_TIMEOUT_MS)
+
     def settings(page: Page) -> None:
         expect(page.get_by_test_id("account-name")).to_be_visible(timeout=PAGE_TIMEOUT_MS)
         expect(page.get_by_test_id("key-create-form")).to_be_visible(timeout=PAGE_TIMEOUT_MS)
@@ -116,6 +121,7 @@ def _pages(seeded: Seeded) -> list[tuple[str, str, Callable[[Page], None]]]:
         ("search", f"/search?q={quote(SEARCH_PHRASE)}", search),
         ("ask", f"/ask?q={quote(ASK_QUESTION)}", ask),
         ("reader", f"/reader/{seeded.item_id}?chunk={seeded.page2_chunk_id}", reader),
+        ("analytics", "/analytics?term=lantern", analytics),
         ("status", "/status", status),
         ("settings", "/settings", settings),
     ]
