@@ -12,6 +12,7 @@ from tomehub.answer.schemas import AnswerOut, AskIn
 from tomehub.answer.service import AnswerEvent, AnswerService, Sources
 from tomehub.answer.streaming import stream_response
 from tomehub.auth.deps import CurrentUser
+from tomehub.library.schemas import error_responses
 from tomehub.resilience.memory import MemoryState
 from tomehub.resilience.streams import StreamGate
 from tomehub.resources import RequestDeadline
@@ -32,7 +33,10 @@ Answers = Annotated[AnswerService, Depends(get_answers)]
 @router.post(
     "/search",
     response_model=AnswerOut,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "JSON, or SSE when asked for."}},
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "JSON, or SSE when asked for."},
+        **error_responses(422),
+    },
 )
 async def ask(
     body: AskIn, request: Request, user: CurrentUser, answers: Answers, deadline: RequestDeadline

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -15,6 +15,7 @@ from tomehub.ingest.schemas import AddItemIn, BatchAccepted, IngestAccepted, Run
 from tomehub.ingest.service import IngestQueue, UploadMeta
 from tomehub.library.schemas import ItemOut, ItemType, clean_tags, error_responses
 from tomehub.resources import AppResources, RequestDeadline
+from tomehub.store.text import unstorable
 
 router = APIRouter(prefix="/api", tags=["ingest"])
 
@@ -30,7 +31,21 @@ def get_queue(request: Request) -> IngestQueue:
 Queue = Annotated[IngestQueue, Depends(get_queue)]
 
 
-@router.post("/ingest", status_code=202, response_model=IngestAccepted, responses=error_responses(403, 413, 415, 422))
+def _form_body(file_description: str, *fields: str) -> dict[str, Any]:
+    """Returns the OpenAPI request body of an upload route (it reads its multipart form itself)."""
+    properties: dict[str, Any] = {"file": {"type": "string", "format": "binary", "description": file_description}}
+    properties.update({name: {"type": "string"} for name in fields})
+    form = {"type": "object", "properties": properties, "required": ["file"]}
+    return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": form}}}}
+
+
+@router.post(
+    "/ingest",
+    status_code=202,
+    response_model=IngestAccepted,
+    responses=error_responses(403, 413, 415, 422),
+    openapi_extra=_form_body("The document.", "title", "author", "item_type", "tags"),
+)
 async def ingest_file(
     request: Request, user: CurrentUser, res: AppResources, queue: Queue, deadline: RequestDeadline
 ) -> IngestAccepted:
@@ -40,6 +55,7 @@ async def ingest_file(
     if length is not None and length.isdigit() and int(length) > limit + _FORM_OVERHEAD_BYTES:
         service.check_upload_size(int(length), settings=res.settings, filename="the upload")
     form = await request.form(max_files=1, max_fields=10)
+    _check_storable(form.multi_items())
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
         raise BadInput("Send the document as a multipart form field named 'file'.")
@@ -65,7 +81,13 @@ async def ingest_file(
     )
 
 
-@router.post("/ingest/batch", status_code=202, response_model=BatchAccepted, responses=error_responses(403, 413, 422))
+@router.post(
+    "/ingest/batch",
+    status_code=202,
+    response_model=BatchAccepted,
+    responses=error_responses(403, 413, 422),
+    openapi_extra=_form_body("A zip archive of documents.", "item_type", "tags"),
+)
 async def ingest_batch(request: Request, user: CurrentUser, res: AppResources, queue: Queue) -> BatchAccepted:
     """Uploads a zip of documents (field `file`, plus optional `item_type`, `tags`) as one run."""
     limit = res.settings.ingest.max_batch_upload_bytes
@@ -73,6 +95,7 @@ async def ingest_batch(request: Request, user: CurrentUser, res: AppResources, q
     if length is not None and length.isdigit() and int(length) > limit + _FORM_OVERHEAD_BYTES:
         raise PayloadTooLarge(f"The batch is {int(length) / 1e6:.0f} MB; the limit is {limit / 1e6:.0f} MB.")
     form = await request.form(max_files=1, max_fields=10)
+    _check_storable(form.multi_items())
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
         raise BadInput("Send the zip archive as a multipart form field named 'file'.")
@@ -133,6 +156,15 @@ async def add_item(
         body=body,
         deadline=deadline,
     )
+
+
+def _check_storable(fields: list[tuple[str, str | UploadFile]]) -> None:
+    # This route reads its own form (the app-wide check in ops/input_text.py sees no body here).
+    for name, value in fields:
+        text, where = (value.filename or "", f"{name}.filename") if isinstance(value, UploadFile) else (value, name)
+        reason = unstorable(text)
+        if reason is not None:
+            raise BadInput(f"Invalid request: {where}: {reason}")
 
 
 def _text_field(value: object, name: str, max_len: int) -> str | None:

@@ -14,14 +14,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from sse_starlette import ServerSentEvent
+from starlette.exceptions import HTTPException
 
 from tomehub.answer.service import AnswerEvent, Sources
 from tomehub.answer.streaming import PING_INTERVAL_S, BoundedEventSource
 from tomehub.auth.deps import CurrentUser
 from tomehub.chats.service import ChatService
-from tomehub.errors import BadInput, TomehubError, openai_error_body
+from tomehub.errors import BadInput, TomehubError, from_http_exception, openai_error_body
+from tomehub.library.schemas import error_responses
 from tomehub.openai import service
-from tomehub.openai.schemas import CompletionIn, CompletionOut, ModelList, ModelOut
+from tomehub.openai.schemas import CompletionIn, CompletionOut, ModelList, ModelOut, OpenAIErrorOut
 from tomehub.resilience.memory import MemoryState
 from tomehub.resilience.streams import StreamGate
 from tomehub.resources import RequestDeadline
@@ -58,6 +60,8 @@ class OpenAIRoute(APIRoute):
                 )
             except TomehubError as exc:
                 return _error_response(exc)
+            except HTTPException as exc:
+                return _error_response(from_http_exception(exc.status_code, exc.detail))
             except Exception:
                 _log.exception("unhandled error on %s %s", request.method, request.url.path)
                 return _error_response(TomehubError("Something went wrong on our side; it has been logged."))
@@ -66,6 +70,11 @@ class OpenAIRoute(APIRoute):
 
 
 router = APIRouter(prefix="/v1", tags=["openai"], route_class=OpenAIRoute)
+
+
+def openai_error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """Returns the OpenAPI ``responses`` of these error statuses (and every signed-in route's), in OpenAI's shape."""
+    return {status: {**doc, "model": OpenAIErrorOut} for status, doc in error_responses(*statuses).items()}
 
 
 def get_chats(request: Request) -> ChatService:
@@ -81,13 +90,13 @@ def _model_id(request: Request) -> str:
     return model_id
 
 
-@router.get("/models", response_model=ModelList)
+@router.get("/models", response_model=ModelList, responses=openai_error_responses())
 async def list_models(request: Request, user: CurrentUser) -> ModelList:
     """Lists the one model: your library."""
     return service.models(_model_id(request))
 
 
-@router.get("/models/{model_id}", response_model=ModelOut)
+@router.get("/models/{model_id}", response_model=ModelOut, responses=openai_error_responses(404, 422))
 async def get_model(model_id: str, request: Request, user: CurrentUser) -> ModelOut:
     """Returns the model if it is this server's."""
     return service.model(model_id, _model_id(request))
@@ -96,7 +105,10 @@ async def get_model(model_id: str, request: Request, user: CurrentUser) -> Model
 @router.post(
     "/chat/completions",
     response_model=CompletionOut,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "JSON, or SSE with stream=true."}},
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "JSON, or SSE with stream=true."},
+        **openai_error_responses(404, 422),
+    },
 )
 async def chat_completions(
     body: CompletionIn, request: Request, user: CurrentUser, chats: Chats, deadline: RequestDeadline

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 # A message of a conversation, not a document: longer ones are refused (422) before any work.
 MAX_MESSAGE_CHARS = 100_000
@@ -40,7 +40,7 @@ class MessageIn(BaseModel):
 class StreamOptions(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    include_usage: bool = False
+    include_usage: StrictBool = False
 
 
 class CompletionIn(BaseModel):
@@ -51,8 +51,21 @@ class CompletionIn(BaseModel):
 
     model: str = Field(min_length=1)
     messages: list[MessageIn] = Field(min_length=1, max_length=500)
-    stream: bool = False
+    stream: StrictBool = False
     stream_options: StreamOptions | None = None
+
+
+class OpenAIErrorDetail(BaseModel):
+    message: str
+    type: str = Field(description="OpenAI's error type, e.g. invalid_request_error, authentication_error.")
+    param: str | None
+    code: str = Field(description="TomeHub's stable code, e.g. model_not_found, bad_input.")
+
+
+class OpenAIErrorOut(BaseModel):
+    """The error shape of every /v1 route (OpenAI's)."""
+
+    error: OpenAIErrorDetail
 
 
 class ModelOut(BaseModel):

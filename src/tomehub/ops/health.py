@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
 from tomehub.resilience.deadline import Deadline
 from tomehub.store.db import Database
@@ -19,7 +20,16 @@ async def liveness() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/ready")
+class Readiness(BaseModel):
+    status: str = Field(description="ready, degraded (no Redis, replica or closed breaker) or not_ready.")
+    checks: dict[str, Any] = Field(description="Each dependency's state.")
+
+
+@router.get(
+    "/ready",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "Not ready: the database does not answer."}},
+)
 async def readiness(request: Request) -> JSONResponse:
     """Ready when the database answers (503 otherwise). Redis, the queue and the breakers are
     reported: without them TomeHub degrades (local limits, keyword search) rather than stops."""

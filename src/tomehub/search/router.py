@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 
 from tomehub.auth.deps import CurrentUser
+from tomehub.library.schemas import error_responses
 from tomehub.resources import RequestDeadline
 from tomehub.search.schemas import SearchOut, SmartSearchIn
 from tomehub.search.service import Searcher
@@ -25,7 +26,7 @@ def get_searcher(request: Request) -> Searcher:
 SearcherDep = Annotated[Searcher, Depends(get_searcher)]
 
 
-@router.post("/smart-search", response_model=SearchOut)
+@router.post("/smart-search", response_model=SearchOut, responses=error_responses(422))
 async def smart_search(
     body: SmartSearchIn, user: CurrentUser, searcher: SearcherDep, deadline: RequestDeadline, response: Response
 ) -> SearchOut:

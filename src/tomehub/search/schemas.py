@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import IntEnum
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
 
 from tomehub.library.schemas import ItemType, clean_tags
 
@@ -38,9 +38,13 @@ class SmartSearchIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     query: str = Field(min_length=1, description="What to look for, in any language.")
-    limit: int | None = Field(default=None, ge=1, description="Hits to return (default and maximum in settings).")
+    # Strict: JSON's 0/1 or "5" must not pass as a boolean or a number a client did not mean.
+    limit: StrictInt | None = Field(default=None, ge=1, description="Hits to return (default and maximum in settings).")
     filters: SearchFilters | None = None
-    expand: bool | None = Field(default=None, description="Fuse LLM rephrasings of the query (default in settings).")
+    expand: StrictBool | None = Field(
+        default=None,
+        description="Fuse LLM rephrasings of the query (default in settings).",
+    )
 
 
 class Hit(BaseModel):
