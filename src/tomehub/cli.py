@@ -114,6 +114,7 @@ def serve(
     settings = _settings(serving=True)
     host = host or settings.server.host
     port = port or settings.server.port
+    settings = _checked_embedding_dim(settings)
     embedded = None
     if settings.database_url is None:
         # This process owns the embedded server; the workers only connect to it.
@@ -698,11 +699,23 @@ def _walk(paths: list[Path], extensions: frozenset[str]) -> Iterator[Path]:
             yield path
 
 
+def _checked_embedding_dim(settings: Settings) -> Settings:
+    """Returns the settings with the embedding dimension checked against the provider; a mismatch
+    is printed (not a traceback out of the server's start-up) and exits 1."""
+    from tomehub.llm.build import EmbeddingDimensionMismatch, check_embedding_dim
+
+    try:
+        return asyncio.run(check_embedding_dim(settings))
+    except EmbeddingDimensionMismatch as exc:
+        console.print(f"[red]{exc.message}[/]")
+        raise typer.Exit(1) from exc
+
+
 def _with_runtime(body: Callable[[Any], Awaitable[T]], *, worker: bool = True, serving: bool = False) -> T:
     """Runs ``body`` with TomeHub's runtime open (embedded server started if needed)."""
     from tomehub.main import open_runtime
 
-    settings = _settings(serving=serving)
+    settings = _checked_embedding_dim(_settings(serving=serving))
 
     async def main() -> T:
         rt = await open_runtime(settings)

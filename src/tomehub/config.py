@@ -144,6 +144,17 @@ class IngestSettings(BaseModel):
     # (killed, lost) is run again by another worker (jobs are idempotent).
     heartbeat_s: float = 10.0
     stalled_after_s: float = 30.0
+    # A stopping process waits this long for its jobs and background tasks, then leaves them (a job
+    # is idempotent; its heartbeat stops and another worker runs it again): shutdown never hangs.
+    shutdown_grace_s: float = 10.0
+    # A file whose passages cannot be embedded (provider down, breaker open, wrong dimension) keeps
+    # its indexed text and tries the embedding again later, each wait twice the last (from
+    # initial_s up to max_s), without holding a worker meanwhile; after max_attempts attempts or
+    # give_up_after_s since its first failure, the file fails with the cause in its run.
+    embedding_retry_max_attempts: int = Field(default=8, ge=1)
+    embedding_retry_initial_s: float = Field(default=30.0, gt=0)
+    embedding_retry_max_s: float = Field(default=600.0, gt=0)
+    embedding_give_up_after_s: float = Field(default=3600.0, gt=0)
 
 
 class AnswerSettings(BaseModel):
@@ -211,6 +222,8 @@ class LLMSettings(BaseModel):
     # Model names used with TOMEHUB_LLM_BASE_URL (and by "openai" routes without their own model).
     chat_model: str = "gpt-4o-mini"
     embedding_model: str = "text-embedding-3-small"
+    # Checked against the provider at start-up (a mismatch stops the start, naming both numbers);
+    # left unset, the dimension the provider answers with is taken (llm/build.py).
     embedding_dim: int = 1536
     # Bump when the served weights change under the same name: vectors of another version are
     # never compared with new queries (they are re-embedded by `tomehub reembed`).
@@ -239,6 +252,9 @@ class LLMSettings(BaseModel):
     query_expansion_timeout_s: float = 1.5
     # Condensing is on the path to a follow-up's first word, like expansion: short, or the rule instead.
     condense_timeout_s: float = 1.5
+    # The one embedding call at start-up that checks the provider's dimension; a provider slower
+    # than this is reported (ingestion waits for it visibly), not waited for.
+    startup_probe_timeout_s: float = 10.0
 
     breaker: BreakerSettings = Field(default_factory=BreakerSettings)
     # Calls in flight per remote provider and worker. A remote call mostly waits on the network, so

@@ -135,6 +135,28 @@ class DeadlineExceeded(TomehubError):
     code = "deadline_exceeded"
 
 
+_UNREADABLE_BODY = "The request body could not be read: send UTF-8 JSON (or a form, where the route takes one)."
+_BY_STATUS: dict[int, type[TomehubError]] = {
+    cls.status_code: cls
+    for cls in (PayloadTooLarge, UnsupportedMediaType, Unauthorized, Forbidden, NotFound, Conflict, RateLimited)
+}
+
+
+def from_http_exception(status_code: int, detail: object) -> TomehubError:
+    """Returns the TomeHub error for an HTTPException raised by FastAPI or Starlette themselves."""
+    if status_code == 400:
+        # FastAPI's "error parsing the body" (bytes that are not UTF-8): bad input like any other (422).
+        return BadInput(_UNREADABLE_BODY)
+    message = detail if isinstance(detail, str) else f"HTTP {status_code}"
+    cls = _BY_STATUS.get(status_code)
+    if cls is not None:
+        return cls(message)
+    error = TomehubError(message)
+    error.status_code = status_code
+    error.code = "method_not_allowed" if status_code == 405 else f"http_{status_code}"
+    return error
+
+
 OPENAI_PREFIX = "/v1/"
 # OpenAI's error types by status (what its clients and SDKs expect to find in "type").
 _OPENAI_TYPES = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error"}

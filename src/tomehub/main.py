@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from redis.asyncio import Redis
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tomehub import __version__
 from tomehub.analytics.router import router as analytics_router
@@ -29,20 +29,21 @@ from tomehub.chats.router import router as chats_router
 from tomehub.chats.service import build_chat_service
 from tomehub.config import Settings
 from tomehub.demo import load_demo
-from tomehub.errors import TomehubError
+from tomehub.errors import TomehubError, from_http_exception
 from tomehub.ingest import service as ingest_service
 from tomehub.ingest.jobs import JobQueue
 from tomehub.ingest.router import router as ingest_router
 from tomehub.ingest.service import WorkerContext
 from tomehub.library.router import router as library_router
 from tomehub.llm.base import Embedder
-from tomehub.llm.build import LLMStack, LocalEmbeddingProvider, build_llm
+from tomehub.llm.build import LLMStack, LocalEmbeddingProvider, build_llm, check_embedding_dim
 from tomehub.llm.gateway import Operation
 from tomehub.llm.prompts import Prompts
 from tomehub.llm.providers.local import LocalEmbedder
 from tomehub.openai.router import router as openai_router
 from tomehub.ops import versions
 from tomehub.ops.health import router as health_router
+from tomehub.ops.input_text import reject_unstorable_text
 from tomehub.ops.logs import configure_logging
 from tomehub.ops.metrics import router as metrics_router
 from tomehub.ops.metrics import sample_pool_gauges
@@ -99,14 +100,21 @@ class Runtime:
 
     @property
     def worker_context(self) -> WorkerContext:
-        return WorkerContext(settings=self.settings, db=self.db, embedder=self.ingest_embedder)
+        return WorkerContext(settings=self.settings, db=self.db, embedder=self.ingest_embedder, queue=self.queue)
 
     async def close(self) -> None:
         for task in self.background:
             task.cancel()
-        for task in self.background:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if self.background:
+            grace_s = self.settings.ingest.shutdown_grace_s
+            done, pending = await asyncio.wait(self.background, timeout=grace_s)
+            for task in done:
+                if not task.cancelled():
+                    task.exception()  # retrieved: a task that failed was already logged by itself
+            for task in pending:
+                # Left behind rather than holding the shutdown: its job is idempotent and a live
+                # worker runs it again once this worker's heartbeat stops.
+                _log.warning("background task %s did not stop within %.0f s of shutdown", task.get_name(), grace_s)
         await self.queue.close()
         await self.llm.close()
         await self.db.close()
@@ -123,6 +131,8 @@ def connect_redis(url: str) -> Redis:
 
 async def open_runtime(settings: Settings, *, local_embedder: LocalEmbeddingProvider | None = None) -> Runtime:
     """Starts (or connects to) PostgreSQL, migrates it, opens the pools, the models and the queue."""
+    # Asked once, first: a wrong dimension stops the start before anything is built on it.
+    settings = await check_embedding_dim(settings)
     embedded = None
     url = settings.database_url
     if url is None:
@@ -166,10 +176,17 @@ async def start_ingestion(runtime: Runtime, *, name: str = "tomehub") -> list[as
     if ingest.reembed_on_start:
         await ingest_service.schedule_reembedding(db=runtime.db, queue=runtime.queue, embedder=runtime.ingest_embedder)
     worker = runtime.queue.run_worker(
-        runtime.worker_context, concurrency=ingest.worker_concurrency, name=name, heartbeat_s=ingest.heartbeat_s
+        runtime.worker_context,
+        concurrency=ingest.worker_concurrency,
+        name=name,
+        heartbeat_s=ingest.heartbeat_s,
+        shutdown_grace_s=ingest.shutdown_grace_s,
     )
     watcher = runtime.queue.watch_stalled(silent_for_s=ingest.stalled_after_s, every_s=max(1.0, ingest.heartbeat_s))
-    return [asyncio.create_task(worker), asyncio.create_task(watcher)]
+    return [
+        asyncio.create_task(worker, name=f"{name}: ingestion worker"),
+        asyncio.create_task(watcher, name=f"{name}: stalled-job watcher"),
+    ]
 
 
 def load_prompts(settings: Settings) -> Prompts:
@@ -286,6 +303,8 @@ def create_app(
         version=__version__,
         description="Your personal library: ingest, search (BM25 + vectors, RRF) and cited answers.",
         lifespan=lifespan,
+        # App-wide, so every route's text is checked before it can reach PostgreSQL (ops/input_text.py).
+        dependencies=[Depends(reject_unstorable_text)],
     )
     _install_error_handlers(app)
     for router in (
@@ -354,6 +373,12 @@ def _install_error_handlers(app: FastAPI) -> None:
         if exc.retry_after_s is not None:
             headers["Retry-After"] = str(max(1, round(exc.retry_after_s)))
         return JSONResponse(_error_body(exc.code, exc.message), status_code=exc.status_code, headers=headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # FastAPI's own refusals (an unreadable body, a method a path does not take) in the one error shape.
+        error = from_http_exception(exc.status_code, exc.detail)
+        return JSONResponse(_error_body(error.code, error.message), status_code=error.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -56,6 +57,17 @@ async def _process_file(context: JobContext, file_id: str) -> None:
         await service.give_up_file(ctx=ctx, file_id=UUID(file_id), cause=exc)
 
 
+async def _embed_file(context: JobContext, file_id: str) -> None:
+    ctx = _worker_context(context)
+    try:
+        await service.embed_file(ctx=ctx, file_id=UUID(file_id))
+    except Exception as exc:
+        if not _last_attempt(context):
+            raise
+        _log.exception("giving up on embedding file %s", file_id)
+        await service.give_up_file(ctx=ctx, file_id=UUID(file_id), cause=exc)
+
+
 async def _embed_item(context: JobContext, user_id: int, item_id: str) -> None:
     await service.embed_pending(ctx=_worker_context(context), user_id=user_id, item_id=UUID(item_id))
 
@@ -69,6 +81,7 @@ class JobQueue:
 
     PROCESS_FILE = "tomehub.process_file"
     EMBED_ITEM = "tomehub.embed_item"
+    EMBED_FILE = "tomehub.embed_file"
     REEMBED_USER = "tomehub.reembed_user"
 
     def __init__(self, url: str, *, pool_max_size: int = 3) -> None:
@@ -81,6 +94,7 @@ class JobQueue:
         self.app = procrastinate.App(connector=connector)
         self.app.task(name=self.PROCESS_FILE, queue=QUEUE, pass_context=True, retry=_RETRY)(_process_file)
         self.app.task(name=self.EMBED_ITEM, queue=QUEUE, pass_context=True, retry=_RETRY)(_embed_item)
+        self.app.task(name=self.EMBED_FILE, queue=QUEUE, pass_context=True, retry=_RETRY)(_embed_file)
         self.app.task(name=self.REEMBED_USER, queue=QUEUE, pass_context=True, retry=_RETRY)(_reembed_user)
 
     async def open(self) -> None:
@@ -98,6 +112,11 @@ class JobQueue:
 
     async def enqueue_embedding(self, *, user_id: int, item_id: UUID) -> int:
         job_id: int = await self.app.configure_task(self.EMBED_ITEM).defer_async(user_id=user_id, item_id=str(item_id))
+        return job_id
+
+    async def enqueue_file_embedding(self, file_id: UUID, *, at: datetime) -> int:
+        """Queues, for ``at``, another try at embedding a file whose text is indexed."""
+        job_id: int = await self.app.configure_task(self.EMBED_FILE, schedule_at=at).defer_async(file_id=str(file_id))
         return job_id
 
     async def enqueue_reembedding(self, *, user_id: int) -> int | None:
@@ -135,6 +154,7 @@ class JobQueue:
         wait: bool = True,
         name: str = "tomehub",
         heartbeat_s: float = 10.0,
+        shutdown_grace_s: float | None = None,
     ) -> None:
         """Processes ingestion jobs until cancelled (or, with ``wait=False``, until the queue is empty)."""
         options: dict[str, Any] = {
@@ -149,5 +169,7 @@ class JobQueue:
             "delete_jobs": "successful",
             "fetch_job_polling_interval": 2.0,
             "update_heartbeat_interval": heartbeat_s,
+            # Cancelled, the worker waits this long for its running jobs, then aborts them (None: waits).
+            "shutdown_graceful_timeout": shutdown_grace_s,
         }
         await self.app.run_worker_async(**options)

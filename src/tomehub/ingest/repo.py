@@ -58,7 +58,7 @@ async def add_failed_file(
 async def claim_file(conn: Connection, *, file_id: UUID) -> dict[str, Any] | None:
     """Returns the queued file (locked for this transaction), or None if it is finished already."""
     cur = await conn.execute(
-        """SELECT f.id, f.run_id, f.user_id, f.item_id, f.filename, f.data, f.sha256
+        """SELECT f.id, f.run_id, f.user_id, f.item_id, f.filename, f.data, f.sha256, f.embedding_attempts
            FROM ingestion_files f WHERE f.id = %s AND f.status = 'queued' FOR UPDATE""",
         (file_id,),
     )
@@ -126,36 +126,65 @@ async def finish_file(
     await finish_file_in_run(conn, run_id=run_id, ok=ok, error=err)
 
 
-async def finish_file_in_run(conn: Connection, *, run_id: UUID, ok: bool, error: dict[str, Any] | None) -> None:
-    # Every right-hand side sees the row as it was, so "+ 1" below counts this file.
+async def finish_file_in_run(
+    conn: Connection, *, run_id: UUID, ok: bool, error: dict[str, Any] | None, skipped: bool = False
+) -> None:
+    """Counts a finished file in its run (``skipped``: a cancelled file, already marked so) and
+    finishes the run when it was the last one."""
+    # The run's row is locked first so the statement below, taken after the lock, sees every file
+    # cancelled before it (they are counted from the files, not kept on the run).
+    await conn.execute("SELECT 1 FROM ingestion_runs WHERE id = %s FOR UPDATE", (run_id,))
+    done = 1 if ok and not skipped else 0
+    failed = 0 if ok or skipped else 1
     await conn.execute(
         """
+        WITH cancelled AS (
+            SELECT count(*) AS n FROM ingestion_files WHERE run_id = %(run_id)s AND status = 'cancelled'
+        )
         UPDATE ingestion_runs r
            SET files_done = r.files_done + %(done)s,
                files_failed = r.files_failed + %(failed)s,
                errors = CASE WHEN %(error)s::jsonb IS NULL THEN r.errors ELSE r.errors || %(error)s::jsonb END,
                status = CASE
-                   WHEN r.files_done + r.files_failed + 1 < r.files_total THEN 'running'
+                   WHEN r.files_done + r.files_failed + %(done)s + %(failed)s + c.n < r.files_total THEN 'running'
                    WHEN r.files_failed + %(failed)s = 0 THEN 'succeeded'
                    WHEN r.files_done + %(done)s = 0 THEN 'failed'
                    ELSE 'completed_with_errors' END,
                started_at = coalesce(r.started_at, now()),
-               finished_at = CASE WHEN r.files_done + r.files_failed + 1 >= r.files_total THEN now() END
+               finished_at = CASE WHEN r.files_done + r.files_failed + %(done)s + %(failed)s + c.n >= r.files_total
+                                  THEN now() END
+          FROM cancelled c
          WHERE r.id = %(run_id)s
         """,
         {
-            "done": 1 if ok else 0,
-            "failed": 0 if ok else 1,
+            "done": done,
+            "failed": failed,
             "error": None if error is None else Jsonb([error]),
             "run_id": run_id,
         },
     )
 
 
+async def cancel_file(conn: Connection, *, file_id: UUID, run_id: UUID, reason: str) -> None:
+    """Marks a file cancelled because its item was deleted (its bytes dropped, no error) and counts
+    it in its run as skipped."""
+    await conn.execute(
+        """UPDATE ingestion_files
+              SET status = 'cancelled', error_code = 'item_deleted', error = %s, finished_at = now(), data = NULL
+            WHERE id = %s""",
+        (reason, file_id),
+    )
+    await finish_file_in_run(conn, run_id=run_id, ok=True, error=None, skipped=True)
+
+
 _RUN_COLUMNS = """
     r.id, r.label, r.status, r.files_total, r.files_done, r.files_failed, r.chunks_written,
     r.passages_reused, r.passages_embedded, r.errors, r.created_at, r.started_at, r.finished_at,
+    r.embedding_error, r.embedding_retry_at,
     ARRAY(SELECT DISTINCT f.item_id FROM ingestion_files f WHERE f.run_id = r.id) AS item_ids,
+    (SELECT coalesce(jsonb_agg(jsonb_build_object('file', f.filename, 'code', f.error_code, 'message', f.error)
+                               ORDER BY f.finished_at, f.id), '[]'::jsonb)
+       FROM ingestion_files f WHERE f.run_id = r.id AND f.status = 'cancelled') AS skipped,
     (SELECT count(*) FROM chunk_passages p JOIN content_chunks c ON c.id = p.chunk_id
       WHERE c.item_id IN (SELECT f.item_id FROM ingestion_files f WHERE f.run_id = r.id)
         AND p.embedding IS NULL) AS passages_pending_embedding
@@ -216,3 +245,33 @@ async def queued_files(conn: Connection, *, user_id: int, excluding: list[UUID])
         )
     ).fetchone()
     return int(row["n"]) if row else 0
+
+
+async def note_embedding_failure(conn: Connection, *, file_id: UUID) -> tuple[int, float]:
+    """Counts a failed embedding attempt of a file; returns its attempts so far and the seconds
+    since its first failure."""
+    row = await (
+        await conn.execute(
+            """UPDATE ingestion_files
+                  SET embedding_attempts = embedding_attempts + 1,
+                      embedding_failing_since = coalesce(embedding_failing_since, now())
+                WHERE id = %s
+            RETURNING embedding_attempts,
+                      extract(epoch FROM now() - embedding_failing_since)::float8 AS failing_s""",
+            (file_id,),
+        )
+    ).fetchone()
+    assert row is not None
+    return int(row["embedding_attempts"]), float(row["failing_s"])
+
+
+async def set_embedding_retry(conn: Connection, *, run_id: UUID, error: str | None, retry_at_s: float | None) -> None:
+    """Shows on a run why its embeddings wait and when they are tried again (None, None: clears it)."""
+    await conn.execute(
+        """UPDATE ingestion_runs
+              SET embedding_error = %s,
+                  embedding_retry_at = CASE WHEN %s::float8 IS NULL THEN NULL
+                                            ELSE now() + make_interval(secs => %s::float8) END
+            WHERE id = %s""",
+        (error, retry_at_s, retry_at_s, run_id),
+    )

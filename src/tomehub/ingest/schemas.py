@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 from tomehub.library.schemas import ItemType, clean_tags
 
@@ -38,12 +38,24 @@ class RunOut(BaseModel):
     files_total: int
     files_done: int
     files_failed: int
+    files_skipped: int = Field(default=0, description="Files not indexed because their item was deleted meanwhile.")
     chunks_written: int = Field(description="Chunks indexed (new or changed).")
     passages_reused: int = Field(description="Passages whose vector was kept or copied: nothing re-embedded.")
     passages_embedded: int = Field(description="Passages embedded by the model in this run.")
     passages_pending_embedding: int = Field(description="Passages still waiting for their vector.")
     progress: float = Field(description="Share of files finished, 0..1.")
     errors: list[FileError]
+    skipped: list[FileError] = Field(
+        default_factory=list, description="Files cancelled without an error, with the reason (code item_deleted)."
+    )
+    embedding_error: str | None = Field(
+        default=None,
+        description="Why this run's passages wait for their vectors (the last embedding failure, in plain words); "
+        "null while embeddings succeed.",
+    )
+    embedding_retry_at: datetime | None = Field(
+        default=None, description="When the failed embeddings are tried again; past the retry policy the file fails."
+    )
     item_ids: list[UUID]
     created_at: datetime
     started_at: datetime | None
@@ -52,8 +64,11 @@ class RunOut(BaseModel):
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> RunOut:
         total = max(int(row["files_total"]), 1)
-        finished = int(row["files_done"]) + int(row["files_failed"])
-        return cls.model_validate({**row, "progress": round(finished / total, 4)})
+        skipped = list(row.get("skipped") or [])
+        finished = int(row["files_done"]) + int(row["files_failed"]) + len(skipped)
+        return cls.model_validate(
+            {**row, "skipped": skipped, "files_skipped": len(skipped), "progress": round(finished / total, 4)}
+        )
 
 
 class RunList(BaseModel):
@@ -69,7 +84,7 @@ class AddItemIn(BaseModel):
     text: str = Field(min_length=1, description="The note, highlight or insight itself.")
     title: str | None = Field(default=None, max_length=500)
     author: str | None = Field(default=None, max_length=300)
-    page: int | None = Field(default=None, ge=1, le=100_000, description="Page of a highlight in its book.")
+    page: StrictInt | None = Field(default=None, ge=1, le=100_000, description="Page of a highlight in its book.")
     chapter: str | None = Field(default=None, max_length=200)
     tags: list[str] = Field(default_factory=list)
 

@@ -12,6 +12,7 @@ import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import PurePath
 from typing import Any, Protocol
 from uuid import UUID
@@ -38,6 +39,7 @@ from tomehub.library.analysis import detect_config
 from tomehub.library.repo import NewChunk, NewPassage
 from tomehub.library.schemas import ItemOut, ItemType
 from tomehub.llm.base import Embedder
+from tomehub.llm.embedder import EMBEDDING_FAILURES, describe_failure
 from tomehub.resilience.deadline import Deadline
 from tomehub.store.db import Connection, Database
 
@@ -50,6 +52,12 @@ class ProcessingFailed(DocumentError):
     """A file that kept failing for reasons other than its content (recorded after the last retry)."""
 
     code = "processing_failed"
+
+
+class EmbeddingFailed(ProcessingFailed):
+    """A file whose text is indexed but whose passages the provider kept failing to embed."""
+
+    code = "embedding_failed"
 
 
 class IngestQueue(Protocol):
@@ -68,6 +76,10 @@ class IngestQueue(Protocol):
         """Queues the re-embedding of a user's chunks lacking a current vector (None: already queued)."""
         ...
 
+    async def enqueue_file_embedding(self, file_id: UUID, *, at: datetime) -> int:
+        """Queues, for ``at``, another try at embedding a file whose text is indexed; returns the job id."""
+        ...
+
 
 @dataclass(frozen=True)
 class UploadMeta:
@@ -84,6 +96,8 @@ class WorkerContext:
     settings: Settings
     db: Database
     embedder: Embedder
+    # Where a file whose embedding failed waits for its next try (None: it fails at once).
+    queue: IngestQueue | None = None
 
 
 def sha256_of(data: bytes) -> str:
@@ -362,6 +376,10 @@ async def process_file(*, ctx: WorkerContext, file_id: UUID) -> None:
         _log.info("file %s already processed", file_id)
         return
     run_id, user_id, item_id, filename = row["run_id"], row["user_id"], row["item_id"], row["filename"]
+    # Deletes win: a file whose item was deleted while it waited is dropped here, before any work.
+    async with ctx.db.write() as conn, conn.transaction():
+        if await _cancel_if_deleted(conn, row, when="before it was processed"):
+            return
     async with ctx.db.write() as conn:
         await repo.mark_run_started(conn, run_id=run_id)
     try:
@@ -372,7 +390,11 @@ async def process_file(*, ctx: WorkerContext, file_id: UUID) -> None:
         )
         return
     async with ctx.db.write() as conn, conn.transaction():
+        # The lock deletion takes, then the item's row: a delete either committed before (and the
+        # file is cancelled here) or waits until these chunks are written, and then deletes them.
         await library_repo.lock_library(conn, user_id=user_id)
+        if await _cancel_if_deleted(conn, row, when="while it was being parsed"):
+            return
         reusable = await library_repo.reusable_embeddings(
             conn,
             user_id=user_id,
@@ -396,17 +418,97 @@ async def process_file(*, ctx: WorkerContext, file_id: UUID) -> None:
             fields["author"] = doc.author[:300]
         await library_repo.update_item(conn, user_id=user_id, item_id=item_id, fields=fields)
         await repo.add_run_counts(conn, run_id=run_id, written=write.inserted)
-    await embed_pending(ctx=ctx, user_id=user_id, item_id=item_id, run_id=run_id, file_id=file_id)
+    await _embed_and_finish(ctx, row)
+
+
+async def embed_file(*, ctx: WorkerContext, file_id: UUID) -> None:
+    """Tries again to embed a file whose text is indexed (its earlier embedding failed)."""
+    async with ctx.db.write() as conn:
+        row = await _load_file(conn, file_id)
+    if row is None:
+        return
+    await _embed_and_finish(ctx, row)
+
+
+async def _embed_and_finish(ctx: WorkerContext, row: dict[str, Any]) -> None:
+    file_id, run_id, item_id, filename = row["id"], row["run_id"], row["item_id"], row["filename"]
+    try:
+        await embed_pending(ctx=ctx, user_id=row["user_id"], item_id=item_id, run_id=run_id, file_id=file_id)
+    except EMBEDDING_FAILURES as exc:
+        await _embedding_failed(ctx, row, exc)
+        return
     async with ctx.db.write() as conn, conn.transaction():
+        if await _cancel_if_deleted(conn, row, when="while it was being embedded"):
+            return
         if await _load_file(conn, file_id) is not None:
             # Passages this file did not embed itself were reused: kept, copied from identical text,
             # or embedded meanwhile by another job. An earlier attempt's embeddings count as its own.
             await repo.count_reused_passages(conn, file_id=file_id, run_id=run_id, item_id=item_id)
             await repo.finish_file(conn, file_id=file_id, run_id=run_id, filename=filename, error_code=None, error=None)
+            if row.get("embedding_attempts"):
+                await repo.set_embedding_retry(conn, run_id=run_id, error=None, retry_at_s=None)
+
+
+async def _embedding_failed(ctx: WorkerContext, row: dict[str, Any], exc: Exception) -> None:
+    """Shows the cause on the file's run and schedules the next try, or fails the file once the
+    retry policy (ingest.embedding_retry_*) is spent: a run never stays "running" in silence."""
+    file_id, run_id, filename = row["id"], row["run_id"], row["filename"]
+    cause = describe_failure(exc)
+    policy = ctx.settings.ingest
+    async with ctx.db.write() as conn, conn.transaction():
+        attempts, failing_s = await repo.note_embedding_failure(conn, file_id=file_id)
+    spent = attempts >= policy.embedding_retry_max_attempts or failing_s >= policy.embedding_give_up_after_s
+    if spent or ctx.queue is None:
+        _log.warning("giving up embedding %s after %d attempts over %.0f s: %s", filename, attempts, failing_s, cause)
+        failed = EmbeddingFailed(
+            f"{filename}: its passages could not be embedded ({attempts} attempts over {failing_s:.0f} s): {cause}. "
+            "Its text is indexed and found by keyword; once the embedding provider works, upload it again."
+        )
+        await _fail_file(
+            ctx,
+            file_id=file_id,
+            run_id=run_id,
+            user_id=row["user_id"],
+            item_id=row["item_id"],
+            filename=filename,
+            exc=failed,
+        )
+        async with ctx.db.write() as conn:
+            await repo.set_embedding_retry(conn, run_id=run_id, error=None, retry_at_s=None)
+        return
+    # Each wait twice the last, and the last try falls on the give-up time rather than past it.
+    delay_s = min(
+        policy.embedding_retry_initial_s * 2 ** (attempts - 1),
+        policy.embedding_retry_max_s,
+        policy.embedding_give_up_after_s - failing_s,
+    )
+    _log.warning("embedding %s failed (%s); trying again in %.1f s (attempt %d)", filename, cause, delay_s, attempts)
+    async with ctx.db.write() as conn:
+        await repo.set_embedding_retry(conn, run_id=run_id, error=cause, retry_at_s=delay_s)
+    job_id = await ctx.queue.enqueue_file_embedding(file_id, at=datetime.now(UTC) + timedelta(seconds=delay_s))
+    async with ctx.db.write() as conn:
+        await repo.set_job_id(conn, file_id=file_id, job_id=job_id)
 
 
 async def _load_file(conn: Connection, file_id: UUID) -> dict[str, Any] | None:
     return await repo.claim_file(conn, file_id=file_id)
+
+
+async def _cancel_if_deleted(conn: Connection, row: dict[str, Any], *, when: str) -> bool:
+    """Returns True when the file's item has been deleted, after finishing the file as cancelled
+    (no error: the user chose this); otherwise holds a share lock on the item until the transaction
+    ends. Call inside a transaction."""
+    if await library_repo.lock_live_item(conn, user_id=row["user_id"], item_id=row["item_id"]):
+        return False
+    if await _load_file(conn, row["id"]) is not None:
+        _log.info("file %s cancelled: its item was deleted %s", row["filename"], when)
+        await repo.cancel_file(
+            conn,
+            file_id=row["id"],
+            run_id=row["run_id"],
+            reason=f"{row['filename']} was dropped: its item was deleted {when}.",
+        )
+    return True
 
 
 def _parse_and_chunk(ctx: WorkerContext, data: bytes, filename: str) -> tuple[ParsedDocument, list[Chunk], str]:
@@ -458,6 +560,10 @@ async def _fail_file(
     async with ctx.db.write() as conn, conn.transaction():
         if await _load_file(conn, file_id) is None:
             return
+        # A file whose item is gone is not a failure of the user's: it was cancelled.
+        row = {"id": file_id, "run_id": run_id, "user_id": user_id, "item_id": item_id, "filename": filename}
+        if await _cancel_if_deleted(conn, row, when="while it was being processed"):
+            return
         await library_repo.update_item(
             conn, user_id=user_id, item_id=item_id, fields={"status": "failed", "status_detail": exc.message}
         )
@@ -493,17 +599,20 @@ async def embed_pending(
             return embedded
         vectors = await ctx.embedder.embed_passages([str(r["text"]) for r in rows])
         async with ctx.db.write() as conn, conn.transaction():
-            await library_repo.set_embeddings(
+            # Passages of an item deleted while they were embedded are gone: their vectors land
+            # nowhere and are not counted.
+            stored = await library_repo.set_embeddings(
                 conn,
                 user_id=user_id,
                 vectors={int(r["id"]): vectors[i].tolist() for i, r in enumerate(rows)},
                 model=ctx.embedder.model,
                 version=ctx.embedder.version,
             )
-            await library_repo.bump_revision(conn, user_id=user_id)
+            if stored:
+                await library_repo.bump_revision(conn, user_id=user_id)
             if run_id is not None:
-                await repo.add_run_counts(conn, run_id=run_id, embedded=len(rows), file_id=file_id)
-        embedded += len(rows)
+                await repo.add_run_counts(conn, run_id=run_id, embedded=stored, file_id=file_id)
+        embedded += stored
 
 
 async def stale_vectors(*, db: Database, embedder: Embedder) -> dict[int, int]:

@@ -235,6 +235,18 @@ async def lock_library(conn: Connection, *, user_id: int) -> None:
     await conn.execute("SELECT 1 FROM library_stats WHERE user_id = %s FOR UPDATE", (user_id,))
 
 
+async def lock_live_item(conn: Connection, *, user_id: int, item_id: UUID) -> bool:
+    """Returns whether the item is still in the library (not deleted), and if so holds a share lock
+    on it until the transaction ends, so it cannot be deleted before what is written for it commits."""
+    row = await (
+        await conn.execute(
+            "SELECT 1 FROM library_items WHERE id = %s AND user_id = %s AND deleted_at IS NULL FOR SHARE",
+            (item_id, user_id),
+        )
+    ).fetchone()
+    return row is not None
+
+
 async def bump_revision(conn: Connection, *, user_id: int) -> None:
     """Marks the library changed (cached results keyed by the old revision stop matching)."""
     await conn.execute("UPDATE library_stats SET revision = revision + 1 WHERE user_id = %s", (user_id,))

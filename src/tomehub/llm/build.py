@@ -3,13 +3,15 @@ pacers and retry budgets around them."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from redis.asyncio import Redis
 
 from tomehub.config import RouteSettings, Settings
-from tomehub.llm.base import ChatProvider, EmbeddingProvider
+from tomehub.errors import TomehubError
+from tomehub.llm.base import ChatProvider, EmbeddingProvider, LLMError
 from tomehub.llm.embedder import EmbeddingSpace, GatewayEmbedder
 from tomehub.llm.gateway import LLMGateway, Operation, Route
 from tomehub.llm.providers.openai_compat import OpenAICompatProvider
@@ -19,11 +21,20 @@ from tomehub.resilience.pacing import Pacer
 from tomehub.resilience.retry import BACKGROUND, INTERACTIVE, RetryBudget, RetryPolicy
 from tomehub.resilience.shared_state import RedisBreakerStore
 
+_log = logging.getLogger(__name__)
+
 EMBEDDING_OPS = (Operation.SEARCH_EMBEDDING, Operation.INGEST_EMBEDDING)
 CHAT_OPS = (Operation.GENERATION, Operation.JUDGE, Operation.QUERY_EXPANSION, Operation.CONDENSE)
 LOCAL_PROVIDER = "local"
 # In-process embedding is CPU work on a small machine: few at a time, one always free for a query.
 _LOCAL_LIMITS = BulkheadLimits(limit=3, reserved_interactive=1, max_waiting=64, interactive_wait_s=2.0)
+
+
+class EmbeddingDimensionMismatch(TomehubError):
+    """The embedding provider answers vectors of another dimension than the settings say: every
+    embedding would fail, so the start stops (``tomehub serve`` prints this and exits 1)."""
+
+    code = "embedding_dimension_mismatch"
 
 
 class LocalEmbeddingProvider(EmbeddingProvider, Protocol):
@@ -77,19 +88,75 @@ def _resolve(settings: Settings, operation: Operation) -> tuple[str, dict[str, A
         if not base_url:
             raise ValueError(f"{operation}: provider openai needs a base_url (or TOMEHUB_LLM_BASE_URL)")
         model = route.model or (llm.embedding_model if embedding else llm.chat_model)
-        dim = llm.embedding_dim
+        dim_field = "embedding_dim"
     else:  # gemini, through Google's OpenAI-compatible endpoint
         base_url = route.base_url or llm.gemini_base_url
         model = route.model or (llm.gemini_embedding_model if embedding else llm.gemini_chat_model)
-        dim = llm.gemini_embedding_dim
+        dim_field = "gemini_embedding_dim"
     details: dict[str, Any] = {
         "base_url": base_url,
         "api_key": api_key.get_secret_value() if api_key else None,
         "model": model,
     }
     if embedding:
-        details["dim"] = dim
+        details["dim"] = int(getattr(llm, dim_field))
+        details["dim_field"] = dim_field
     return kind, details
+
+
+def _dim_setting(field: str) -> str:
+    return f"TOMEHUB_LLM__{field.upper()}"
+
+
+async def check_embedding_dim(settings: Settings) -> Settings:
+    """Returns the settings with the dimension each remote embedding provider answers with, asked
+    once. A dimension set explicitly (``TOMEHUB_LLM__EMBEDDING_DIM``) that differs raises
+    EmbeddingDimensionMismatch; an unset one is taken from the provider. A provider that cannot
+    answer now is a warning: ingestion waits for it, and its runs say so."""
+    asked: set[tuple[str, str]] = set()
+    for operation in EMBEDDING_OPS:
+        resolved = _resolve(settings, operation)
+        if resolved is None or resolved[0] == LOCAL_PROVIDER:
+            continue
+        _kind, details = resolved
+        base_url, model, field = details["base_url"], details["model"], details["dim_field"]
+        if (base_url, model) in asked:
+            continue
+        asked.add((base_url, model))
+        llm = settings.llm
+        expected = int(getattr(llm, field))
+        provider = OpenAICompatProvider(
+            name=f"probe:{base_url}",
+            base_url=base_url,
+            api_key=details["api_key"],
+            embedding_model=model,
+            embedding_dim=expected,
+            send_dimensions=llm.send_dimensions,
+        )
+        try:
+            measured = await provider.measure_dim(timeout_s=llm.startup_probe_timeout_s)
+        except LLMError as exc:
+            _log.warning(
+                "the embedding provider at %s did not answer the start-up probe (%s); starting anyway: "
+                "ingestion embeds once it answers, and its runs show why they wait",
+                base_url,
+                exc,
+            )
+            continue
+        finally:
+            await provider.close()
+        if measured == expected:
+            continue
+        setting = _dim_setting(field)
+        if field in llm.model_fields_set:
+            raise EmbeddingDimensionMismatch(
+                f"The embedding provider at {base_url} answers {measured}-dimensional vectors for model "
+                f"{model!r}, but {setting} is {expected}. Set {setting}={measured} (or choose a model with "
+                f"{expected} dimensions) and start again."
+            )
+        _log.warning("%s is not set: taking %d, the dimension %s answers with", setting, measured, base_url)
+        settings = settings.model_copy(update={"llm": llm.model_copy(update={field: measured})})
+    return settings
 
 
 def _breakers(policy: BreakerPolicy, store: BreakerStore, *, global_scope: bool) -> dict[Operation, CircuitBreaker]:
@@ -168,6 +235,7 @@ def build_llm(
                     embedding_model=details["model"] if embedding else None,
                     embedding_dim=details.get("dim"),
                     send_dimensions=llm.send_dimensions,
+                    dim_setting=_dim_setting(details.get("dim_field", "embedding_dim")),
                 )
             provider = providers[key]
             if embedding:

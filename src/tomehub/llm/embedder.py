@@ -12,9 +12,49 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tomehub.llm.base import Matrix, Vector
+from tomehub.errors import DeadlineExceeded
+from tomehub.llm.base import (
+    LLMError,
+    Matrix,
+    ProviderConnectionError,
+    ProviderRateLimited,
+    ProviderRejected,
+    ProviderServerError,
+    ProviderTimeout,
+    Vector,
+)
 from tomehub.llm.gateway import LLMGateway, Operation
+from tomehub.resilience.breaker import BreakerOpen
+from tomehub.resilience.bulkhead import BulkheadFull
 from tomehub.resilience.deadline import Deadline
+from tomehub.resilience.pacing import PacedOut
+
+# Why an embedding call can fail that says nothing of the text being embedded: the provider, or our
+# own guards in front of it. Anything else (a database error) is the caller's to retry.
+EMBEDDING_FAILURES: tuple[type[Exception], ...] = (LLMError, BreakerOpen, BulkheadFull, PacedOut, DeadlineExceeded)
+_DETAIL_CHARS = 300
+
+
+def describe_failure(exc: BaseException) -> str:
+    """Returns, in plain words, why an embedding call failed (shown to a person watching a run)."""
+    if isinstance(exc, BreakerOpen):
+        return "breaker open: the embedding provider is failing, so calls to it are paused"
+    if isinstance(exc, BulkheadFull | PacedOut):
+        return "the embedding provider is busy (too many calls waiting for it)"
+    if isinstance(exc, ProviderTimeout | DeadlineExceeded):
+        return "the embedding provider did not answer in time"
+    if isinstance(exc, ProviderConnectionError):
+        return "the embedding provider cannot be reached"
+    if isinstance(exc, ProviderRateLimited):
+        return "the embedding provider keeps rate-limiting us (429)"
+    if isinstance(exc, ProviderServerError | ProviderRejected):
+        # The SDK's error (the cause) carries the provider's own words, e.g. "dimensions must be ...".
+        status = getattr(exc.__cause__, "status_code", None)
+        detail = getattr(exc.__cause__, "message", None)
+        if status is not None:
+            text = f"the embedding provider answered {status}"
+            return f"{text}: {str(detail)[:_DETAIL_CHARS]}" if detail else text
+    return str(exc)[:_DETAIL_CHARS] or exc.__class__.__name__
 
 
 @dataclass(frozen=True)

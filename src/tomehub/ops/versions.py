@@ -54,7 +54,9 @@ async def current(embedder: Embedder, *, chat_model: str | None, prompts: Prompt
     try:
         probe = fingerprint(await embedder.embed_query(PROBE))
     except Exception as exc:  # a provider down at start-up must not stop the start
-        _log.warning("could not fingerprint the embedding model (%s); skipping that check", exc.__class__.__name__)
+        _log.warning(
+            "could not fingerprint the embedding model (%s: %s); skipping that check", exc.__class__.__name__, exc
+        )
         probe = None
     return Deployed(
         embedding_model=embedder.model,

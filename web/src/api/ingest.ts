@@ -25,6 +25,10 @@ export interface Run {
   /** Share of files finished, 0..1. */
   progress: number
   errors: FileError[]
+  /** Why the run's passages wait for their vectors (the last embedding failure); null while they succeed. */
+  embedding_error?: string | null
+  /** When failed embeddings are tried again. */
+  embedding_retry_at?: string | null
   item_ids: string[]
   created_at: string
   started_at: string | null

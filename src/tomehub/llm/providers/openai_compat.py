@@ -72,6 +72,7 @@ class OpenAICompatProvider:
         embedding_model: str | None = None,
         embedding_dim: int | None = None,
         send_dimensions: bool = False,
+        dim_setting: str = "TOMEHUB_LLM__EMBEDDING_DIM",
     ) -> None:
         self.name = name
         self.chat_model = chat_model
@@ -79,12 +80,30 @@ class OpenAICompatProvider:
         self.embedding_dim = embedding_dim
         # Only models that can shorten their vectors accept "dimensions"; most servers reject it.
         self.send_dimensions = send_dimensions
+        # Named in the error a wrong dimension raises: the setting a person changes to fix it.
+        self.dim_setting = dim_setting
         self.client = openai.AsyncOpenAI(base_url=base_url, api_key=api_key or "not-needed", max_retries=0)
 
     async def close(self) -> None:
         await self.client.close()
 
     async def embed(self, texts: list[str], *, timeout_s: float, operation: str, is_query: bool) -> Matrix:
+        vectors = await self._embeddings(texts, timeout_s=timeout_s, operation=operation)
+        if self.embedding_dim and vectors.shape[1] != self.embedding_dim:
+            raise ProviderBadResponse(
+                f"the embedding provider answers {vectors.shape[1]}-dimensional vectors but TomeHub expects "
+                f"{self.embedding_dim} (set {self.dim_setting}={vectors.shape[1]} and restart)"
+            )
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        unit: Matrix = (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+        return unit
+
+    async def measure_dim(self, *, timeout_s: float) -> int:
+        """Returns the dimension of the vectors the provider answers with (one short probe, unchecked)."""
+        vectors = await self._embeddings(["TomeHub dimension probe"], timeout_s=timeout_s, operation="probe")
+        return int(vectors.shape[1])
+
+    async def _embeddings(self, texts: list[str], *, timeout_s: float, operation: str) -> Matrix:
         if not self.embedding_model:
             raise ProviderRejected(f"{self.name}: no embedding model configured")
         extra: dict[str, Any] = {}
@@ -99,16 +118,14 @@ class OpenAICompatProvider:
                 extra_headers={OPERATION_HEADER: operation},
                 **extra,
             )
-            vectors = np.asarray([d.embedding for d in sorted(resp.data, key=lambda d: d.index)], dtype=np.float32)
+            vectors: Matrix = np.asarray(
+                [d.embedding for d in sorted(resp.data, key=lambda d: d.index)], dtype=np.float32
+            )
         except Exception as exc:
             translate(exc)
-        if vectors.shape[0] != len(texts) or (self.embedding_dim and vectors.shape[1] != self.embedding_dim):
-            raise ProviderBadResponse(
-                f"{self.name} returned {vectors.shape} vectors for {len(texts)} texts of dimension {self.embedding_dim}"
-            )
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        unit: Matrix = (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
-        return unit
+        if vectors.ndim != 2 or vectors.shape[0] != len(texts):
+            raise ProviderBadResponse(f"{self.name} returned {vectors.shape[0]} vectors for {len(texts)} texts")
+        return vectors
 
     async def complete(self, messages: list[Message], *, timeout_s: float, operation: str, json_mode: bool) -> str:
         if not self.chat_model:

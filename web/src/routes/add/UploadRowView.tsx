@@ -45,11 +45,18 @@ export const UploadRowView = memo(function UploadRowView({ row, onCancel }: { ro
   const label =
     row.state === 'retrying'
       ? t('add.state.retrying', { seconds })
-      : row.state === 'embedding'
-        ? t('add.state.embedding', { n: row.embedded?.n ?? 0, m: row.embedded?.m ?? 0 })
-        : row.state === 'failed' && row.kind === 'file' && row.errors[0]
-          ? t('add.state.failedBecause', { reason: failureText(row.errors[0]) })
-          : t(`add.state.${row.state}`)
+      : row.state === 'embedding' && row.embeddingRetry
+        ? t('add.embeddingRetrying', {
+            n: row.embedded?.n ?? 0,
+            m: row.embedded?.m ?? 0,
+            reason: row.embeddingRetry.reason,
+            time: row.embeddingRetry.at ? new Date(row.embeddingRetry.at).toLocaleTimeString() : '—',
+          })
+        : row.state === 'embedding'
+          ? t('add.state.embedding', { n: row.embedded?.n ?? 0, m: row.embedded?.m ?? 0 })
+          : row.state === 'failed' && row.kind === 'file' && row.errors[0]
+            ? t('add.state.failedBecause', { reason: failureText(row.errors[0]) })
+            : t(`add.state.${row.state}`)
   const itemId = row.kind === 'file' && row.itemIds.length === 1 ? row.itemIds[0] : undefined
   const showErrors = row.kind === 'zip' && row.errors.length > 0
 

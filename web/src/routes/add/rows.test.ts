@@ -12,6 +12,22 @@ describe('runView', () => {
     expect(runView(makeRun({ status: 'running' })).state).toBe('parsing')
   })
 
+  it('shows why embedding waits and when it is tried again', () => {
+    const view = runView(
+      makeRun({
+        status: 'running',
+        passages_pending_embedding: 4,
+        embedding_error: 'breaker open: the embedding provider is failing',
+        embedding_retry_at: '2025-01-01T00:01:00Z',
+      }),
+    )
+    expect(view).toMatchObject({
+      state: 'embedding',
+      embeddingRetry: { reason: 'breaker open: the embedding provider is failing', at: '2025-01-01T00:01:00Z' },
+    })
+    expect(runView(makeRun({ status: 'running', passages_pending_embedding: 4 })).embeddingRetry).toBeUndefined()
+  })
+
   it('counts embedded and reused passages while embedding', () => {
     const view = runView(
       makeRun({ status: 'running', passages_embedded: 30, passages_reused: 10, passages_pending_embedding: 60 }),

@@ -40,6 +40,8 @@ export interface UploadRow {
   /** A zip's files: finished and in all. */
   files?: { done: number; failed: number; total: number }
   errors: RowFailure[]
+  /** Why embedding waits and when it is tried again, while the server retries it. */
+  embeddingRetry?: { reason: string; at: string | null }
 }
 
 export interface RunView {
@@ -47,6 +49,7 @@ export interface RunView {
   embedded?: { n: number; m: number }
   files: { done: number; failed: number; total: number }
   errors: FileError[]
+  embeddingRetry?: { reason: string; at: string | null }
 }
 
 /** Where a run stands, in the words of an upload row. */
@@ -58,7 +61,16 @@ export function runView(run: Run): RunView {
     case 'running': {
       if (run.passages_pending_embedding > 0) {
         const n = run.passages_embedded + run.passages_reused
-        return { state: 'embedding', embedded: { n, m: n + run.passages_pending_embedding }, files, errors: run.errors }
+        const embeddingRetry = run.embedding_error
+          ? { reason: run.embedding_error, at: run.embedding_retry_at ?? null }
+          : undefined
+        return {
+          state: 'embedding',
+          embedded: { n, m: n + run.passages_pending_embedding },
+          embeddingRetry,
+          files,
+          errors: run.errors,
+        }
       }
       return { state: 'parsing', files, errors: run.errors }
     }
@@ -148,6 +160,7 @@ export function rowsReducer(rows: UploadRow[], action: RowAction): UploadRow[] {
           ...row,
           state: view.state,
           embedded: view.embedded,
+          embeddingRetry: view.embeddingRetry,
           files: view.files,
           errors: view.errors,
           itemIds: action.run.item_ids.length > 0 ? action.run.item_ids : row.itemIds,
