@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Literal
 
-from playwright.sync_api import Browser, BrowserContext, ViewportSize, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, FloatRect, ViewportSize, sync_playwright
 
 Theme = Literal["light", "dark"]
 
@@ -38,6 +38,7 @@ THEMES: tuple[Theme, ...] = ("light", "dark")
 LANGS = ("en", "tr")
 # Pages that need a signed-out browser.
 SIGNED_OUT = {"signin"}
+MAX_SHOT_HEIGHT_PX = 2400
 
 
 def pages(item_id: str | None) -> dict[str, str]:
@@ -47,8 +48,8 @@ def pages(item_id: str | None) -> dict[str, str]:
         "library": "/library",
         "item": f"/library/{item_id}",
         "add": "/add",
-        "search": "/search",
-        "ask": "/ask",
+        "search": "/search?q=Dasein",
+        "ask": "/ask?q=What%20is%20Dasein%3F",
         "reader": f"/reader/{item_id}",
         "analytics": "/analytics?term=being",
         "status": "/status",
@@ -94,7 +95,11 @@ def shoot(context: BrowserContext, path: str, out: Path) -> None:
     try:
         page.goto(path)
         page.wait_for_load_state("networkidle")
-        page.screenshot(path=str(out), full_page=True, animations="disabled")
+        # A whole book in the reader is metres tall: the first screens show what the page is.
+        height = min(int(page.evaluate("document.documentElement.scrollHeight")), MAX_SHOT_HEIGHT_PX)
+        width = page.viewport_size["width"] if page.viewport_size else 1280
+        clip: FloatRect = {"x": 0, "y": 0, "width": width, "height": height}
+        page.screenshot(path=str(out), full_page=True, clip=clip, animations="disabled")
     finally:
         page.close()
     print(out.relative_to(REPO) if out.is_relative_to(REPO) else out)
