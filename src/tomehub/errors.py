@@ -25,7 +25,8 @@
     │   ├── BulkheadFull                  bulkhead_full          (resilience/bulkhead.py)
     │   └── PacedOut                      provider_rate_limited  (resilience/pacing.py)
     ├── DeadlineExceeded              504 deadline_exceeded
-    └── DeploymentMismatch            500 deployment_mismatch    (ops/versions.py; stops start-up)
+    ├── DeploymentMismatch            500 deployment_mismatch    (ops/versions.py; stops start-up)
+    └── EmbeddingDimensionMismatch    500 embedding_dimension_mismatch (llm/build.py; stops start-up)
 
 Under ``/v1`` (the OpenAI-compatible endpoint) the same errors keep their status but take OpenAI's
 shape, ``{"error": {"message", "type", "param", "code"}}``, which OpenAI's clients parse.
