@@ -15,10 +15,14 @@ from typing import Any
 import anyio
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from sse_starlette.sse import SendTimeoutError
+from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
 from tomehub.answer.service import AnswerEvent, Done, Reset, Sources, Token
 from tomehub.errors import TomehubError
+from tomehub.resilience.memory import MemoryState
+from tomehub.resilience.streams import StreamGate
+from tomehub.search.schemas import TIER_HEADER
 
 _log = logging.getLogger(__name__)
 
@@ -82,13 +86,32 @@ class BoundedEventSource(EventSourceResponse):
             self._on_close(dropped)
 
 
-def stream_response(
+async def answer_stream(
+    request: Request,
     events: AsyncIterator[AnswerEvent],
-    *,
-    headers: dict[str, str],
-    send_timeout_s: float,
-    on_close: Callable[[bool], None],
+    render: Callable[[AsyncIterator[AnswerEvent]], AsyncIterator[ServerSentEvent]] = sse_events,
 ) -> EventSourceResponse:
+    """Returns the SSE response of an answer under the worker's stream gate (/api/search, chat
+    messages, /v1 in its own ``render``). Retrieval, the first event, runs before the stream opens,
+    so bad input, a chat not found and overload still get a status code."""
+    gate: StreamGate = request.app.state.stream_gate
+    gate.enter(memory_pressure=request.app.state.memory.state is not MemoryState.OK)
+    try:
+        first = await anext(events)
+    except BaseException:
+        gate.leave()
+        raise
+    assert isinstance(first, Sources)
     return BoundedEventSource(
-        sse_events(events), ping=PING_INTERVAL_S, headers=headers, send_timeout=send_timeout_s, on_close=on_close
+        render(_prepend(first, events)),
+        ping=PING_INTERVAL_S,
+        headers={TIER_HEADER: str(int(first.search.tier))},
+        send_timeout=request.app.state.resources.settings.server.stream_send_timeout_s,
+        on_close=lambda dropped: gate.leave(dropped=dropped),
     )
+
+
+async def _prepend(first: AnswerEvent, rest: AsyncIterator[AnswerEvent]) -> AsyncIterator[AnswerEvent]:
+    yield first
+    async for event in rest:
+        yield event

@@ -2,26 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from tomehub.answer.service import AnswerEvent, Sources
-from tomehub.answer.streaming import stream_response
+from tomehub.answer.streaming import answer_stream
 from tomehub.auth.deps import CurrentUser
 from tomehub.chats.schemas import ChatAnswerOut, ChatDetail, ChatIn, ChatOut, ChatPage, ChatPatch, MessageIn
 from tomehub.chats.service import ChatService
 from tomehub.library.schemas import error_responses
-from tomehub.resilience.memory import MemoryState
-from tomehub.resilience.streams import StreamGate
 from tomehub.resources import RequestDeadline
+from tomehub.search.schemas import TIER_HEADER
 
 router = APIRouter(prefix="/api", tags=["chats"])
 
-TIER_HEADER = "X-TomeHub-Tier"
 # A search box, not a document: longer texts are a mistake.
 MAX_QUERY_CHARS = 200
 
@@ -93,33 +89,11 @@ async def post_message(
     does, JSON or SSE with `Accept: text/event-stream`, and stores both. The finished answer carries
     the stored messages' ids."""
     if "text/event-stream" in request.headers.get("accept", ""):
-        gate: StreamGate = request.app.state.stream_gate
-        watchdog = request.app.state.memory
-        gate.enter(memory_pressure=watchdog.state is not MemoryState.OK)
-        try:
-            events = chats.message_events(
-                user_id=user.id, chat_id=chat_id, content=body.content, filters=body.filters, deadline=deadline
-            )
-            # Retrieval runs before the stream opens, so bad input, a chat not found and overload
-            # still get a status code.
-            first = await anext(events)
-        except BaseException:
-            gate.leave()
-            raise
-        assert isinstance(first, Sources)
-        return stream_response(
-            _prepend(first, events),
-            headers={TIER_HEADER: str(int(first.search.tier))},
-            send_timeout_s=request.app.state.resources.settings.server.stream_send_timeout_s,
-            on_close=lambda dropped: gate.leave(dropped=dropped),
+        events = chats.message_events(
+            user_id=user.id, chat_id=chat_id, content=body.content, filters=body.filters, deadline=deadline
         )
+        return await answer_stream(request, events)
     result = await chats.post_message(
         user_id=user.id, chat_id=chat_id, content=body.content, filters=body.filters, deadline=deadline
     )
     return JSONResponse(result.model_dump(mode="json"), headers={TIER_HEADER: str(int(result.tier))})
-
-
-async def _prepend(first: AnswerEvent, rest: AsyncIterator[AnswerEvent]) -> AsyncIterator[AnswerEvent]:
-    yield first
-    async for event in rest:
-        yield event

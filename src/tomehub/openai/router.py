@@ -16,21 +16,17 @@ from fastapi.routing import APIRoute
 from sse_starlette import ServerSentEvent
 from starlette.exceptions import HTTPException
 
-from tomehub.answer.service import AnswerEvent, Sources
-from tomehub.answer.streaming import PING_INTERVAL_S, BoundedEventSource
+from tomehub.answer.streaming import answer_stream
 from tomehub.auth.deps import CurrentUser
 from tomehub.chats.service import ChatService
 from tomehub.errors import BadInput, TomehubError, from_http_exception, openai_error_body
 from tomehub.library.schemas import error_responses
 from tomehub.openai import service
 from tomehub.openai.schemas import CompletionIn, CompletionOut, ModelList, ModelOut, OpenAIErrorOut
-from tomehub.resilience.memory import MemoryState
-from tomehub.resilience.streams import StreamGate
 from tomehub.resources import RequestDeadline
+from tomehub.search.schemas import TIER_HEADER
 
 _log = logging.getLogger(__name__)
-
-TIER_HEADER = "X-TomeHub-Tier"
 
 
 def _error_response(exc: TomehubError, *, param: str | None = None) -> JSONResponse:
@@ -119,26 +115,12 @@ async def chat_completions(
     model_id = service.model(body.model, _model_id(request)).id
     history, question = service.conversation(body.messages)
     if body.stream:
-        gate: StreamGate = request.app.state.stream_gate
-        gate.enter(memory_pressure=request.app.state.memory.state is not MemoryState.OK)
-        try:
-            events = chats.reply_events(
-                user_id=user.id, history=history, message=question, filters=None, deadline=deadline
-            )
-            # Retrieval runs before the stream opens, so bad input and overload still get a status code.
-            first = await anext(events)
-        except BaseException:
-            gate.leave()
-            raise
-        assert isinstance(first, Sources)
+        events = chats.reply_events(user_id=user.id, history=history, message=question, filters=None, deadline=deadline)
         include_usage = body.stream_options is not None and body.stream_options.include_usage
-        chunks = service.completion_chunks(_prepend(first, events), model_id=model_id, include_usage=include_usage)
-        return BoundedEventSource(
-            _sse(chunks),
-            ping=PING_INTERVAL_S,
-            headers={TIER_HEADER: str(int(first.search.tier))},
-            send_timeout=request.app.state.resources.settings.server.stream_send_timeout_s,
-            on_close=lambda dropped: gate.leave(dropped=dropped),
+        return await answer_stream(
+            request,
+            events,
+            lambda answer: _sse(service.completion_chunks(answer, model_id=model_id, include_usage=include_usage)),
         )
     answer = await chats.reply(user_id=user.id, history=history, message=question, filters=None, deadline=deadline)
     out = service.completion(answer, model_id=model_id)
@@ -150,9 +132,3 @@ async def _sse(chunks: AsyncIterator[dict[str, Any] | str]) -> AsyncIterator[Ser
     async for chunk in chunks:
         data = chunk if isinstance(chunk, str) else json.dumps(chunk, ensure_ascii=False, default=str)
         yield ServerSentEvent(data=data)
-
-
-async def _prepend(first: AnswerEvent, rest: AsyncIterator[AnswerEvent]) -> AsyncIterator[AnswerEvent]:
-    yield first
-    async for event in rest:
-        yield event

@@ -9,12 +9,11 @@ from fastapi import APIRouter, Depends, Request, Response
 from tomehub.auth.deps import CurrentUser
 from tomehub.library.schemas import error_responses
 from tomehub.resources import RequestDeadline
-from tomehub.search.schemas import SearchOut, SmartSearchIn
+from tomehub.search.schemas import TIER_HEADER, SearchOut, SmartSearchIn
 from tomehub.search.service import Searcher
 
 router = APIRouter(prefix="/api", tags=["search"])
 
-TIER_HEADER = "X-TomeHub-Tier"
 DEGRADED_HEADER = "X-TomeHub-Degraded"
 
 

@@ -18,6 +18,9 @@ class Tier(IntEnum):
     CACHED = 3  # a cached result for the same query and versions
 
 
+# Every search and answer response carries its tier in this header too (and in the body).
+TIER_HEADER = "X-TomeHub-Tier"
+
 TIER_NAMES = {Tier.HYBRID: "hybrid", Tier.KEYWORD: "keyword", Tier.CACHED: "cached"}
 
 
