@@ -458,7 +458,7 @@ def ingest(
 
     files = sorted(_walk(paths, SUPPORTED_EXTENSIONS | {".zip"}))
     if not files:
-        console.print("[yellow]No PDF, EPUB, HTML, Markdown or text files found.[/]")
+        console.print("[yellow]No PDF, EPUB, DOCX, ODT, HTML, Markdown, text or highlight export files found.[/]")
         raise typer.Exit(1)
     try:
         meta = UploadMeta(item_type=ItemType(item_type.upper()), tags=tuple(clean_tags(tags.split(",")) or ()))
@@ -790,5 +790,8 @@ async def _work_until_done(
     failed = [e for r in runs for e in r.errors]
     done = sum(r.files_done for r in runs)
     console.print(f"{done} file(s) ingested, {len(failed)} failed.")
+    added, skipped = sum(r.highlights_added for r in runs), sum(r.highlights_skipped for r in runs)
+    if added or skipped:
+        console.print(f"{added} highlight(s) imported, {skipped} already in the library.")
     for err in failed:
         console.print(f"  [red]✗[/] {err.file}: {err.message}")

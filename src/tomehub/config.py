@@ -134,6 +134,9 @@ class IngestSettings(BaseModel):
     max_batch_unpacked_bytes: int = 4 * 1024 * 1024 * 1024
     # Highlights and notes are short; longer text belongs in an uploaded file.
     max_item_text_chars: int = 200_000
+    # A highlight import (Kindle clippings, Readwise CSV) writes this many highlights per transaction:
+    # a file of thousands commits as it goes and never holds the library's lock for long.
+    highlight_import_batch_items: int = Field(default=500, ge=1)
     # After a change of embedding model, re-embed stale vectors in the background at start-up
     # (until then those chunks are found by keyword only).
     reembed_on_start: bool = True
@@ -155,6 +158,19 @@ class IngestSettings(BaseModel):
     embedding_retry_initial_s: float = Field(default=30.0, gt=0)
     embedding_retry_max_s: float = Field(default=600.0, gt=0)
     embedding_give_up_after_s: float = Field(default=3600.0, gt=0)
+    # Every file is parsed in a child process (ingest/sandbox.py), so a hostile file cannot take the
+    # worker down: its address space is capped at parse_memory_limit_mb (decompression bombs, runaway
+    # parsers), it is killed after parse_timeout_s, and parse_workers warm children serve the files.
+    parse_memory_limit_mb: int = Field(default=1024, ge=64)
+    parse_timeout_s: float = Field(default=120.0, gt=0)
+    parse_workers: int = Field(default=1, ge=1)
+    # Modules imported in the API/worker process and in every parse child, which register extra
+    # parsers with tomehub.ingest.parsers.register_parser (tests register hostile ones).
+    parser_plugins: list[str] = Field(default_factory=list)
+    # A file job is started at most this many times when its worker keeps dying mid-way (SIGKILL, the
+    # OOM killer): after that many deaths the file fails as a poison file instead of crash-looping
+    # every worker in turn.
+    max_job_attempts: int = Field(default=3, ge=1)
 
 
 class AnswerSettings(BaseModel):
@@ -465,6 +481,14 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # JSON lines for machines (default); plain text for a person reading a terminal.
     log_json: bool = True
+    # Kept originals: unset keeps them under data_dir/originals; `s3://bucket/prefix` puts them in an
+    # S3-compatible store every machine of a deployment shares (a path keeps them in that directory).
+    originals_url: str | None = None
+    # For a non-AWS store (MinIO, R2, moto): its URL; credentials fall back to the AWS_* environment.
+    originals_s3_endpoint: str | None = None
+    originals_s3_region: str | None = None
+    originals_s3_access_key_id: str | None = None
+    originals_s3_secret_access_key: SecretStr | None = None
 
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)

@@ -9,7 +9,12 @@
     │       ├── EncryptedDocument         encrypted_document
     │       ├── CorruptDocument           corrupt_document
     │       ├── EmptyDocument             empty_document
-    │       └── DocumentTooLarge          document_too_large
+    │       ├── DocumentTooLarge          document_too_large
+    │       ├── ParserFailed              parser_failed          (ingest/sandbox.py: the parser's child process)
+    │       │   ├── ParserCrashed             parser_crashed
+    │       │   ├── ParserTimedOut            parser_timeout
+    │       │   └── ParserOutOfMemory         parser_out_of_memory
+    │       └── PoisonFile                poison_file            (its worker died on every attempt)
     ├── PayloadTooLarge               413 payload_too_large
     ├── Unauthorized                  401 unauthorized
     ├── Forbidden                     403 forbidden          (CSRF/origin check, closed sign-ups, admins only)
@@ -84,6 +89,30 @@ class EmptyDocument(DocumentError):
 
 class DocumentTooLarge(DocumentError):
     code = "document_too_large"
+
+
+class ParserFailed(DocumentError):
+    """A file whose parser did not come back from its sandboxed child process."""
+
+    code = "parser_failed"
+
+
+class ParserCrashed(ParserFailed):
+    code = "parser_crashed"
+
+
+class ParserTimedOut(ParserFailed):
+    code = "parser_timeout"
+
+
+class ParserOutOfMemory(ParserFailed):
+    code = "parser_out_of_memory"
+
+
+class PoisonFile(DocumentError):
+    """A file whose worker died (killed, crashed) every time it was processed; it is not tried again."""
+
+    code = "poison_file"
 
 
 class PayloadTooLarge(TomehubError):

@@ -61,6 +61,7 @@ from tomehub.store.cache import Cache
 from tomehub.store.db import Database
 from tomehub.store.embedded import EmbeddedServer, start_embedded
 from tomehub.store.migrate import apply_migrations
+from tomehub.store.originals import open_originals
 from tomehub.store.users import UserDirectory
 from tomehub.webapp.serve import mount_web_app
 
@@ -271,6 +272,7 @@ def create_app(
                 settings=settings, db=runtime.db, users=UserDirectory(runtime.db), embedder=runtime.search_embedder
             )
             app.state.ingest_queue = runtime.queue
+            app.state.originals = open_originals(settings)
             app.state.searcher, app.state.answers = build_search_and_answers(runtime)
             app.state.chats = build_chat_service(
                 db=runtime.db,

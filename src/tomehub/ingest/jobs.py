@@ -4,7 +4,9 @@ Jobs survive restarts and run on any worker that can reach the database: in-proc
 default, or ``tomehub worker`` processes for scale-out. Failures other than a bad document (which
 fails its own file and nothing else) are retried with exponential backoff; every job is idempotent,
 so a job whose worker was killed mid-way is simply run again (workers send heartbeats; a job whose
-worker stopped beating is put back in the queue by any other worker).
+worker stopped beating is put back in the queue by any other worker). A file job carries how many
+workers died running it: after ``ingest.max_job_attempts`` deaths the file fails as a poison file
+instead of taking down every worker in turn.
 
 Fairness: a user's k-th waiting file gets priority -k, so workers take files round-robin across
 users: one user's 10,000 files do not hold back another user's one.
@@ -44,8 +46,11 @@ def _last_attempt(context: JobContext) -> bool:
     return context.job.attempts + 1 >= _MAX_ATTEMPTS
 
 
-async def _process_file(context: JobContext, file_id: str) -> None:
+async def _process_file(context: JobContext, file_id: str, deaths: int = 0) -> None:
     ctx = _worker_context(context)
+    if deaths >= ctx.settings.ingest.max_job_attempts:
+        await service.fail_poison_file(ctx=ctx, file_id=UUID(file_id), deaths=deaths)
+        return
     try:
         await service.process_file(ctx=ctx, file_id=UUID(file_id))
     except Exception as exc:
@@ -57,8 +62,11 @@ async def _process_file(context: JobContext, file_id: str) -> None:
         await service.give_up_file(ctx=ctx, file_id=UUID(file_id), cause=exc)
 
 
-async def _embed_file(context: JobContext, file_id: str) -> None:
+async def _embed_file(context: JobContext, file_id: str, deaths: int = 0) -> None:
     ctx = _worker_context(context)
+    if deaths >= ctx.settings.ingest.max_job_attempts:
+        await service.fail_poison_file(ctx=ctx, file_id=UUID(file_id), deaths=deaths)
+        return
     try:
         await service.embed_file(ctx=ctx, file_id=UUID(file_id))
     except Exception as exc:
@@ -83,6 +91,8 @@ class JobQueue:
     EMBED_ITEM = "tomehub.embed_item"
     EMBED_FILE = "tomehub.embed_file"
     REEMBED_USER = "tomehub.reembed_user"
+    # Jobs that parse or embed one file: a death is counted against the file (poison files).
+    _COUNTS_DEATHS = frozenset({PROCESS_FILE, EMBED_FILE})
 
     def __init__(self, url: str, *, pool_max_size: int = 3) -> None:
         connector = procrastinate.PsycopgConnector(
@@ -134,8 +144,34 @@ class JobQueue:
         stalled = list(await self.app.job_manager.get_stalled_jobs(seconds_since_heartbeat=silent_for_s))
         for job in stalled:
             _log.warning("job %s (%s) lost its worker; running it again", job.id, job.task_name)
-            await self.app.job_manager.retry_job(job)
+            if job.task_name in self._COUNTS_DEATHS:
+                await self._requeue_counting_death(job)
+            else:
+                await self.app.job_manager.retry_job(job)
         return len(stalled)
+
+    async def _requeue_counting_death(self, job: procrastinate.jobs.Job) -> None:
+        """Replaces a dead worker's file job with one that knows one more worker died running it
+        (the job then fails its file as poison once the deaths reach ingest.max_job_attempts)."""
+        assert job.id is not None
+        # First the file forgets its job: should this process die before the new job is queued, the
+        # file is an orphan that start-up queues again (service.requeue_orphans), never a lost file.
+        await self.app.connector.execute_query_async(
+            "UPDATE ingestion_files SET job_id = NULL WHERE job_id = %(old)s", old=job.id
+        )
+        try:
+            # Only one watcher wins this: for the others the job is no longer "doing".
+            await self.app.job_manager.finish_job(job, status=procrastinate.jobs.Status.FAILED, delete_job=True)
+        except procrastinate.exceptions.ConnectorException:
+            return
+        previous = job.task_kwargs.get("deaths")
+        kwargs = {**job.task_kwargs, "deaths": (previous if isinstance(previous, int) else 0) + 1}
+        new_id: int = await self.app.configure_task(job.task_name, priority=job.priority).defer_async(**kwargs)
+        await self.app.connector.execute_query_async(
+            "UPDATE ingestion_files SET job_id = %(new)s WHERE id = %(file)s AND job_id IS NULL",
+            new=new_id,
+            file=str(job.task_kwargs["file_id"]),
+        )
 
     async def watch_stalled(self, *, silent_for_s: float, every_s: float) -> None:
         """Retries stalled jobs for ever (every worker may run this: retrying is idempotent)."""

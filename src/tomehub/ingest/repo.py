@@ -180,7 +180,7 @@ async def cancel_file(conn: Connection, *, file_id: UUID, run_id: UUID, reason: 
 _RUN_COLUMNS = """
     r.id, r.label, r.status, r.files_total, r.files_done, r.files_failed, r.chunks_written,
     r.passages_reused, r.passages_embedded, r.errors, r.created_at, r.started_at, r.finished_at,
-    r.embedding_error, r.embedding_retry_at,
+    r.embedding_error, r.embedding_retry_at, r.highlights_added, r.highlights_skipped,
     ARRAY(SELECT DISTINCT f.item_id FROM ingestion_files f WHERE f.run_id = r.id) AS item_ids,
     (SELECT coalesce(jsonb_agg(jsonb_build_object('file', f.filename, 'code', f.error_code, 'message', f.error)
                                ORDER BY f.finished_at, f.id), '[]'::jsonb)

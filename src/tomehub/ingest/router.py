@@ -15,6 +15,7 @@ from tomehub.ingest.schemas import AddItemIn, BatchAccepted, IngestAccepted, Run
 from tomehub.ingest.service import IngestQueue, UploadMeta
 from tomehub.library.schemas import ItemOut, ItemType, clean_tags, error_responses
 from tomehub.resources import AppResources, RequestDeadline
+from tomehub.store.originals import Originals
 from tomehub.store.text import unstorable
 
 router = APIRouter(prefix="/api", tags=["ingest"])
@@ -47,7 +48,12 @@ def _form_body(file_description: str, *fields: str) -> dict[str, Any]:
     openapi_extra=_form_body("The document.", "title", "author", "item_type", "tags"),
 )
 async def ingest_file(
-    request: Request, user: CurrentUser, res: AppResources, queue: Queue, deadline: RequestDeadline
+    request: Request,
+    user: CurrentUser,
+    res: AppResources,
+    queue: Queue,
+    deadline: RequestDeadline,
+    originals: Originals,
 ) -> IngestAccepted:
     """Uploads one file (multipart field `file`, plus optional `title`, `author`, `item_type`, `tags`)."""
     limit = res.settings.ingest.max_upload_bytes
@@ -78,6 +84,7 @@ async def ingest_file(
         data=data,
         meta=meta,
         deadline=deadline,
+        originals=originals,
     )
 
 
@@ -88,7 +95,9 @@ async def ingest_file(
     responses=error_responses(403, 413, 422),
     openapi_extra=_form_body("A zip archive of documents.", "item_type", "tags"),
 )
-async def ingest_batch(request: Request, user: CurrentUser, res: AppResources, queue: Queue) -> BatchAccepted:
+async def ingest_batch(
+    request: Request, user: CurrentUser, res: AppResources, queue: Queue, originals: Originals
+) -> BatchAccepted:
     """Uploads a zip of documents (field `file`, plus optional `item_type`, `tags`) as one run."""
     limit = res.settings.ingest.max_batch_upload_bytes
     length = request.headers.get("content-length")
@@ -109,7 +118,14 @@ async def ingest_batch(request: Request, user: CurrentUser, res: AppResources, q
         raise BadInput(f"{label} holds no files.")
     meta = UploadMeta(item_type=_item_type(form.get("item_type")), tags=_tags(form.get("tags")))
     run_id = await service.submit_files(
-        db=res.db, queue=queue, settings=res.settings, user_id=user.id, label=label, files=files, meta=meta
+        db=res.db,
+        queue=queue,
+        settings=res.settings,
+        user_id=user.id,
+        label=label,
+        files=files,
+        meta=meta,
+        originals=originals,
     )
     return BatchAccepted(run_id=run_id, files=len(files), status_url=f"/api/ingest/runs/{run_id}")
 

@@ -56,6 +56,12 @@ class RunOut(BaseModel):
     embedding_retry_at: datetime | None = Field(
         default=None, description="When the failed embeddings are tried again; past the retry policy the file fails."
     )
+    highlights_added: int = Field(
+        default=0, description="Highlights and notes a Kindle clippings or Readwise export added as items."
+    )
+    highlights_skipped: int = Field(
+        default=0, description="Highlights of such an export already in the library (imported before)."
+    )
     item_ids: list[UUID]
     created_at: datetime
     started_at: datetime | None

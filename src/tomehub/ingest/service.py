@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import mimetypes
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -28,11 +29,14 @@ from tomehub.errors import (
     Forbidden,
     NotFound,
     PayloadTooLarge,
+    PoisonFile,
     TomehubError,
 )
-from tomehub.ingest import repo
+from tomehub.ingest import highlights, repo
 from tomehub.ingest.chunking import Chunk, chunk_sections, content_hash
-from tomehub.ingest.parsers import ParsedDocument, Section, detect_format, parse_document
+from tomehub.ingest.parsers import ParsedDocument, Section, detect_format
+from tomehub.ingest.parsers.highlights import KINDLE, highlight_format, read_highlights
+from tomehub.ingest.sandbox import parse_sandboxed
 from tomehub.ingest.schemas import AddItemIn, IngestAccepted, RunList, RunOut
 from tomehub.library import repo as library_repo
 from tomehub.library.analysis import detect_config
@@ -42,6 +46,7 @@ from tomehub.llm.base import Embedder
 from tomehub.llm.embedder import EMBEDDING_FAILURES, describe_failure
 from tomehub.resilience.deadline import Deadline
 from tomehub.store.db import Connection, Database
+from tomehub.store.originals import OriginalStore, open_originals
 
 _log = logging.getLogger(__name__)
 
@@ -104,6 +109,13 @@ def sha256_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def mime_of(data: bytes, filename: str) -> str:
+    """Returns the media type an original is served with."""
+    if data.startswith(b"%PDF-"):
+        return "application/pdf"
+    return mimetypes.guess_type(PurePath(filename).name)[0] or "application/octet-stream"
+
+
 def check_upload_size(size: int, *, settings: Settings, filename: str) -> None:
     """Raises PayloadTooLarge when a file is over the upload limit."""
     limit = settings.ingest.max_upload_bytes
@@ -123,19 +135,33 @@ async def submit_upload(
     data: bytes,
     meta: UploadMeta,
     deadline: Deadline | None = None,
+    originals: OriginalStore | None = None,
 ) -> IngestAccepted:
     """Accepts one uploaded file: records it, queues its processing and returns the run to watch."""
+    originals = originals if originals is not None else open_originals(settings)
     check_upload_size(len(data), settings=settings, filename=filename)
     detect_format(data, filename)  # unsupported types are refused now (415), not in the worker
     try:
         run_id, item_ids, file_ids, duplicates = await _record_files(
-            db=db, user_id=user_id, label=filename, files=[(filename, data)], meta=meta, deadline=deadline
+            db=db,
+            user_id=user_id,
+            label=filename,
+            files=[(filename, data)],
+            meta=meta,
+            deadline=deadline,
+            originals=originals,
         )
     except psycopg.errors.UniqueViolation:
         # The same file arrived twice at once; the other upload created the item, so this one
         # now finds it and becomes a re-check of it.
         run_id, item_ids, file_ids, duplicates = await _record_files(
-            db=db, user_id=user_id, label=filename, files=[(filename, data)], meta=meta, deadline=deadline
+            db=db,
+            user_id=user_id,
+            label=filename,
+            files=[(filename, data)],
+            meta=meta,
+            deadline=deadline,
+            originals=originals,
         )
     await _enqueue(db=db, queue=queue, file_ids=file_ids, user_id=user_id)
     return IngestAccepted(
@@ -156,8 +182,10 @@ async def submit_files(
     label: str,
     files: list[tuple[str, bytes]],
     meta: UploadMeta,
+    originals: OriginalStore | None = None,
 ) -> UUID:
     """Accepts a batch of files as one run; files that cannot be read fail alone. Returns the run id."""
+    originals = originals if originals is not None else open_originals(settings)
     accepted: list[tuple[str, bytes]] = []
     refused: list[tuple[str, TomehubError]] = []
     for name, data in files:
@@ -168,7 +196,15 @@ async def submit_files(
         except (PayloadTooLarge, BadInput) as exc:
             refused.append((name, exc))
     run_id, _items, file_ids, _dups = await _record_files(
-        db=db, user_id=user_id, label=label, files=accepted, meta=meta, total=len(files), refused=refused, deadline=None
+        db=db,
+        user_id=user_id,
+        label=label,
+        files=accepted,
+        meta=meta,
+        total=len(files),
+        refused=refused,
+        deadline=None,
+        originals=originals,
     )
     await _enqueue(db=db, queue=queue, file_ids=file_ids, user_id=user_id)
     return run_id
@@ -209,6 +245,7 @@ async def _record_files(
     deadline: Deadline | None = None,
     total: int | None = None,
     refused: list[tuple[str, TomehubError]] | None = None,
+    originals: OriginalStore | None = None,
 ) -> tuple[UUID, list[UUID], list[UUID], list[bool]]:
     item_ids: list[UUID] = []
     file_ids: list[UUID] = []
@@ -217,6 +254,11 @@ async def _record_files(
         run_id = await repo.create_run(conn, user_id=user_id, label=label, files_total=total or len(files))
         for name, data in files:
             digest = sha256_of(data)
+            if originals is not None:
+                # Kept before the job is queued (a worker elsewhere reads it); the lock keeps a
+                # concurrent delete of the last item sharing this file from removing it meanwhile.
+                await library_repo.lock_original(conn, file_sha256=digest)
+                await originals.put(digest, data)
             item_id = await library_repo.find_item_by_file(conn, user_id=user_id, file_sha256=digest)
             duplicates.append(item_id is not None)
             if item_id is None:
@@ -228,7 +270,7 @@ async def _record_files(
                     author=meta.author,
                     tags=list(meta.tags),
                     source_filename=PurePath(name).name,
-                    source_mime=None,
+                    source_mime=mime_of(data, name),
                     file_sha256=digest,
                     status="pending",
                 )
@@ -382,6 +424,9 @@ async def process_file(*, ctx: WorkerContext, file_id: UUID) -> None:
             return
     async with ctx.db.write() as conn:
         await repo.mark_run_started(conn, run_id=run_id)
+    if _highlight_import(row) is not None:
+        await _import_highlight_file(ctx, row)
+        return
     try:
         doc, chunks, config = await asyncio.to_thread(_parse_and_chunk, ctx, bytes(row["data"]), filename)
     except DocumentError as exc:
@@ -427,13 +472,64 @@ async def embed_file(*, ctx: WorkerContext, file_id: UUID) -> None:
         row = await _load_file(conn, file_id)
     if row is None:
         return
-    await _embed_and_finish(ctx, row)
+    await _embed_and_finish(ctx, row, whole_library=_highlight_import(row) is not None)
 
 
-async def _embed_and_finish(ctx: WorkerContext, row: dict[str, Any]) -> None:
+def _highlight_import(row: dict[str, Any]) -> str | None:
+    """Returns the export format when a queued file is a highlight export (Kindle, Readwise)."""
+    return highlight_format(bytes(row.get("data") or b""), row["filename"])
+
+
+async def _import_highlight_file(ctx: WorkerContext, row: dict[str, Any]) -> None:
+    """Imports an export's highlights as items of their own; the export's item records the counts."""
+    file_id, run_id, user_id, item_id, filename = (
+        row["id"], row["run_id"], row["user_id"], row["item_id"], row["filename"]
+    )  # fmt: skip
+    fmt = _highlight_import(row) or KINDLE
+    try:
+        found = await asyncio.to_thread(read_highlights, bytes(row["data"]), filename, fmt)
+    except DocumentError as exc:
+        await _fail_file(
+            ctx, file_id=file_id, run_id=run_id, user_id=user_id, item_id=item_id, filename=filename, exc=exc
+        )
+        return
+    async with ctx.db.read() as conn:
+        export = await library_repo.get_item(conn, user_id=user_id, item_id=item_id)
+    result = await highlights.import_highlights(
+        db=ctx.db,
+        embedder=ctx.embedder,
+        settings=ctx.settings,
+        user_id=user_id,
+        run_id=run_id,
+        export_item_id=item_id,
+        filename=PurePath(filename).name,
+        highlights=found,
+        tags=list(export["tags"]) if export else [],
+    )
+    async with ctx.db.write() as conn, conn.transaction():
+        if await _cancel_if_deleted(conn, row, when="while its highlights were being imported"):
+            return
+        summary = highlights.summary_of(
+            result,
+            source="Kindle clippings" if fmt == KINDLE else "Readwise export",
+            books=len({h.book_title.casefold() for h in found}),
+        )
+        fields: dict[str, object] = {"status": "ready", "status_detail": None, "summary": summary}
+        await library_repo.update_item(conn, user_id=user_id, item_id=item_id, fields=fields)
+    # The highlights are items of their own: their passages are embedded with the library's.
+    await _embed_and_finish(ctx, row, whole_library=True)
+
+
+async def _embed_and_finish(ctx: WorkerContext, row: dict[str, Any], *, whole_library: bool = False) -> None:
     file_id, run_id, item_id, filename = row["id"], row["run_id"], row["item_id"], row["filename"]
     try:
-        await embed_pending(ctx=ctx, user_id=row["user_id"], item_id=item_id, run_id=run_id, file_id=file_id)
+        await embed_pending(
+            ctx=ctx,
+            user_id=row["user_id"],
+            item_id=None if whole_library else item_id,
+            run_id=run_id,
+            file_id=file_id,
+        )
     except EMBEDDING_FAILURES as exc:
         await _embedding_failed(ctx, row, exc)
         return
@@ -512,7 +608,8 @@ async def _cancel_if_deleted(conn: Connection, row: dict[str, Any], *, when: str
 
 
 def _parse_and_chunk(ctx: WorkerContext, data: bytes, filename: str) -> tuple[ParsedDocument, list[Chunk], str]:
-    doc = parse_document(data, filename)
+    # In a child process: a parser that crashes, hangs or runs out of memory fails this file only.
+    doc = parse_sandboxed(data, filename, settings=ctx.settings.ingest)
     if doc.char_count > ctx.settings.ingest.max_document_chars:
         raise DocumentTooLarge(
             f"{filename} holds {doc.char_count:,} characters of text; the limit is "
@@ -534,6 +631,28 @@ async def give_up_file(*, ctx: WorkerContext, file_id: UUID, cause: Exception) -
     exc = ProcessingFailed(
         f"{row['filename']} could not be processed after several attempts ({cause.__class__.__name__}); "
         "it is kept and can be uploaded again."
+    )
+    await _fail_file(
+        ctx,
+        file_id=file_id,
+        run_id=row["run_id"],
+        user_id=row["user_id"],
+        item_id=row["item_id"],
+        filename=row["filename"],
+        exc=exc,
+    )
+
+
+async def fail_poison_file(*, ctx: WorkerContext, file_id: UUID, deaths: int) -> None:
+    """Marks a file failed whose worker died every time it was processed, so it is not tried again."""
+    async with ctx.db.write() as conn:
+        row = await _load_file(conn, file_id)
+    if row is None:
+        return
+    _log.error("file %s is a poison file: its worker died %d times processing it", row["filename"], deaths)
+    exc = PoisonFile(
+        f"{row['filename']} could not be processed: the worker died {deaths} times while processing this file "
+        "(killed, crashed or out of memory); it is not retried again."
     )
     await _fail_file(
         ctx,
@@ -599,6 +718,9 @@ async def embed_pending(
             return embedded
         vectors = await ctx.embedder.embed_passages([str(r["text"]) for r in rows])
         async with ctx.db.write() as conn, conn.transaction():
+            # The statistics row first, as deletes take it: locking passages then statistics while a
+            # delete holds statistics and cascades into passages deadlocked.
+            await library_repo.lock_library(conn, user_id=user_id)
             # Passages of an item deleted while they were embedded are gone: their vectors land
             # nowhere and are not counted.
             stored = await library_repo.set_embeddings(

@@ -15,7 +15,7 @@ from tomehub.store.db import Connection
 
 _ITEM_COLUMNS = """
     i.id, i.item_type, i.title, i.author, i.isbn, i.tags, i.summary, i.source_filename,
-    i.language, i.status, i.status_detail, i.created_at, i.updated_at,
+    i.language, i.status, i.status_detail, i.created_at, i.updated_at, i.source_item_id,
     (SELECT count(*) FROM content_chunks c WHERE c.item_id = i.id) AS chunk_count
 """
 
@@ -559,3 +559,36 @@ async def stale_vector_counts(conn: Connection, *, model: str, version: str) -> 
         (model, version),
     )
     return await cur.fetchall()
+
+
+async def lock_original(conn: Connection, *, file_sha256: str) -> None:
+    """Locks one kept original for the transaction: keeping it and removing it take turns."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", ("original:" + file_sha256,))
+
+
+async def item_file(conn: Connection, *, user_id: int, item_id: UUID) -> dict[str, Any] | None:
+    """Returns the file digest, media type and name of one of the user's live items (None: no such item)."""
+    cur = await conn.execute(
+        """SELECT file_sha256, source_mime, source_filename FROM library_items
+           WHERE id = %s AND user_id = %s AND deleted_at IS NULL""",
+        (item_id, user_id),
+    )
+    return await cur.fetchone()
+
+
+async def file_digests(conn: Connection, *, item_ids: list[UUID]) -> list[str]:
+    """Returns the distinct file digests of the given items (deleted or not)."""
+    cur = await conn.execute(
+        "SELECT DISTINCT file_sha256 FROM library_items WHERE id = ANY(%s) AND file_sha256 IS NOT NULL", (item_ids,)
+    )
+    return [str(r["file_sha256"]) for r in await cur.fetchall()]
+
+
+async def original_in_use(conn: Connection, *, file_sha256: str) -> bool:
+    """Returns whether any live item of any user still has this file."""
+    cur = await conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM library_items WHERE file_sha256 = %s AND deleted_at IS NULL) AS used",
+        (file_sha256,),
+    )
+    row = await cur.fetchone()
+    return bool(row and row["used"])

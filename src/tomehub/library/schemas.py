@@ -86,6 +86,10 @@ class ItemOut(BaseModel):
     chunk_count: int
     created_at: datetime
     updated_at: datetime
+    source_item_id: UUID | None = Field(
+        default=None,
+        description="For a highlight imported from Kindle or Readwise: the library's item of its book, if any.",
+    )
 
 
 class ItemStatus(StrEnum):

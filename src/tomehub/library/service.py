@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -24,6 +25,7 @@ from tomehub.library.schemas import (
 )
 from tomehub.resilience.deadline import Deadline
 from tomehub.store.db import Database
+from tomehub.store.originals import OriginalStore
 
 MAX_CONTENT_IDS = 200
 # A tag cloud, not an export: the long tail of single-use tags stays out of the answer.
@@ -89,7 +91,9 @@ async def update_item(*, db: Database, user_id: int, item_id: UUID, patch: ItemP
     return ItemOut.model_validate(row)
 
 
-async def delete_item(*, db: Database, user_id: int, item_id: UUID, deadline: Deadline) -> int:
+async def delete_item(
+    *, db: Database, user_id: int, item_id: UUID, deadline: Deadline, originals: OriginalStore | None = None
+) -> int:
     """Deletes an item and its chunks; returns how many chunks went with it."""
     async with db.write(deadline) as conn, conn.transaction():
         await repo.lock_library(conn, user_id=user_id)
@@ -97,10 +101,13 @@ async def delete_item(*, db: Database, user_id: int, item_id: UUID, deadline: De
             raise NotFound(f"No item {item_id} in your library.")
         deleted = await repo.delete_item_chunks(conn, user_id=user_id, item_id=item_id)
         await repo.bump_revision(conn, user_id=user_id)
+    await release_originals(db=db, originals=originals, item_ids=[item_id], deadline=deadline)
     return deleted
 
 
-async def delete_items(*, db: Database, user_id: int, item_ids: list[UUID], deadline: Deadline) -> BulkDeleteOut:
+async def delete_items(
+    *, db: Database, user_id: int, item_ids: list[UUID], deadline: Deadline, originals: OriginalStore | None = None
+) -> BulkDeleteOut:
     """Deletes many items and their chunks in one transaction; returns which were deleted and which missing."""
     unique = list(dict.fromkeys(item_ids))
     if len(unique) > MAX_BULK_DELETE_IDS:
@@ -111,6 +118,7 @@ async def delete_items(*, db: Database, user_id: int, item_ids: list[UUID], dead
         if gone:
             await repo.delete_items_chunks(conn, user_id=user_id, item_ids=list(gone))
             await repo.bump_revision(conn, user_id=user_id)
+    await release_originals(db=db, originals=originals, item_ids=list(gone), deadline=deadline)
     return BulkDeleteOut(deleted=[i for i in unique if i in gone], missing=[i for i in unique if i not in gone])
 
 
@@ -185,3 +193,54 @@ def _key_value(value: object, sql_type: str) -> object:
     if sql_type == "text" and isinstance(value, str):
         return value
     raise ValueError(f"a {sql_type} key was expected")
+
+
+async def release_originals(
+    *, db: Database, originals: OriginalStore | None, item_ids: list[UUID], deadline: Deadline
+) -> int:
+    """Removes the kept originals of deleted items that no live item (of any user) shares; returns how many."""
+    if originals is None or not item_ids:
+        return 0
+    async with db.read(deadline) as conn:
+        digests = await repo.file_digests(conn, item_ids=item_ids)
+    removed = 0
+    for digest in digests:
+        # Under the same lock an upload takes to keep a file, so one arriving now cannot lose it.
+        async with db.write(deadline) as conn, conn.transaction():
+            await repo.lock_original(conn, file_sha256=digest)
+            if not await repo.original_in_use(conn, file_sha256=digest):
+                await originals.delete(digest)
+                removed += 1
+    return removed
+
+
+@dataclass(frozen=True)
+class OriginalFile:
+    """Where one item's kept original is and how it is served."""
+
+    sha256: str
+    size: int
+    media_type: str
+    filename: str
+
+
+async def get_original(
+    *, db: Database, originals: OriginalStore, user_id: int, item_id: UUID, deadline: Deadline
+) -> OriginalFile:
+    """Returns the kept original of one of the user's items; NotFound when there is none."""
+    async with db.read(deadline) as conn:
+        row = await repo.item_file(conn, user_id=user_id, item_id=item_id)
+    if row is None:
+        raise NotFound(f"No item {item_id} in your library.")
+    digest = row["file_sha256"]
+    if not digest:
+        raise NotFound(f"Item {item_id} has no uploaded file.")
+    size = await originals.size(digest)
+    if size is None:
+        raise NotFound(f"The original file of item {item_id} is not kept (uploaded before files were kept).")
+    return OriginalFile(
+        sha256=digest,
+        size=size,
+        media_type=row["source_mime"] or "application/octet-stream",
+        filename=row["source_filename"] or f"{item_id}",
+    )

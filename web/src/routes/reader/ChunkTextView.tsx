@@ -1,6 +1,6 @@
 // The reader's text view: a slice of an item's chunks as one continuous column, under chapter and page
-// headings, with the cited chunk marked. (A PDF view of the original file can sit beside it once the
-// server keeps originals; the reader chooses which view to show.)
+// headings, with the cited chunk marked. (For a PDF with a kept original the reader offers the PDF view,
+// PdfView, beside it; the reader chooses which view to show.)
 import type { Ref } from 'react'
 import { useTranslation } from 'react-i18next'
 import type { Chunk } from '../../api/library'

@@ -1,7 +1,7 @@
 // The reader: an item's text a slice of chunks at a time, opened at a cited chunk when the link names one.
-// The original file is not stored yet, so this shows the extracted text (ChunkTextView); a PDF view can
-// take its place for PDFs once GET /api/library/items/{id}/file exists.
-import { useEffect, useRef } from 'react'
+// A PDF whose original is kept opens in the PDF view (pdf.js, loaded lazily) at the cited page; a toggle
+// switches to the extracted text (ChunkTextView), which every other type shows.
+import { Suspense, lazy, useCallback, useEffect, useRef, useState } from 'react'
 import { Link, useParams, useSearch } from '@tanstack/react-router'
 import { useTranslation } from 'react-i18next'
 import { ApiError } from '../../api/http'
@@ -13,6 +13,9 @@ import { ChunkTextView } from './ChunkTextView'
 import { chunkPageOffset, neighbourOffsets } from './chunkLayout'
 
 const column = 'mx-auto w-full max-w-[70ch]'
+const PdfView = lazy(() => import('./PdfView').then((module) => ({ default: module.PdfView })))
+
+type ReaderView = 'pdf' | 'text'
 
 export function ReaderPage() {
   const { t } = useTranslation()
@@ -22,7 +25,15 @@ export function ReaderPage() {
 
   // A cited chunk without an offset: ask where it sits in the item, then open the slice that holds it.
   const lookup = search.offset === undefined && search.chunk !== undefined
-  const cited = useContent(search.chunk !== undefined ? [search.chunk] : [], { enabled: lookup })
+  const isPdf = item.data?.source_filename?.toLowerCase().endsWith('.pdf') ?? false
+  const [view, setView] = useState<ReaderView>('pdf')
+  const [noOriginal, setNoOriginal] = useState(false)
+  const showPdf = isPdf && view === 'pdf' && !noOriginal
+  const onUnavailable = useCallback(() => setNoOriginal(true), [])
+  // The PDF view needs the cited chunk's page and text too, whatever slice the text view shows.
+  const cited = useContent(search.chunk !== undefined ? [search.chunk] : [], {
+    enabled: lookup || (isPdf && search.chunk !== undefined),
+  })
   const citedChunk = cited.data?.chunks.find((chunk) => chunk.id === search.chunk && chunk.item_id === itemId)
   const citedGone = lookup && (cited.isError || (cited.isSuccess && !citedChunk))
   const offset =
@@ -92,8 +103,50 @@ export function ReaderPage() {
           {title || '\u00a0'}
         </h1>
         {author && <p className="font-serif text-lg text-stone-700 dark:text-stone-300">{author}</p>}
-        <p className="pt-1 text-sm text-stone-600 dark:text-stone-400">{t('reader.textOnly')}</p>
+        {isPdf && !noOriginal ? (
+          <div role="group" aria-label={t('reader.view.label')} className="flex gap-2 pt-2" data-testid="reader-view">
+            {(['pdf', 'text'] as const).map((choice) => (
+              <button
+                key={choice}
+                type="button"
+                aria-pressed={view === choice}
+                onClick={() => setView(choice)}
+                data-testid={`reader-view-${choice}`}
+                className={`rounded-md border px-3 py-1.5 text-sm font-medium ${
+                  view === choice
+                    ? 'border-orange-700 bg-orange-700 text-white dark:border-orange-300 dark:bg-orange-300 dark:text-stone-950'
+                    : 'border-stone-300 text-stone-800 hover:bg-stone-100 dark:border-stone-600 dark:text-stone-200 dark:hover:bg-stone-800'
+                }`}
+              >
+                {t(`reader.view.${choice}`)}
+              </button>
+            ))}
+          </div>
+        ) : (
+          <p className="pt-1 text-sm text-stone-600 dark:text-stone-400">
+            {noOriginal ? t('reader.noOriginal') : t('reader.textOnly')}
+          </p>
+        )}
       </header>
+
+      {showPdf && (
+        <div className="mx-auto w-full max-w-4xl">
+          {search.chunk !== undefined && cited.isPending ? (
+            <Spinner label={t('reader.loading')} />
+          ) : (
+            <Suspense fallback={<Spinner label={t('reader.pdf.loading')} />}>
+              <PdfView
+                itemId={itemId}
+                title={title}
+                requestedPage={search.page}
+                chunkPage={citedChunk?.page ?? null}
+                passage={citedChunk?.text}
+                onUnavailable={onUnavailable}
+              />
+            </Suspense>
+          )}
+        </div>
+      )}
 
       {citedGone && (
         <p role="status" className={`${column} rounded-md border border-amber-300 bg-amber-50 p-3 text-sm text-amber-950 dark:border-amber-800 dark:bg-amber-950 dark:text-amber-100`}>
@@ -101,7 +154,7 @@ export function ReaderPage() {
         </p>
       )}
 
-      {offset === undefined || page.isPending ? (
+      {showPdf ? null : offset === undefined || page.isPending ? (
         <div className={column}>
           <Spinner label={t('reader.loading')} />
         </div>

@@ -1,0 +1,201 @@
+"""Parsers in a sandbox: every file is parsed in a child process with capped memory and time.
+
+PDFium, lxml and zip inflation run on hostile input. In a child process a segfault, a hang or a
+decompression bomb costs that child (and that file) only: the worker goes on with the next file.
+Children come from a small pool and stay warm between files (the parsers are imported once, when
+the child starts); one that dies, hangs or runs out of memory is replaced with its whole pool.
+
+The children start from a forkserver, never by forking the threaded asyncio process itself.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import multiprocessing
+import multiprocessing.connection
+import os
+import resource
+import signal
+import threading
+import weakref
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+
+from tomehub.config import IngestSettings
+from tomehub.errors import ParserCrashed, ParserFailed, ParserOutOfMemory, ParserTimedOut
+from tomehub.ingest.parsers import ParsedDocument, parse_document
+
+_log = logging.getLogger(__name__)
+
+_PRELOAD = ["tomehub.ingest.parsers"]
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    memory_limit_mb: int
+    timeout_s: float
+    workers: int
+    plugins: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, settings: IngestSettings) -> SandboxLimits:
+        return cls(
+            memory_limit_mb=settings.parse_memory_limit_mb,
+            timeout_s=settings.parse_timeout_s,
+            workers=settings.parse_workers,
+            plugins=tuple(settings.parser_plugins),
+        )
+
+
+def load_plugins(plugins: Sequence[str]) -> None:
+    """Imports the modules that register extra parsers (ingest.parser_plugins)."""
+    for name in plugins:
+        importlib.import_module(name)
+
+
+def _start_child(memory_limit_mb: int, plugins: tuple[str, ...]) -> None:
+    # A pool's child waits for work on a pipe it holds both ends of, so it would outlive a worker that
+    # was killed (and keep the forkserver alive with it): it watches its parent and leaves with it.
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=_exit_with, args=(parent.sentinel,), name="parent-watch", daemon=True).start()
+    # The cap is on address space, not resident memory: a bomb fails at its allocation (MemoryError)
+    # instead of pushing the machine into swap or the OOM killer.
+    limit = memory_limit_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    # Ctrl-C goes to the whole process group; the parent decides when its children stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    load_plugins(plugins)
+
+
+def _exit_with(parent_sentinel: int) -> None:
+    multiprocessing.connection.wait([parent_sentinel])
+    os._exit(0)
+
+
+def _parse_in_child(data: bytes, filename: str) -> ParsedDocument:
+    return parse_document(data, filename)
+
+
+class ParserSandbox:
+    """A small pool of warm child processes that parse files under a memory cap and a time limit."""
+
+    def __init__(self, limits: SandboxLimits) -> None:
+        self.limits = limits
+        self._lock = threading.Lock()
+        # One file per child at a time, so a file's time limit counts its parsing, not its wait.
+        self._slots = threading.BoundedSemaphore(limits.workers)
+        self._pool: ProcessPoolExecutor | None = None
+        # Pools retired on purpose (a timeout, a memory error): their other files are not to blame.
+        self._retired: weakref.WeakSet[ProcessPoolExecutor] = weakref.WeakSet()
+        load_plugins(limits.plugins)
+
+    def parse(self, data: bytes, filename: str) -> ParsedDocument:
+        """Returns the parsed document; raises a DocumentError subclass when the file cannot be read,
+        crashes its parser, runs out of memory or takes too long. Blocking: call it off the event loop."""
+        with self._slots:
+            # A file whose pool broke under another file's crash (or was retired for it) gets one
+            # more try on a fresh pool; a file that breaks the pool on its own is the culprit.
+            for attempt in (1, 2):
+                pool = self._current_pool()
+                try:
+                    future = pool.submit(_parse_in_child, data, filename)
+                    return future.result(timeout=self.limits.timeout_s)
+                except FutureTimeout:
+                    self._retire(pool, kill=True)
+                    raise ParserTimedOut(
+                        f"{filename} could not be parsed: it timed out after {self.limits.timeout_s:g} s "
+                        "(TOMEHUB_INGEST__PARSE_TIMEOUT_S)."
+                    ) from None
+                except MemoryError:
+                    # The child survives a failed allocation, but its heap may be fragmented or
+                    # half-built: start a clean one.
+                    self._retire(pool, kill=True)
+                    raise ParserOutOfMemory(self._out_of_memory(filename)) from None
+                except BrokenProcessPool:
+                    blameless = pool in self._retired or self.limits.workers > 1
+                    exitcode = self._retire(pool, kill=False)
+                    if attempt == 1 and blameless:
+                        continue
+                    raise self._crashed(filename, exitcode) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def close(self) -> None:
+        """Stops the children (a new pool starts if another file comes)."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _current_pool(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                context = multiprocessing.get_context("forkserver")
+                # Each child forks from a server that has the parsers imported: a replaced pool is warm
+                # in milliseconds.
+                context.set_forkserver_preload(_PRELOAD)
+                self._pool = ProcessPoolExecutor(
+                    max_workers=self.limits.workers,
+                    mp_context=context,
+                    initializer=_start_child,
+                    initargs=(self.limits.memory_limit_mb, self.limits.plugins),
+                )
+            return self._pool
+
+    def _retire(self, pool: ProcessPoolExecutor, *, kill: bool) -> int | None:
+        """Replaces the pool (if it is still current) and returns the exit code of a child that died
+        of a signal, if one did."""
+        with self._lock:
+            if self._pool is pool:
+                self._pool = None
+                self._retired.add(pool)
+        # The pool keeps its children private; they are read here only to kill them and learn why one died.
+        children = list((getattr(pool, "_processes", None) or {}).values())
+        if kill:
+            for child in children:
+                child.kill()
+        pool.shutdown(wait=False, cancel_futures=True)
+        for child in children:
+            child.join(timeout=5)
+        codes = [child.exitcode for child in children if child.exitcode is not None and child.exitcode < 0]
+        # The pool terminates the survivors with SIGTERM once one child dies: the other signal is the cause.
+        causes = [code for code in codes if code != -signal.SIGTERM] or codes
+        return causes[0] if causes else None
+
+    def _out_of_memory(self, filename: str) -> str:
+        return (
+            f"{filename} could not be parsed: it ran out of memory at {self.limits.memory_limit_mb} MB "
+            "(TOMEHUB_INGEST__PARSE_MEMORY_LIMIT_MB)."
+        )
+
+    def _crashed(self, filename: str, exitcode: int | None) -> ParserFailed:
+        if exitcode == -signal.SIGKILL:
+            # Nothing here sends SIGKILL to a running parse: the kernel's OOM killer does.
+            return ParserOutOfMemory(
+                f"{filename} could not be parsed: its parser was killed (signal 9), most likely out of memory."
+            )
+        cause = f"signal {-exitcode}" if exitcode is not None else "it exited"
+        return ParserCrashed(f"{filename} could not be parsed: it crashed the parser ({cause}).")
+
+
+_sandboxes: dict[SandboxLimits, ParserSandbox] = {}
+_sandboxes_lock = threading.Lock()
+
+
+def sandbox_for(settings: IngestSettings) -> ParserSandbox:
+    """Returns the process's sandbox for these limits (one pool per process, started on first use)."""
+    limits = SandboxLimits.of(settings)
+    with _sandboxes_lock:
+        sandbox = _sandboxes.get(limits)
+        if sandbox is None:
+            sandbox = _sandboxes[limits] = ParserSandbox(limits)
+        return sandbox
+
+
+def parse_sandboxed(data: bytes, filename: str, *, settings: IngestSettings) -> ParsedDocument:
+    """Returns the parsed document, parsed in a sandboxed child process (see ParserSandbox.parse)."""
+    return sandbox_for(settings).parse(data, filename)

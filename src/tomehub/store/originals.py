@@ -1,0 +1,191 @@
+"""Kept originals: the uploaded files themselves, content-addressed by SHA-256 and stored once.
+
+Two stores behind one small interface: a directory under the data dir (the default, one machine) and
+any S3-compatible object store (several machines share it; a worker elsewhere reads what an API
+process accepted). Keys are the hex digest, sharded by its first two byte pairs (``ab/cd/abcd…``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
+from urllib.parse import urlparse
+
+from fastapi import Depends, Request
+
+if TYPE_CHECKING:
+    from tomehub.config import Settings
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+# Ranged reads stream in slices this big: a PDF reader's page fetch is one or two of them.
+STREAM_SLICE_BYTES = 256 * 1024
+
+
+def _key(sha256: str) -> str:
+    if not _SHA256.match(sha256):
+        raise ValueError(f"not a SHA-256 hex digest: {sha256!r}")
+    return f"{sha256[:2]}/{sha256[2:4]}/{sha256}"
+
+
+class OriginalStore(Protocol):
+    """Where originals live; every method takes the file's SHA-256 hex digest."""
+
+    async def put(self, sha256: str, data: bytes) -> None: ...
+
+    async def size(self, sha256: str) -> int | None: ...
+
+    async def read_range(self, sha256: str, start: int, end: int) -> bytes: ...
+
+    def stream(self, sha256: str, start: int, end: int) -> AsyncIterator[bytes]: ...
+
+    async def delete(self, sha256: str) -> None: ...
+
+    def local_path(self, sha256: str) -> Path | None: ...
+
+
+class LocalOriginals:
+    """Originals in a directory tree; writes are atomic (a temp file renamed into place)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def local_path(self, sha256: str) -> Path:
+        return self.root / _key(sha256)
+
+    async def put(self, sha256: str, data: bytes) -> None:
+        """Stores a file unless it is there already (same digest, same bytes)."""
+        await asyncio.to_thread(self._put, sha256, data)
+
+    def _put(self, sha256: str, data: bytes) -> None:
+        path = self.local_path(sha256)
+        if path.exists():
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".incoming-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    async def size(self, sha256: str) -> int | None:
+        try:
+            return (await asyncio.to_thread(self.local_path(sha256).stat)).st_size
+        except FileNotFoundError:
+            return None
+
+    async def read_range(self, sha256: str, start: int, end: int) -> bytes:
+        """Returns bytes [start, end) of a file."""
+
+        def read() -> bytes:
+            with self.local_path(sha256).open("rb") as f:
+                f.seek(start)
+                return f.read(max(0, end - start))
+
+        return await asyncio.to_thread(read)
+
+    async def stream(self, sha256: str, start: int, end: int) -> AsyncIterator[bytes]:
+        for offset in range(start, end, STREAM_SLICE_BYTES):
+            yield await self.read_range(sha256, offset, min(end, offset + STREAM_SLICE_BYTES))
+
+    async def delete(self, sha256: str) -> None:
+        await asyncio.to_thread(self.local_path(sha256).unlink, missing_ok=True)
+
+
+class S3Originals:
+    """Originals in an S3-compatible bucket (AWS, MinIO, R2, …) through obstore."""
+
+    def __init__(self, url: str, *, endpoint: str | None, region: str | None, config: dict[str, str]) -> None:
+        try:
+            from obstore.store import S3Store
+        except ImportError as exc:  # an optional extra: say how to get it, not a bare ImportError
+            raise RuntimeError(
+                "TOMEHUB_ORIGINALS_URL names an S3 store, which needs obstore: pip install 'tomehub[s3]'."
+            ) from exc
+
+        parsed = urlparse(url)
+        options: dict[str, Any] = dict(config)
+        if endpoint:
+            options["endpoint"] = endpoint
+        if region:
+            options["region"] = region
+        self._store = S3Store(
+            parsed.netloc,
+            prefix=parsed.path.strip("/") or None,
+            client_options={"allow_http": bool(endpoint and endpoint.startswith("http://"))},
+            **options,
+        )
+
+    def local_path(self, sha256: str) -> None:
+        return None
+
+    async def put(self, sha256: str, data: bytes) -> None:
+        """Stores a file unless it is there already (same digest, same bytes)."""
+        import obstore
+
+        if await self.size(sha256) is None:
+            await obstore.put_async(self._store, _key(sha256), data)
+
+    async def size(self, sha256: str) -> int | None:
+        import obstore
+
+        try:
+            meta = await obstore.head_async(self._store, _key(sha256))
+        except FileNotFoundError:
+            return None
+        return int(meta["size"])
+
+    async def read_range(self, sha256: str, start: int, end: int) -> bytes:
+        """Returns bytes [start, end) of a file (one ranged GET)."""
+        import obstore
+
+        if end <= start:
+            return b""
+        return bytes(await obstore.get_range_async(self._store, _key(sha256), start=start, end=end))
+
+    async def stream(self, sha256: str, start: int, end: int) -> AsyncIterator[bytes]:
+        for offset in range(start, end, STREAM_SLICE_BYTES):
+            yield await self.read_range(sha256, offset, min(end, offset + STREAM_SLICE_BYTES))
+
+    async def delete(self, sha256: str) -> None:
+        import obstore
+
+        try:
+            await obstore.delete_async(self._store, _key(sha256))
+        except FileNotFoundError:
+            return
+
+
+def open_originals(settings: Settings) -> OriginalStore:
+    """Returns the store the settings name: S3 for an ``s3://`` URL, else a directory under the data dir."""
+    url = settings.originals_url
+    if url and url.startswith("s3://"):
+        config: dict[str, str] = {}
+        if settings.originals_s3_access_key_id:
+            config["access_key_id"] = settings.originals_s3_access_key_id
+        if settings.originals_s3_secret_access_key:
+            config["secret_access_key"] = settings.originals_s3_secret_access_key.get_secret_value()
+        return S3Originals(
+            url, endpoint=settings.originals_s3_endpoint, region=settings.originals_s3_region, config=config
+        )
+    if url:
+        return LocalOriginals(Path(url.removeprefix("file://")).expanduser().resolve())
+    return LocalOriginals(settings.resolved_data_dir / "originals")
+
+
+def get_originals(request: Request) -> OriginalStore:
+    """Returns the app's original store (built once at start-up)."""
+    store: OriginalStore = request.app.state.originals
+    return store
+
+
+Originals = Annotated[OriginalStore, Depends(get_originals)]
