@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Iterator
@@ -120,6 +121,9 @@ def serve(
         # This process owns the embedded server; the workers only connect to it.
         embedded = start_embedded(settings.embedded_pgdata)
         settings = settings.model_copy(update={"database_url": embedded.url})
+    # uvicorn re-raises the signal that stopped it once it has shut down; SIGTERM's default action
+    # would end this process before the embedded server below is stopped (it kept running, orphaned).
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         assert settings.database_url is not None
         apply_migrations(settings.database_url)  # once, before any worker starts
@@ -147,6 +151,10 @@ def serve(
             embedded.stop()
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
 @app.command("deploy-check")
 def deploy_check() -> None:
     """Check this configuration against .deployed (what the last start ran with) without starting."""
@@ -170,7 +178,6 @@ def worker(
     concurrency: Annotated[int, typer.Option(help="Jobs processed at once by this process.")] = 1,
 ) -> None:
     """Process ingestion jobs only (run any number, on any machine that reaches the database)."""
-    import signal
 
     from tomehub.main import start_ingestion
 
