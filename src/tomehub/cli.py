@@ -105,7 +105,7 @@ def serve(
         int, typer.Option(help="Worker processes (each with its own limits; shared state in PG/Redis).")
     ] = 1,
 ) -> None:
-    """Serve the HTTP API (embedded PostgreSQL unless TOMEHUB_DATABASE_URL is set)."""
+    """Serve the web app and the HTTP API (embedded PostgreSQL unless TOMEHUB_DATABASE_URL is set)."""
     import uvicorn
 
     from tomehub.main import create_app
