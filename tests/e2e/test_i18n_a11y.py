@@ -99,7 +99,9 @@ def _pages(seeded: Seeded) -> list[tuple[str, str, Callable[[Page], None]]]:
         expect(page.get_by_test_id("citation-panel").locator("blockquote")).to_be_visible()
 
     def reader(page: Page) -> None:
-        expect(page.get_by_test_id("reader-chunk").first).to_be_visible(timeout=PAGE_TIMEOUT_MS)
+        # A PDF opens as the PDF itself (its original is kept), at the cited passage's page.
+        expect(page.get_by_test_id("pdf-view")).to_be_visible(timeout=PAGE_TIMEOUT_MS)
+        expect(page.get_by_test_id("pdf-page")).to_have_value("2", timeout=PAGE_TIMEOUT_MS)
 
     def status(page: Page) -> None:
         expect(page.get_by_role("heading", level=1, name="System status")).to_be_visible(timeout=PAGE_TIMEOUT_MS)
