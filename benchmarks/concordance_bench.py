@@ -35,7 +35,6 @@ import argparse
 import asyncio
 import multiprocessing
 import re
-import shlex
 import shutil
 import statistics
 import sys
@@ -45,14 +44,13 @@ import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from searchbench import load
 from searchbench.corpus import Corpus, init_worker
 from searchbench.latency import percentiles
-from searchbench.report import CpuWitness, Table, cpu_model, git_revision, load_average, memory_gb, nproc
+from searchbench.report import CpuWitness, Table, written_report
 from tomehub.analytics import repo as analytics_repo
 from tomehub.analytics import service as analytics
 from tomehub.config import Settings
@@ -321,24 +319,10 @@ def _sizes(text: str) -> list[int]:
 
 def main() -> None:
     args = parse_args(sys.argv[1:])
-    command = " ".join(shlex.quote(a) for a in [".venv/bin/python", "benchmarks/concordance_bench.py", *sys.argv[1:]])
-    out = [
-        "# TomeHub concordance benchmark",
-        "",
-        f"Command: `{command}`",
-        "",
-        f"- Date: {datetime.now(UTC):%Y-%m-%d %H:%M UTC}",
-        f"- TomeHub code: {git_revision(REPO)}",
-        f"- Machine: {nproc()} CPUs ({cpu_model()}), {memory_gb():.0f} GB RAM",
-        f"- Load average (1/5/15 min) at the start: {load_average()}",
-    ]
-    try:
+    with written_report(
+        "TomeHub concordance benchmark", "benchmarks/concordance_bench.py", sys.argv[1:], args.out, REPO
+    ) as out:
         asyncio.run(run(args, out))
-    finally:
-        out.append(f"- Load average (1/5/15 min) at the end: {load_average()}")
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text("\n".join(out) + "\n")
-        print(f"\nwritten: {args.out}", file=sys.stderr)
 
 
 if __name__ == "__main__":

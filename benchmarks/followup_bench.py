@@ -63,7 +63,6 @@ import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -71,7 +70,7 @@ from typing import Any
 import httpx
 
 from searchbench.latency import percentiles
-from searchbench.report import CpuWitness, Table, cpu_model, git_revision, load_average, memory_gb, nproc
+from searchbench.report import CpuWitness, Table, written_report
 from searchbench.server import free_port
 from tomehub.auth.tokens import issue_local_token
 from tomehub.config import Settings
@@ -496,24 +495,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args(sys.argv[1:])
-    command = shlex.join([".venv/bin/python", "benchmarks/followup_bench.py", *sys.argv[1:]])
-    out = [
-        "# TomeHub follow-up benchmark",
-        "",
-        f"Command: `{command}`",
-        "",
-        f"- Date: {datetime.now(UTC):%Y-%m-%d %H:%M UTC}",
-        f"- TomeHub code: {git_revision(REPO)}",
-        f"- Machine: {nproc()} CPUs ({cpu_model()}), {memory_gb():.0f} GB RAM",
-        f"- Load average (1/5/15 min) at the start: {load_average()}",
-    ]
-    try:
+    with written_report(
+        "TomeHub follow-up benchmark", "benchmarks/followup_bench.py", sys.argv[1:], args.out, REPO
+    ) as out:
         run(args, out)
-    finally:
-        out.append(f"- Load average (1/5/15 min) at the end: {load_average()}")
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text("\n".join(out) + "\n")
-        print(f"\nwritten: {args.out}", file=sys.stderr)
 
 
 if __name__ == "__main__":

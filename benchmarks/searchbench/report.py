@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import os
 import platform
+import shlex
 import subprocess
+import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 
@@ -90,6 +95,29 @@ def load_average() -> str:
 
 def nproc() -> int:
     return len(os.sched_getaffinity(0))
+
+
+@contextmanager
+def written_report(title: str, script: str, argv: list[str], path: Path, repo: Path) -> Iterator[list[str]]:
+    """Yields a report's lines, opened with the command, date, code, machine and load, and writes them
+    to ``path`` with the load at the end, even when the run fails half-way."""
+    out = [
+        f"# {title}",
+        "",
+        f"Command: `{shlex.join(['.venv/bin/python', script, *argv])}`",
+        "",
+        f"- Date: {datetime.now(UTC):%Y-%m-%d %H:%M UTC}",
+        f"- TomeHub code: {git_revision(repo)}",
+        f"- Machine: {nproc()} CPUs ({cpu_model()}), {memory_gb():.0f} GB RAM",
+        f"- Load average (1/5/15 min) at the start: {load_average()}",
+    ]
+    try:
+        yield out
+    finally:
+        out.append(f"- Load average (1/5/15 min) at the end: {load_average()}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join(out) + "\n")
+        print(f"\nwritten: {path}", file=sys.stderr)
 
 
 def git_revision(repo: Path) -> str:
