@@ -44,7 +44,9 @@ from pathlib import Path
 from typing import Any
 
 from tomehub.config import Settings
+from tomehub.ingest import accept
 from tomehub.ingest import service as ingest_service
+from tomehub.ingest.archive import Incoming
 from tomehub.ingest.service import UploadMeta
 from tomehub.library.schemas import ItemType
 from tomehub.main import Runtime, open_runtime
@@ -190,13 +192,13 @@ async def ingest(rt: Runtime, user_id: int, dataset: Dataset) -> dict[str, float
     run_ids = []
     for start in range(0, len(dataset.files), batch):
         run_ids.append(
-            await ingest_service.submit_files(
+            await accept.submit_files(
                 db=rt.db,
                 queue=rt.queue,
                 settings=rt.settings,
                 user_id=user_id,
                 label=f"{dataset.name} {start}",
-                files=dataset.files[start : start + batch],
+                files=[Incoming.of(name, data) for name, data in dataset.files[start : start + batch]],
                 meta=UploadMeta(item_type=ItemType.ARTICLE),
             )
         )

@@ -18,7 +18,7 @@ run; one run measures one revision, named in the output), and writes its tables 
 it stops early. What is measured, and against what:
 
 * Ingestion throughput (chunks/s) of the real write path: per document (50 chunks), the indexing
-  transaction of ``tomehub.ingest.service.process_file`` (``lock_library``, ``reusable_embeddings``,
+  transaction of ``tomehub.ingest.pipeline.process_file`` (``lock_library``, ``reusable_embeddings``,
   ``write_chunks``, ``get_item``, ``update_item``) with the passages' vectors precomputed, so it
   measures indexing: analysis to tsvector, postings, chunks, passages with their HNSW entries, the
   statistics. The figure is taken on the last 40 documents of each size (generated in memory

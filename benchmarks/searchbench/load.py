@@ -1,5 +1,5 @@
 """Loading: documents go through the product's write path, one transaction per document, exactly as
-``tomehub.ingest.service.process_file`` indexes a parsed file; the physical floor writes the same rows
+``tomehub.ingest.pipeline.process_file`` indexes a parsed file; the physical floor writes the same rows
 into a plain table without indexes."""
 
 from __future__ import annotations

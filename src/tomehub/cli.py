@@ -474,20 +474,25 @@ def ingest(
         raise typer.Exit(2) from exc
 
     async def run(rt: Any) -> None:
-        from tomehub.ingest import service
+        from contextlib import ExitStack
+
+        from tomehub.ingest import accept
+        from tomehub.ingest.archive import Incoming, ZipBatch
         from tomehub.store.users import UserDirectory
 
         user_id = await UserDirectory(rt.db).user_id(user)
         label = ", ".join(p.name for p in paths)[:200]
-        batch: list[tuple[str, bytes]] = []
-        for f in files:
-            if f.suffix.lower() == ".zip":
-                batch.extend(service.read_zip(f.read_bytes(), settings=rt.settings, filename=f.name))
-            else:
-                batch.append((str(f), f.read_bytes()))
-        run_id = await service.submit_files(
-            db=rt.db, queue=rt.queue, settings=rt.settings, user_id=user_id, label=label, files=batch, meta=meta
-        )
+        limits = rt.settings.ingest
+        batch: list[Incoming] = []
+        with ExitStack() as zips:
+            for f in files:
+                if f.suffix.lower() == ".zip":
+                    batch.extend(zips.enter_context(ZipBatch(f, limits=limits, label=f.name)).entries)
+                else:
+                    batch.append(Incoming.from_path(f, limit=limits.max_upload_bytes))
+            run_id = await accept.submit_files(
+                db=rt.db, queue=rt.queue, settings=rt.settings, user_id=user_id, label=label, files=batch, meta=meta
+            )
         await _work_until_done(rt, user_id=user_id, run_id=run_id, total=len(batch))
 
     _with_runtime(run)
@@ -527,13 +532,13 @@ def reembed(
     user: Annotated[str | None, typer.Option("--user", "-u", help="Only this user's library.")] = None,
 ) -> None:
     """Re-embed every chunk that lacks a vector of the current embedding model (after a model change)."""
-    from tomehub.ingest import service
+    from tomehub.ingest import reembed
     from tomehub.search.vector import drop_unused_indexes
     from tomehub.store.users import UserDirectory
 
     async def run(rt: Any) -> None:
         embedder = rt.ingest_embedder
-        stale = await service.stale_vectors(db=rt.db, embedder=embedder)
+        stale = await reembed.stale_vectors(db=rt.db, embedder=embedder)
         if user is not None:
             user_id = await UserDirectory(rt.db).find(user)
             stale = {k: v for k, v in stale.items() if k == user_id}
@@ -547,7 +552,7 @@ def reembed(
             with Progress(*columns, console=console) as progress:
                 task = progress.add_task("re-embedded", total=total)
                 while True:
-                    left = await service.stale_vectors(db=rt.db, embedder=embedder)
+                    left = await reembed.stale_vectors(db=rt.db, embedder=embedder)
                     remaining = sum(v for k, v in left.items() if k in stale)
                     progress.update(task, completed=total - remaining)
                     if remaining == 0:

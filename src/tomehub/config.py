@@ -132,6 +132,17 @@ class IngestSettings(BaseModel):
     max_batch_upload_bytes: int = 1024 * 1024 * 1024
     max_batch_files: int = 20_000
     max_batch_unpacked_bytes: int = 4 * 1024 * 1024 * 1024
+    # An entry whose uncompressed size is more than this many times its compressed size is refused
+    # (a zip bomb's entries compress a thousandfold; text and office files rarely pass 20).
+    max_batch_compression_ratio: float = Field(default=200.0, gt=1)
+    # Uploads are streamed to disk as they arrive. Their request has this budget (not the search
+    # deadline: a large file on a slow link takes minutes), and a body that sends nothing for
+    # body_read_timeout_s is cut with 408 (slowloris).
+    upload_deadline_s: float = Field(default=900.0, gt=0)
+    body_read_timeout_s: float = Field(default=30.0, gt=0)
+    # Uploads one user may have in progress at once (across every worker, through Redis when set):
+    # the next gets 429 with Retry-After instead of a worker's disk and bandwidth.
+    max_concurrent_uploads_per_user: int = Field(default=4, ge=1)
     # Highlights and notes are short; longer text belongs in an uploaded file.
     max_item_text_chars: int = 200_000
     # A highlight import (Kindle clippings, Readwise CSV) writes this many highlights per transaction:
@@ -396,7 +407,10 @@ class ServerSettings(BaseModel):
     # beyond that a request gets 503 + Retry-After at once, never a refused connection.
     max_in_flight: int = 32
     max_queue: int = 256
+    # Background requests (uploads) may hold at most this share of the in-flight slots and of the
+    # queue, so uploads never take every slot from searches and answers.
     background_queue_share: float = 0.25
+    background_slot_share: float = Field(default=0.25, gt=0, le=1)
     # Refuse at once a request whose predicted queue wait would take it past its deadline (its
     # client would give up first): 503 in milliseconds instead of a timeout. Off by default: in the
     # timeout-cascade stress run it turned answers into fast 503s without reducing client timeouts,

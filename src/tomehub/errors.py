@@ -120,6 +120,13 @@ class PayloadTooLarge(TomehubError):
     code = "payload_too_large"
 
 
+class BodyTimeout(TomehubError):
+    """An upload whose body stopped arriving (a stalled link, or a slowloris holding a worker)."""
+
+    status_code = 408
+    code = "body_timeout"
+
+
 class Unauthorized(TomehubError):
     status_code = 401
     code = "unauthorized"

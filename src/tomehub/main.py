@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -30,10 +31,11 @@ from tomehub.chats.service import build_chat_service
 from tomehub.config import Settings
 from tomehub.demo import load_demo
 from tomehub.errors import TomehubError, from_http_exception
-from tomehub.ingest import service as ingest_service
+from tomehub.ingest import accept, reembed
 from tomehub.ingest.jobs import JobQueue
 from tomehub.ingest.router import router as ingest_router
 from tomehub.ingest.service import WorkerContext
+from tomehub.ingest.upload_slots import UploadSlots
 from tomehub.library.router import router as library_router
 from tomehub.llm.base import Embedder
 from tomehub.llm.build import LLMStack, LocalEmbeddingProvider, build_llm, check_embedding_dim
@@ -61,7 +63,7 @@ from tomehub.store.cache import Cache
 from tomehub.store.db import Database
 from tomehub.store.embedded import EmbeddedServer, start_embedded
 from tomehub.store.migrate import apply_migrations
-from tomehub.store.originals import open_originals
+from tomehub.store.originals import OriginalStore, open_originals
 from tomehub.store.users import UserDirectory
 from tomehub.webapp.serve import mount_web_app
 
@@ -91,6 +93,11 @@ class Runtime:
     embedded: EmbeddedServer | None = None
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
+    @functools.cached_property
+    def originals(self) -> OriginalStore:
+        """Where uploaded files are kept (the API writes them, workers read them)."""
+        return open_originals(self.settings)
+
     @property
     def search_embedder(self) -> Embedder:
         return self.llm.search_embedder
@@ -101,7 +108,13 @@ class Runtime:
 
     @property
     def worker_context(self) -> WorkerContext:
-        return WorkerContext(settings=self.settings, db=self.db, embedder=self.ingest_embedder, queue=self.queue)
+        return WorkerContext(
+            settings=self.settings,
+            db=self.db,
+            embedder=self.ingest_embedder,
+            queue=self.queue,
+            originals=self.originals,
+        )
 
     async def close(self) -> None:
         for task in self.background:
@@ -173,9 +186,9 @@ async def open_runtime(settings: Settings, *, local_embedder: LocalEmbeddingProv
 async def start_ingestion(runtime: Runtime, *, name: str = "tomehub") -> list[asyncio.Task[None]]:
     """Starts processing ingestion jobs in this process (and recovering jobs of lost workers)."""
     ingest = runtime.settings.ingest
-    await ingest_service.requeue_orphans(db=runtime.db, queue=runtime.queue)
+    await accept.requeue_orphans(db=runtime.db, queue=runtime.queue)
     if ingest.reembed_on_start:
-        await ingest_service.schedule_reembedding(db=runtime.db, queue=runtime.queue, embedder=runtime.ingest_embedder)
+        await reembed.schedule_reembedding(db=runtime.db, queue=runtime.queue, embedder=runtime.ingest_embedder)
     worker = runtime.queue.run_worker(
         runtime.worker_context,
         concurrency=ingest.worker_concurrency,
@@ -272,7 +285,12 @@ def create_app(
                 settings=settings, db=runtime.db, users=UserDirectory(runtime.db), embedder=runtime.search_embedder
             )
             app.state.ingest_queue = runtime.queue
-            app.state.originals = open_originals(settings)
+            app.state.originals = runtime.originals
+            app.state.upload_slots = UploadSlots(
+                limit=settings.ingest.max_concurrent_uploads_per_user,
+                ttl_s=settings.ingest.upload_deadline_s,
+                redis=runtime.redis,
+            )
             app.state.searcher, app.state.answers = build_search_and_answers(runtime)
             app.state.chats = build_chat_service(
                 db=runtime.db,
@@ -332,6 +350,7 @@ def create_app(
             max_in_flight=settings.server.max_in_flight,
             max_queue=settings.server.max_queue,
             background_queue_share=settings.server.background_queue_share,
+            background_slot_share=settings.server.background_slot_share,
             shed_predicted_late=settings.server.shed_predicted_late,
         )
     )
@@ -360,7 +379,12 @@ def create_app(
         app.state.rate_limiter = limiter
         app.add_middleware(RateLimitMiddleware, limiter=limiter)
     app.add_middleware(AuthMiddleware, verifier=verifier, key_use=app.state.auth.key_use)
-    app.add_middleware(RequestContextMiddleware, deadline_s=server.request_deadline_s, enforce=server.enforce_deadlines)
+    app.add_middleware(
+        RequestContextMiddleware,
+        deadline_s=server.request_deadline_s,
+        upload_deadline_s=settings.ingest.upload_deadline_s,
+        enforce=server.enforce_deadlines,
+    )
     return app
 
 

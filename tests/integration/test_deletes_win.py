@@ -15,7 +15,7 @@ from asgi_lifespan import LifespanManager
 
 from tests.integration.conftest import TestApp, make_settings
 from tests.unit.ingest.test_svg_text import _fixed_layout_epub, _svg_page
-from tomehub.ingest import service
+from tomehub.ingest import pipeline
 from tomehub.llm.base import Matrix
 from tomehub.llm.fake.embedding import HashingEmbedder
 from tomehub.main import create_app
@@ -144,14 +144,14 @@ async def test_an_item_deleted_while_its_file_is_parsed_gets_no_chunk(
     tapp: TestApp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     parsing, resume = threading.Event(), threading.Event()
-    parse = service._parse_and_chunk
+    parse = pipeline._parse_and_chunk
 
     def slow_parse(*args: Any) -> Any:
         parsing.set()
         resume.wait(10)
         return parse(*args)
 
-    monkeypatch.setattr(service, "_parse_and_chunk", slow_parse)
+    monkeypatch.setattr(pipeline, "_parse_and_chunk", slow_parse)
     _, h = tapp.new_user()
     accepted = await _upload(tapp, h, "pharos.md", NOTE)
     worker = _background_worker(tapp)

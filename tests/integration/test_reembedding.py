@@ -13,7 +13,7 @@ import httpx
 from asgi_lifespan import LifespanManager
 
 from tests.integration.conftest import TestApp, make_settings
-from tomehub.ingest import service
+from tomehub.ingest import reembed
 from tomehub.llm.fake.embedding import HashingEmbedder
 from tomehub.main import create_app
 from tomehub.search.vector import drop_unused_indexes, index_name
@@ -50,13 +50,13 @@ async def test_a_new_model_never_meets_old_vectors_and_reembedding_restores_them
         assert body["hits"], "still found by keyword"
         assert all(x["dense_rank"] is None for x in body["hits"])
         runtime = tapp.app.state.runtime
-        stale = await service.stale_vectors(db=runtime.db, embedder=runtime.ingest_embedder)
+        stale = await reembed.stale_vectors(db=runtime.db, embedder=runtime.ingest_embedder)
         assert sum(stale.values()) >= 2
         worker = asyncio.create_task(runtime.queue.run_worker(runtime.worker_context, concurrency=1))
         try:
-            await service.schedule_reembedding(db=runtime.db, queue=runtime.queue, embedder=runtime.ingest_embedder)
+            await reembed.schedule_reembedding(db=runtime.db, queue=runtime.queue, embedder=runtime.ingest_embedder)
             deadline = time.monotonic() + 20
-            while await service.stale_vectors(db=runtime.db, embedder=runtime.ingest_embedder):
+            while await reembed.stale_vectors(db=runtime.db, embedder=runtime.ingest_embedder):
                 assert time.monotonic() < deadline
                 await asyncio.sleep(0.1)
         finally:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tomehub.config import Settings
+from tomehub.ingest import accept
 from tomehub.ingest import service as ingest_service
 from tomehub.ingest.schemas import AddItemIn
 from tomehub.ingest.service import IngestQueue, UploadMeta
@@ -57,7 +58,7 @@ async def load_demo(
                     item_type=ItemType(entry.get("item_type", "BOOK")),
                     tags=tuple(entry.get("tags", [])),
                 )
-                accepted = await ingest_service.submit_upload(
+                accepted = await accept.submit_upload(
                     db=db, queue=queue, settings=settings, user_id=user_id, filename=name, data=data, meta=meta
                 )
                 run_ids.append(accepted.run_id)

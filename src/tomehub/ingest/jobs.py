@@ -23,7 +23,7 @@ from uuid import UUID
 import procrastinate
 from procrastinate.job_context import JobContext
 
-from tomehub.ingest import service
+from tomehub.ingest import pipeline
 from tomehub.ingest.service import WorkerContext
 
 _log = logging.getLogger(__name__)
@@ -49,39 +49,39 @@ def _last_attempt(context: JobContext) -> bool:
 async def _process_file(context: JobContext, file_id: str, deaths: int = 0) -> None:
     ctx = _worker_context(context)
     if deaths >= ctx.settings.ingest.max_job_attempts:
-        await service.fail_poison_file(ctx=ctx, file_id=UUID(file_id), deaths=deaths)
+        await pipeline.fail_poison_file(ctx=ctx, file_id=UUID(file_id), deaths=deaths)
         return
     try:
-        await service.process_file(ctx=ctx, file_id=UUID(file_id))
+        await pipeline.process_file(ctx=ctx, file_id=UUID(file_id))
     except Exception as exc:
         if not _last_attempt(context):
             raise
         # Out of retries: the file fails visibly in its run (its bytes are kept) instead of
         # leaving the run "running" forever.
         _log.exception("giving up on file %s", file_id)
-        await service.give_up_file(ctx=ctx, file_id=UUID(file_id), cause=exc)
+        await pipeline.give_up_file(ctx=ctx, file_id=UUID(file_id), cause=exc)
 
 
 async def _embed_file(context: JobContext, file_id: str, deaths: int = 0) -> None:
     ctx = _worker_context(context)
     if deaths >= ctx.settings.ingest.max_job_attempts:
-        await service.fail_poison_file(ctx=ctx, file_id=UUID(file_id), deaths=deaths)
+        await pipeline.fail_poison_file(ctx=ctx, file_id=UUID(file_id), deaths=deaths)
         return
     try:
-        await service.embed_file(ctx=ctx, file_id=UUID(file_id))
+        await pipeline.embed_file(ctx=ctx, file_id=UUID(file_id))
     except Exception as exc:
         if not _last_attempt(context):
             raise
         _log.exception("giving up on embedding file %s", file_id)
-        await service.give_up_file(ctx=ctx, file_id=UUID(file_id), cause=exc)
+        await pipeline.give_up_file(ctx=ctx, file_id=UUID(file_id), cause=exc)
 
 
 async def _embed_item(context: JobContext, user_id: int, item_id: str) -> None:
-    await service.embed_pending(ctx=_worker_context(context), user_id=user_id, item_id=UUID(item_id))
+    await pipeline.embed_pending(ctx=_worker_context(context), user_id=user_id, item_id=UUID(item_id))
 
 
 async def _reembed_user(context: JobContext, user_id: int) -> None:
-    await service.embed_pending(ctx=_worker_context(context), user_id=user_id, item_id=None)
+    await pipeline.embed_pending(ctx=_worker_context(context), user_id=user_id, item_id=None)
 
 
 class JobQueue:
@@ -155,7 +155,7 @@ class JobQueue:
         (the job then fails its file as poison once the deaths reach ingest.max_job_attempts)."""
         assert job.id is not None
         # First the file forgets its job: should this process die before the new job is queued, the
-        # file is an orphan that start-up queues again (service.requeue_orphans), never a lost file.
+        # file is an orphan that start-up queues again (accept.requeue_orphans), never a lost file.
         await self.app.connector.execute_query_async(
             "UPDATE ingestion_files SET job_id = NULL WHERE job_id = %(old)s", old=job.id
         )

@@ -28,18 +28,42 @@ async def add_file(
     user_id: int,
     item_id: UUID,
     filename: str,
-    data: bytes,
+    size_bytes: int,
     sha256: str,
 ) -> UUID:
+    """Records a queued file; its bytes are the kept original with this SHA-256 (store/originals.py)."""
     row = await (
         await conn.execute(
-            """INSERT INTO ingestion_files (run_id, user_id, item_id, filename, size_bytes, sha256, data)
-               VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id""",
-            (run_id, user_id, item_id, filename, len(data), sha256, data),
+            """INSERT INTO ingestion_files (run_id, user_id, item_id, filename, size_bytes, sha256)
+               VALUES (%s, %s, %s, %s, %s, %s) RETURNING id""",
+            (run_id, user_id, item_id, filename, size_bytes, sha256),
         )
     ).fetchone()
     assert row is not None
     return UUID(str(row["id"]))
+
+
+async def set_files_total(conn: Connection, *, run_id: UUID, files_total: int) -> None:
+    """Shrinks a run to the files recorded before its batch was interrupted (finishing it when
+    those are all finished already)."""
+    await conn.execute(
+        """
+        WITH cancelled AS (
+            SELECT count(*) AS n FROM ingestion_files WHERE run_id = %(run_id)s AND status = 'cancelled'
+        )
+        UPDATE ingestion_runs r
+           SET files_total = %(total)s,
+               status = CASE
+                   WHEN r.files_done + r.files_failed + c.n < %(total)s THEN r.status
+                   WHEN r.files_failed = 0 THEN 'succeeded'
+                   WHEN r.files_done = 0 THEN 'failed'
+                   ELSE 'completed_with_errors' END,
+               finished_at = CASE WHEN r.files_done + r.files_failed + c.n >= %(total)s THEN now() END
+          FROM cancelled c
+         WHERE r.id = %(run_id)s
+        """,
+        {"run_id": run_id, "total": files_total},
+    )
 
 
 async def add_failed_file(
@@ -58,7 +82,8 @@ async def add_failed_file(
 async def claim_file(conn: Connection, *, file_id: UUID) -> dict[str, Any] | None:
     """Returns the queued file (locked for this transaction), or None if it is finished already."""
     cur = await conn.execute(
-        """SELECT f.id, f.run_id, f.user_id, f.item_id, f.filename, f.data, f.sha256, f.embedding_attempts
+        """SELECT f.id, f.run_id, f.user_id, f.item_id, f.filename, f.data, f.sha256, f.size_bytes,
+                  f.embedding_attempts
            FROM ingestion_files f WHERE f.id = %s AND f.status = 'queued' FOR UPDATE""",
         (file_id,),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -9,19 +10,19 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.datastructures import UploadFile
 
 from tomehub.auth.deps import CurrentUser
-from tomehub.errors import BadInput, PayloadTooLarge
-from tomehub.ingest import service
+from tomehub.errors import BadInput
+from tomehub.ingest import accept, service
+from tomehub.ingest.archive import ZipBatch, safe_name
 from tomehub.ingest.schemas import AddItemIn, BatchAccepted, IngestAccepted, RunList, RunOut
 from tomehub.ingest.service import IngestQueue, UploadMeta
+from tomehub.ingest.upload_body import read_upload_form
+from tomehub.ingest.upload_slots import UploadSlots
 from tomehub.library.schemas import ItemOut, ItemType, clean_tags, error_responses
 from tomehub.resources import AppResources, RequestDeadline
 from tomehub.store.originals import Originals
 from tomehub.store.text import unstorable
 
 router = APIRouter(prefix="/api", tags=["ingest"])
-
-# Multipart framing around the file: boundaries, headers and the small form fields.
-_FORM_OVERHEAD_BYTES = 64 * 1024
 
 
 def get_queue(request: Request) -> IngestQueue:
@@ -40,11 +41,19 @@ def _form_body(file_description: str, *fields: str) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": form}}}}
 
 
+def get_upload_slots(request: Request) -> UploadSlots:
+    slots: UploadSlots = request.app.state.upload_slots
+    return slots
+
+
+Slots = Annotated[UploadSlots, Depends(get_upload_slots)]
+
+
 @router.post(
     "/ingest",
     status_code=202,
     response_model=IngestAccepted,
-    responses=error_responses(403, 413, 415, 422),
+    responses=error_responses(403, 408, 413, 415, 422),
     openapi_extra=_form_body("The document.", "title", "author", "item_type", "tags"),
 )
 async def ingest_file(
@@ -54,80 +63,84 @@ async def ingest_file(
     queue: Queue,
     deadline: RequestDeadline,
     originals: Originals,
+    slots: Slots,
 ) -> IngestAccepted:
     """Uploads one file (multipart field `file`, plus optional `title`, `author`, `item_type`, `tags`)."""
-    limit = res.settings.ingest.max_upload_bytes
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > limit + _FORM_OVERHEAD_BYTES:
-        service.check_upload_size(int(length), settings=res.settings, filename="the upload")
-    form = await request.form(max_files=1, max_fields=10)
-    _check_storable(form.multi_items())
-    upload = form.get("file")
-    if not isinstance(upload, UploadFile):
-        raise BadInput("Send the document as a multipart form field named 'file'.")
-    filename = upload.filename or "upload"
-    data = await upload.read(limit + 1)
-    await upload.close()
-    service.check_upload_size(len(data), settings=res.settings, filename=filename)
-    meta = UploadMeta(
-        title=_text_field(form.get("title"), "title", 500),
-        author=_text_field(form.get("author"), "author", 300),
-        item_type=_item_type(form.get("item_type")),
-        tags=_tags(form.get("tags")),
-    )
-    return await service.submit_upload(
-        db=res.db,
-        queue=queue,
-        settings=res.settings,
-        user_id=user.id,
-        filename=filename,
-        data=data,
-        meta=meta,
-        deadline=deadline,
-        originals=originals,
-    )
+    limits = res.settings.ingest
+    async with slots.hold(user.id):
+        form = await read_upload_form(
+            request, limit=limits.max_upload_bytes, idle_timeout_s=limits.body_read_timeout_s, what="The upload"
+        )
+        try:
+            _check_storable(form.multi_items())
+            upload = form.get("file")
+            if not isinstance(upload, UploadFile):
+                raise BadInput("Send the document as a multipart form field named 'file'.")
+            filename = upload.filename or "upload"
+            data = await upload.read(limits.max_upload_bytes + 1)
+            meta = UploadMeta(
+                title=_text_field(form.get("title"), "title", 500),
+                author=_text_field(form.get("author"), "author", 300),
+                item_type=_item_type(form.get("item_type")),
+                tags=_tags(form.get("tags")),
+            )
+        finally:
+            await form.close()
+        return await accept.submit_upload(
+            db=res.db,
+            queue=queue,
+            settings=res.settings,
+            user_id=user.id,
+            filename=filename,
+            data=data,
+            meta=meta,
+            deadline=deadline,
+            originals=originals,
+        )
 
 
 @router.post(
     "/ingest/batch",
     status_code=202,
     response_model=BatchAccepted,
-    responses=error_responses(403, 413, 422),
+    responses=error_responses(403, 408, 413, 422),
     openapi_extra=_form_body("A zip archive of documents.", "item_type", "tags"),
 )
 async def ingest_batch(
-    request: Request, user: CurrentUser, res: AppResources, queue: Queue, originals: Originals
+    request: Request, user: CurrentUser, res: AppResources, queue: Queue, originals: Originals, slots: Slots
 ) -> BatchAccepted:
-    """Uploads a zip of documents (field `file`, plus optional `item_type`, `tags`) as one run."""
-    limit = res.settings.ingest.max_batch_upload_bytes
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > limit + _FORM_OVERHEAD_BYTES:
-        raise PayloadTooLarge(f"The batch is {int(length) / 1e6:.0f} MB; the limit is {limit / 1e6:.0f} MB.")
-    form = await request.form(max_files=1, max_fields=10)
-    _check_storable(form.multi_items())
-    upload = form.get("file")
-    if not isinstance(upload, UploadFile):
-        raise BadInput("Send the zip archive as a multipart form field named 'file'.")
-    archive = await upload.read(limit + 1)
-    await upload.close()
-    if len(archive) > limit:
-        raise PayloadTooLarge(f"The batch is over {limit / 1e6:.0f} MB.")
-    label = upload.filename or "batch.zip"
-    files = service.read_zip(archive, settings=res.settings, filename=label)
-    if not files:
-        raise BadInput(f"{label} holds no files.")
-    meta = UploadMeta(item_type=_item_type(form.get("item_type")), tags=_tags(form.get("tags")))
-    run_id = await service.submit_files(
-        db=res.db,
-        queue=queue,
-        settings=res.settings,
-        user_id=user.id,
-        label=label,
-        files=files,
-        meta=meta,
-        originals=originals,
-    )
-    return BatchAccepted(run_id=run_id, files=len(files), status_url=f"/api/ingest/runs/{run_id}")
+    """Uploads a zip of documents (field `file`, plus optional `item_type`, `tags`) as one run.
+
+    The zip is streamed to disk and read entry by entry; each document is recorded and queued in
+    turn, so the answer comes once every entry is recorded (a bad entry is that file's error)."""
+    limits = res.settings.ingest
+    async with slots.hold(user.id):
+        form = await read_upload_form(
+            request, limit=limits.max_batch_upload_bytes, idle_timeout_s=limits.body_read_timeout_s, what="The batch"
+        )
+        try:
+            _check_storable(form.multi_items())
+            upload = form.get("file")
+            if not isinstance(upload, UploadFile):
+                raise BadInput("Send the zip archive as a multipart form field named 'file'.")
+            label = safe_name(upload.filename or "batch.zip")
+            meta = UploadMeta(item_type=_item_type(form.get("item_type")), tags=_tags(form.get("tags")))
+            with await asyncio.to_thread(ZipBatch, upload.file, limits=limits, label=label) as batch:
+                if not batch.entries:
+                    raise BadInput(f"{label} holds no files.")
+                run_id = await accept.submit_files(
+                    db=res.db,
+                    queue=queue,
+                    settings=res.settings,
+                    user_id=user.id,
+                    label=label,
+                    files=batch.entries,
+                    meta=meta,
+                    originals=originals,
+                )
+        finally:
+            await form.close()
+    return BatchAccepted(run_id=run_id, files=len(batch.entries), status_url=f"/api/ingest/runs/{run_id}")
 
 
 @router.get("/ingest/runs", response_model=RunList, responses=error_responses(403, 422))

@@ -25,6 +25,7 @@ _STATUS_MEANINGS = {
     401: "No token, or one that is not valid.",
     403: "Not allowed: an admin-only option, or a cookie-authenticated write without its X-CSRF-Token.",
     404: "Not found, or not yours.",
+    408: "The upload's body stopped arriving for longer than the body-read timeout.",
     413: "Too large; the message gives the limit.",
     415: "A file type TomeHub does not read.",
     422: "Bad input; the message says what to change.",

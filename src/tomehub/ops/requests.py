@@ -17,14 +17,23 @@ REQUEST_ID_HEADER = b"x-request-id"
 # A client may ask for a shorter deadline than the server's (never a longer one): a caller that
 # gives up after 2 s should not have the server work on for 6.
 DEADLINE_HEADER = b"x-tomehub-deadline-ms"
+# File uploads: their body alone may take minutes on a slow link, so they get their own budget.
+UPLOAD_PATHS = ("/api/ingest", "/api/ingest/batch")
+
+
+def is_upload(method: str, path: str) -> bool:
+    return method == "POST" and path.rstrip("/") in UPLOAD_PATHS
 
 
 class RequestContextMiddleware:
     """Stamps every HTTP request with an id (echoed in X-Request-Id) and a deadline, and logs it."""
 
-    def __init__(self, app: ASGIApp, *, deadline_s: float, enforce: bool = True) -> None:
+    def __init__(
+        self, app: ASGIApp, *, deadline_s: float, upload_deadline_s: float | None = None, enforce: bool = True
+    ) -> None:
         self.app = app
         self.deadline_s = deadline_s
+        self.upload_deadline_s = upload_deadline_s or deadline_s
         self.enforce = enforce
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -35,7 +44,8 @@ class RequestContextMiddleware:
         request_id = _incoming_id(scope) or uuid.uuid4().hex
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
-        state["deadline"] = Deadline.after(_requested_deadline(scope, self.deadline_s), enforce=self.enforce)
+        budget_s = self.upload_deadline_s if is_upload(scope["method"], scope["path"]) else self.deadline_s
+        state["deadline"] = Deadline.after(_requested_deadline(scope, budget_s), enforce=self.enforce)
         status = 500
         tier = ""
         checkouts = [0]

@@ -57,8 +57,10 @@ class Shed(Unavailable):
 class AdmissionLimits:
     max_in_flight: int = 32
     max_queue: int = 128
-    # Background requests may fill at most this share of the queue: under pressure they go first.
+    # Background requests may fill at most this share of the queue and hold at most this share of
+    # the slots: under pressure they go first, and uploads never take every slot from searches.
     background_queue_share: float = 0.25
+    background_slot_share: float = 0.25
     # Refuse on arrival a request predicted to wait past its deadline (see the module docstring).
     shed_predicted_late: bool = False
     # The least time a request needs once admitted (a keyword search, quoted answers).
@@ -80,6 +82,7 @@ class AdmissionCore:
     def __init__(self, limits: AdmissionLimits) -> None:
         self.limits = limits
         self.in_flight = 0
+        self.background_in_flight = 0
         self._queue: list[_Waiter] = []
         self._seq = itertools.count()
         self.shed = 0
@@ -91,13 +94,30 @@ class AdmissionCore:
     def queued(self) -> int:
         return sum(1 for w in self._queue if not w.cancelled)
 
+    @property
+    def background_slots(self) -> int:
+        return max(1, int(self.limits.max_in_flight * self.limits.background_slot_share))
+
+    def _may_start(self, priority: int) -> bool:
+        if self.in_flight >= self.limits.max_in_flight:
+            return False
+        return priority != Priority.BACKGROUND or self.background_in_flight < self.background_slots
+
+    def _start(self, priority: int) -> None:
+        self.in_flight += 1
+        if priority == Priority.BACKGROUND:
+            self.background_in_flight += 1
+
     def offer(self, priority: Priority, deadline_at: float, now: float) -> _Waiter | None:
         """Admits at once (returns None), queues (returns the waiter) or raises Shed."""
         if deadline_at <= now:
             self.expired += 1
             raise Shed("The request's deadline passed before it could start.", retry_after_s=1.0)
-        if self.in_flight < self.limits.max_in_flight and not self.queued:
-            self.in_flight += 1
+        # Nobody ahead: an interactive request waits only behind interactive ones (background
+        # waiters may be held back by their share of the slots), a background one behind anybody.
+        ahead = any(not w.cancelled and w.priority <= int(priority) for w in self._queue)
+        if not ahead and self._may_start(priority):
+            self._start(priority)
             return None
         room = self.limits.max_queue
         if priority is Priority.BACKGROUND:
@@ -129,13 +149,19 @@ class AdmissionCore:
         ahead = sum(1 for w in self._queue if not w.cancelled and w.priority <= int(priority))
         return (ahead + 1) * self.hold_s / self.limits.max_in_flight
 
-    def release(self, now: float, held_s: float | None = None) -> tuple[_Waiter | None, list[_Waiter]]:
-        """Frees a slot held ``held_s``; returns the waiter admitted into it (if any) and the expired
-        ones dropped."""
+    def release(
+        self, now: float, held_s: float | None = None, priority: Priority = Priority.INTERACTIVE
+    ) -> tuple[_Waiter | None, list[_Waiter]]:
+        """Frees a slot of ``priority`` held ``held_s``; returns the waiter admitted into it (if any)
+        and the expired ones dropped."""
         if held_s is not None:
             self.hold_s = held_s if self.hold_s is None else 0.8 * self.hold_s + 0.2 * held_s
         self.in_flight -= 1
+        if priority is Priority.BACKGROUND:
+            self.background_in_flight -= 1
         dropped: list[_Waiter] = []
+        held_back: list[_Waiter] = []
+        admitted: _Waiter | None = None
         while self._queue:
             waiter = heapq.heappop(self._queue)
             if waiter.cancelled:
@@ -145,9 +171,15 @@ class AdmissionCore:
                 self.expired += 1
                 dropped.append(waiter)
                 continue
-            self.in_flight += 1
-            return waiter, dropped
-        return None, dropped
+            if not self._may_start(waiter.priority):
+                held_back.append(waiter)  # a background waiter over its share of the slots
+                continue
+            self._start(waiter.priority)
+            admitted = waiter
+            break
+        for waiter in held_back:
+            heapq.heappush(self._queue, waiter)
+        return admitted, dropped
 
     def cancel(self, waiter: _Waiter) -> None:
         waiter.cancelled = True
@@ -176,20 +208,20 @@ class Admission:
         except TimeoutError:
             if waiter.future.done() and not waiter.future.exception():
                 # Admitted in the same instant the wait timed out: give the slot back.
-                self.leave()
+                self.leave(priority=priority)
             self.core.cancel(waiter)
             self.core.expired += 1
             ADMISSION.labels("expired").inc()
             raise Shed("The request's deadline passed while it waited to start.", retry_after_s=1.0) from None
         except asyncio.CancelledError:
             if waiter.future.done() and not waiter.future.cancelled() and not waiter.future.exception():
-                self.leave()
+                self.leave(priority=priority)
             self.core.cancel(waiter)
             raise
 
-    def leave(self, held_s: float | None = None) -> None:
-        """Frees a slot (held ``held_s``, when known, to learn how long requests hold one)."""
-        admitted, dropped = self.core.release(self.clock(), held_s)
+    def leave(self, held_s: float | None = None, priority: Priority = Priority.INTERACTIVE) -> None:
+        """Frees a slot of ``priority`` (held ``held_s``, when known, to learn how long requests hold one)."""
+        admitted, dropped = self.core.release(self.clock(), held_s, priority)
         for waiter in dropped:
             ADMISSION.labels("expired").inc()
             if waiter.future is not None and not waiter.future.done():
@@ -256,7 +288,7 @@ class AdmissionMiddleware:
             nonlocal released
             if not released:
                 released = True
-                self.admission.leave(self.admission.clock() - admitted_at)
+                self.admission.leave(self.admission.clock() - admitted_at, priority)
 
         async def send_and_release(message: Message) -> None:
             if message["type"] == "http.response.start":

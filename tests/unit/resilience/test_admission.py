@@ -100,3 +100,23 @@ def test_core_without_prediction_queues_until_the_deadline() -> None:
     core.offer(Priority.INTERACTIVE, 100, now=0)
     core.release(now=10, held_s=10.0)
     assert core.offer(Priority.INTERACTIVE, 11, now=10) is not None  # queued, though it cannot make it
+
+
+def test_background_requests_hold_at_most_their_share_of_the_slots() -> None:
+    core = AdmissionCore(AdmissionLimits(max_in_flight=4, max_queue=10, background_slot_share=0.5))
+    assert core.offer(Priority.BACKGROUND, 100, now=0) is None
+    assert core.offer(Priority.BACKGROUND, 100, now=0) is None
+    third = core.offer(Priority.BACKGROUND, 100, now=0)
+    assert third is not None  # two slots are free, but uploads already hold their half
+    # Searches still start at once: the waiting upload is not ahead of them.
+    assert core.offer(Priority.INTERACTIVE, 100, now=0) is None
+    assert core.offer(Priority.INTERACTIVE, 100, now=0) is None
+    waiting_search = core.offer(Priority.INTERACTIVE, 100, now=0)
+    assert waiting_search is not None  # all four slots taken
+    # A search leaving frees a slot the held-back upload may not take; the waiting search gets it.
+    admitted, _ = core.release(now=1, priority=Priority.INTERACTIVE)
+    assert admitted is waiting_search
+    # An upload leaving lets the next upload in.
+    admitted, _ = core.release(now=1, priority=Priority.BACKGROUND)
+    assert admitted is third
+    assert (core.in_flight, core.background_in_flight) == (4, 2)

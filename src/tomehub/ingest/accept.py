@@ -1,0 +1,252 @@
+"""Accepting uploads: each file is kept (its original, by SHA-256), recorded as an item and a queued
+file of a run, and handed to the job queue. The worker (``pipeline``) does the rest.
+
+A batch is recorded one file per transaction, each file read only when its turn comes: a 20,000-file
+zip neither sits in memory nor holds one transaction open for minutes, and a file that cannot be
+read (too large, corrupt, an unsupported type) fails alone while the others go on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import mimetypes
+from collections.abc import Sequence
+from pathlib import PurePath
+from uuid import UUID
+
+import psycopg
+
+from tomehub.config import Settings
+from tomehub.errors import PayloadTooLarge, TomehubError
+from tomehub.ingest import repo
+from tomehub.ingest.archive import Incoming
+from tomehub.ingest.parsers import detect_format
+from tomehub.ingest.schemas import IngestAccepted
+from tomehub.ingest.service import IngestQueue, UploadMeta, title_from_filename
+from tomehub.library import repo as library_repo
+from tomehub.resilience.deadline import Deadline
+from tomehub.store.db import Connection, Database
+from tomehub.store.originals import OriginalStore, open_originals
+
+_log = logging.getLogger(__name__)
+
+
+def sha256_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def mime_of(data: bytes, filename: str) -> str:
+    """Returns the media type an original is served with."""
+    if data.startswith(b"%PDF-"):
+        return "application/pdf"
+    return mimetypes.guess_type(PurePath(filename).name)[0] or "application/octet-stream"
+
+
+def check_upload_size(size: int, *, settings: Settings, filename: str) -> None:
+    """Raises PayloadTooLarge when a file is over the upload limit."""
+    limit = settings.ingest.max_upload_bytes
+    if size > limit:
+        raise PayloadTooLarge(
+            f"{filename} is {size / 1e6:.1f} MB; the limit is {limit / 1e6:.1f} MB (TOMEHUB_INGEST__MAX_UPLOAD_BYTES)."
+        )
+
+
+async def submit_upload(
+    *,
+    db: Database,
+    queue: IngestQueue,
+    settings: Settings,
+    user_id: int,
+    filename: str,
+    data: bytes,
+    meta: UploadMeta,
+    deadline: Deadline | None = None,
+    originals: OriginalStore | None = None,
+) -> IngestAccepted:
+    """Accepts one uploaded file: records it, queues its processing and returns the run to watch."""
+    originals = originals if originals is not None else open_originals(settings)
+    check_upload_size(len(data), settings=settings, filename=filename)
+    detect_format(data, filename)  # unsupported types are refused now (415), not in the worker
+
+    async def record() -> tuple[UUID, UUID, UUID, bool]:
+        async with db.write(deadline) as conn, conn.transaction():
+            run_id = await repo.create_run(conn, user_id=user_id, label=filename, files_total=1)
+            item_id, file_id, duplicate = await _record_file(
+                conn, originals, user_id=user_id, run_id=run_id, name=filename, data=data, meta=meta
+            )
+        return run_id, item_id, file_id, duplicate
+
+    try:
+        run_id, item_id, file_id, duplicate = await record()
+    except psycopg.errors.UniqueViolation:
+        # The same file arrived twice at once; the other upload created the item, so this one
+        # now finds it and becomes a re-check of it.
+        run_id, item_id, file_id, duplicate = await record()
+    await _enqueue(db=db, queue=queue, file_ids=[file_id], position=await _waiting(db, user_id, [file_id]))
+    return IngestAccepted(
+        run_id=run_id,
+        item_id=item_id,
+        status="queued",
+        duplicate=duplicate,
+        status_url=f"/api/ingest/runs/{run_id}",
+    )
+
+
+async def submit_files(
+    *,
+    db: Database,
+    queue: IngestQueue,
+    settings: Settings,
+    user_id: int,
+    label: str,
+    files: Sequence[Incoming],
+    meta: UploadMeta,
+    originals: OriginalStore | None = None,
+) -> UUID:
+    """Accepts a batch as one run, file by file (each read off the event loop, recorded in its own
+    transaction and queued at once, so the worker starts before the batch is all recorded); a file
+    that cannot be read or is not a document fails alone. Returns the run id."""
+    originals = originals if originals is not None else open_originals(settings)
+    async with db.write() as conn:
+        run_id = await repo.create_run(conn, user_id=user_id, label=label, files_total=len(files))
+    position = await _waiting(db, user_id, [])
+    recorded = 0
+    try:
+        for incoming in files:
+            try:
+                data = await asyncio.to_thread(_read_document, incoming, settings)
+            except TomehubError as exc:
+                await _record_refused(db, user_id=user_id, run_id=run_id, name=incoming.name, meta=meta, exc=exc)
+                recorded += 1
+                continue
+            file_id = await _record_one(
+                db, originals, user_id=user_id, run_id=run_id, name=incoming.name, data=data, meta=meta
+            )
+            recorded += 1
+            await _enqueue(db=db, queue=queue, file_ids=[file_id], position=position)
+            position += 1
+    finally:
+        if recorded < len(files):
+            # Interrupted (a database outage, the process stopping): the run covers what was
+            # recorded, so it still finishes instead of waiting for files that never came.
+            _log.warning("batch %s interrupted after %d of %d files", label, recorded, len(files))
+            async with db.write() as conn:
+                await repo.set_files_total(conn, run_id=run_id, files_total=recorded)
+    return run_id
+
+
+def _read_document(incoming: Incoming, settings: Settings) -> bytes:
+    data = incoming.read()
+    check_upload_size(len(data), settings=settings, filename=incoming.name)
+    detect_format(data, incoming.name)
+    return data
+
+
+async def _record_one(
+    db: Database, originals: OriginalStore, *, user_id: int, run_id: UUID, name: str, data: bytes, meta: UploadMeta
+) -> UUID:
+    for attempt in (1, 2):
+        try:
+            async with db.write() as conn, conn.transaction():
+                _item, file_id, _dup = await _record_file(
+                    conn, originals, user_id=user_id, run_id=run_id, name=name, data=data, meta=meta
+                )
+            return file_id
+        except psycopg.errors.UniqueViolation:
+            if attempt == 2:
+                raise  # the same file arriving at once elsewhere is found on the second try
+    raise AssertionError("unreachable")
+
+
+async def _record_file(
+    conn: Connection,
+    originals: OriginalStore,
+    *,
+    user_id: int,
+    run_id: UUID,
+    name: str,
+    data: bytes,
+    meta: UploadMeta,
+) -> tuple[UUID, UUID, bool]:
+    """Keeps the original and records its item (new, or the one with the same bytes) and queued
+    file; returns (item id, file id, whether the item existed). Call inside a transaction."""
+    digest = sha256_of(data)
+    # Kept before the job is queued (a worker elsewhere reads it); the lock keeps a concurrent
+    # delete of the last item sharing this file from removing it meanwhile.
+    await library_repo.lock_original(conn, file_sha256=digest)
+    await originals.put(digest, data)
+    item_id = await library_repo.find_item_by_file(conn, user_id=user_id, file_sha256=digest)
+    duplicate = item_id is not None
+    if item_id is None:
+        item_id = await library_repo.insert_item(
+            conn,
+            user_id=user_id,
+            item_type=meta.item_type.value,
+            title=meta.title or title_from_filename(name),
+            author=meta.author,
+            tags=list(meta.tags),
+            source_filename=PurePath(name).name,
+            source_mime=mime_of(data, name),
+            file_sha256=digest,
+            status="pending",
+        )
+    else:
+        await _apply_meta(conn, user_id=user_id, item_id=item_id, meta=meta)
+    file_id = await repo.add_file(
+        conn, run_id=run_id, user_id=user_id, item_id=item_id, filename=name, size_bytes=len(data), sha256=digest
+    )
+    return item_id, file_id, duplicate
+
+
+async def _record_refused(
+    db: Database, *, user_id: int, run_id: UUID, name: str, meta: UploadMeta, exc: TomehubError
+) -> None:
+    """Records a file of a batch refused before it was queued, as a failed item saying why."""
+    async with db.write() as conn, conn.transaction():
+        item_id = await library_repo.insert_item(
+            conn,
+            user_id=user_id,
+            item_type=meta.item_type.value,
+            title=title_from_filename(name),
+            source_filename=PurePath(name).name,
+            status="failed",
+        )
+        await library_repo.update_item(conn, user_id=user_id, item_id=item_id, fields={"status_detail": str(exc)})
+        await repo.add_failed_file(
+            conn, run_id=run_id, user_id=user_id, item_id=item_id, filename=name, code=exc.code, message=exc.message
+        )
+
+
+async def _apply_meta(conn: Connection, *, user_id: int, item_id: UUID, meta: UploadMeta) -> None:
+    fields: dict[str, object] = {}
+    if meta.title:
+        fields["title"] = meta.title
+    if meta.author:
+        fields["author"] = meta.author
+    if meta.tags:
+        fields["tags"] = list(meta.tags)
+    if fields:
+        await library_repo.update_item(conn, user_id=user_id, item_id=item_id, fields=fields)
+
+
+async def _waiting(db: Database, user_id: int, excluding: list[UUID]) -> int:
+    """Files of this user already waiting: a new file queues behind them (fairness between users)."""
+    async with db.read() as conn:
+        return await repo.queued_files(conn, user_id=user_id, excluding=excluding)
+
+
+async def _enqueue(*, db: Database, queue: IngestQueue, file_ids: list[UUID], position: int = 0) -> None:
+    for offset, file_id in enumerate(file_ids):
+        job_id = await queue.enqueue_file(file_id, position=position + offset)
+        async with db.write() as conn:
+            await repo.set_job_id(conn, file_id=file_id, job_id=job_id)
+
+
+async def requeue_orphans(*, db: Database, queue: IngestQueue, older_than_s: float = 30.0) -> int:
+    """Queues files recorded but never enqueued (their process died in between); returns how many."""
+    async with db.write() as conn:
+        orphans = await repo.unqueued_files(conn, older_than_s=older_than_s)
+    await _enqueue(db=db, queue=queue, file_ids=orphans)
+    return len(orphans)
