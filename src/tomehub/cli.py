@@ -129,7 +129,14 @@ def serve(
         apply_migrations(settings.database_url)  # once, before any worker starts
         console.print(f"TomeHub on http://{host}:{port}  ({workers} worker(s); data: {settings.resolved_data_dir})")
         if workers == 1:
-            uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", access_log=False)
+            uvicorn.run(
+                create_app(settings),
+                host=host,
+                port=port,
+                log_level="warning",
+                access_log=False,
+                **_uvicorn_limits(settings),
+            )
             return
         with tempfile.TemporaryDirectory(prefix="tomehub-metrics-") as metrics_dir:
             # Workers read their settings from the environment; the parent fills in what it decided.
@@ -145,10 +152,21 @@ def serve(
                 log_level="warning",
                 access_log=False,
                 timeout_graceful_shutdown=30,
+                **_uvicorn_limits(settings),
             )
     finally:
         if embedded is not None:
             embedded.stop()
+
+
+def _uvicorn_limits(settings: Settings) -> dict[str, Any]:
+    """The connection settings chosen for load (ServerSettings: backlog, keep-alive, concurrency)."""
+    server = settings.server
+    return {
+        "backlog": server.backlog,
+        "timeout_keep_alive": server.keep_alive_s,
+        "limit_concurrency": server.limit_concurrency,
+    }
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:

@@ -411,6 +411,21 @@ class ServerSettings(BaseModel):
     # queue, so uploads never take every slot from searches and answers.
     background_queue_share: float = 0.25
     background_slot_share: float = Field(default=0.25, gt=0, le=1)
+    # Requests waiting on a remote provider without holding a slot (a provider call is a wait, not
+    # CPU work here); past that many a provider call keeps its slot.
+    max_io_waits: int = Field(default=512, ge=0)
+    # Shedding at the edge (resilience/edge.py): while this worker's event loop runs later than
+    # edge_max_loop_lag_ms, or more than edge_max_accept_queue connections wait to be accepted,
+    # new API requests get 503 + Retry-After before any work (0 turns a signal off).
+    edge_max_loop_lag_ms: int = Field(default=500, ge=0)
+    edge_max_accept_queue: int = Field(default=512, ge=0)
+    # Uvicorn, set deliberately (docs/ARCHITECTURE.md, "Serving"): the listen backlog (the kernel
+    # caps it at net.core.somaxconn), seconds an idle keep-alive connection is kept, and the
+    # connections a worker holds before uvicorn answers 503 itself (None: no cap; edge shedding
+    # answers first, with Retry-After).
+    backlog: int = Field(default=4096, ge=64)
+    keep_alive_s: float = Field(default=15.0, gt=0)
+    limit_concurrency: int | None = Field(default=None, ge=1)
     # Refuse at once a request whose predicted queue wait would take it past its deadline (its
     # client would give up first): 503 in milliseconds instead of a timeout. Off by default: in the
     # timeout-cascade stress run it turned answers into fast 503s without reducing client timeouts,

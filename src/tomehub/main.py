@@ -51,6 +51,7 @@ from tomehub.ops.metrics import router as metrics_router
 from tomehub.ops.metrics import sample_pool_gauges
 from tomehub.ops.requests import RequestContextMiddleware
 from tomehub.resilience.admission import Admission, AdmissionLimits, AdmissionMiddleware
+from tomehub.resilience.edge import EdgeLimits, EdgeMonitor, EdgeShedMiddleware
 from tomehub.resilience.memory import MemoryLimits, MemoryWatchdog
 from tomehub.resilience.ratelimit import Limits, RateLimiter, RateLimitMiddleware
 from tomehub.resilience.streams import StreamGate
@@ -305,6 +306,7 @@ def create_app(
             if run_worker and settings.ingest.run_in_api_workers:
                 runtime.background.extend(await start_ingestion(runtime))
             runtime.background.append(asyncio.create_task(app.state.memory.run()))
+            runtime.background.append(asyncio.create_task(app.state.edge.run()))
             runtime.background.append(asyncio.create_task(sample_pool_gauges(runtime.db)))
             if settings.server.demo_on_first_start:
                 runtime.background.append(asyncio.create_task(_load_demo(runtime)))
@@ -351,6 +353,7 @@ def create_app(
             max_queue=settings.server.max_queue,
             background_queue_share=settings.server.background_queue_share,
             background_slot_share=settings.server.background_slot_share,
+            max_io_waits=settings.server.max_io_waits,
             shed_predicted_late=settings.server.shed_predicted_late,
         )
     )
@@ -379,12 +382,22 @@ def create_app(
         app.state.rate_limiter = limiter
         app.add_middleware(RateLimitMiddleware, limiter=limiter)
     app.add_middleware(AuthMiddleware, verifier=verifier, key_use=app.state.auth.key_use)
+    edge = EdgeMonitor(
+        EdgeLimits(
+            max_loop_lag_s=server.edge_max_loop_lag_ms / 1000,
+            max_accept_queue=server.edge_max_accept_queue,
+        )
+    )
+    app.state.edge = edge
     app.add_middleware(
         RequestContextMiddleware,
         deadline_s=server.request_deadline_s,
         upload_deadline_s=settings.ingest.upload_deadline_s,
         enforce=server.enforce_deadlines,
     )
+    # Outermost: a worker already late refuses new requests before parsing, auth or any I/O.
+    if server.admission:
+        app.add_middleware(EdgeShedMiddleware, monitor=edge)
     return app
 
 

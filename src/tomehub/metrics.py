@@ -51,4 +51,10 @@ QUEUE_DEPTH = Gauge(
 # Work that reached a stage after its request's deadline: refused there (hardened) or started anyway
 # (baseline profile, no deadlines). Hardened runs keep "started" at zero by construction.
 LATE_STARTS = Counter("tomehub_late_starts_total", "Stages reached after the request deadline", ["stage", "action"])
+EDGE_SIGNALS = Gauge(
+    "tomehub_edge_signal",
+    "Overload signals at the edge (loop_lag_seconds, accept_queue)",
+    ["signal"],
+    multiprocess_mode="max",
+)
 ADMISSION = Counter("tomehub_admission_total", "Admission decisions (admitted, queued, shed, expired)", ["outcome"])

@@ -384,3 +384,37 @@ def _last_data(raw: str) -> dict[str, Any]:
     blocks = [b for b in raw.replace("\r\n", "\n").split("\n\n") if "event: done" in b]
     data = next(line[5:].strip() for line in blocks[-1].split("\n") if line.startswith("data:"))
     return dict(json.loads(data))
+
+
+async def test_provider_waits_do_not_hold_the_workers_slots(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory, fake_url: str
+) -> None:
+    """One slot, four searches whose query embedding takes 0.4 s at the provider: each gives its slot
+    back while it waits, so all four are answered within a 1.5 s deadline (held through the provider
+    call, the last two would wait 1.2 s and more, and be dropped)."""
+    fake = Fake(fake_url)
+    await fake.reset()
+    settings = llm_settings(database_url, tmp_path_factory.mktemp("io-data"), fake_url, search_embedding_timeout_s=2.0)
+    settings = settings.model_copy(
+        update={"server": settings.server.model_copy(update={"max_in_flight": 1, "max_queue": 10})}
+    )
+    app = create_app(settings, local_embedder=HashingEmbedder(dim=DIM))
+    try:
+        async with LifespanManager(app, startup_timeout=60, shutdown_timeout=30) as manager:
+            transport = httpx.ASGITransport(app=manager.app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://tomehub.test", timeout=30) as client:
+                tapp = TestApp(app=app, client=client, settings=settings, embedder=HashingEmbedder(dim=DIM))
+                _, h = tapp.new_user()
+                await tapp.ingest(h, "sea.txt", b"The lighthouse keeper watched the sea every night.")
+                await fake.faults(operations={"search-embedding": {"latency_p50_ms": 400, "latency_p95_ms": 400}})
+                h = {**h, "X-TomeHub-Deadline-Ms": "1500"}
+                answers = await asyncio.gather(
+                    *(search(tapp, h, f"lighthouse keeper {n}", expand=False) for n in range(4))
+                )
+                assert [r.status_code for r in answers] == [200] * 4, [r.text for r in answers]
+                assert all(r.headers["X-TomeHub-Tier"] == "1" for r in answers)  # embedded, not degraded
+                core = app.state.admission.core
+                assert core.in_flight == 0 and core.io_waiting == 0
+    finally:
+        await fake.faults(operations={"search-embedding": None})
+        await fake.reset()

@@ -13,7 +13,7 @@ from tomehub.config import RouteSettings, Settings
 from tomehub.errors import TomehubError
 from tomehub.llm.base import ChatProvider, EmbeddingProvider, LLMError
 from tomehub.llm.embedder import EmbeddingSpace, GatewayEmbedder
-from tomehub.llm.gateway import LLMGateway, Operation, Route
+from tomehub.llm.gateway import LOCAL_PROVIDER, LLMGateway, Operation, Route
 from tomehub.llm.providers.openai_compat import OpenAICompatProvider
 from tomehub.resilience.breaker import BreakerPolicy, BreakerStore, CircuitBreaker, MemoryStore
 from tomehub.resilience.bulkhead import Bulkhead, BulkheadLimits
@@ -25,7 +25,6 @@ _log = logging.getLogger(__name__)
 
 EMBEDDING_OPS = (Operation.SEARCH_EMBEDDING, Operation.INGEST_EMBEDDING)
 CHAT_OPS = (Operation.GENERATION, Operation.JUDGE, Operation.QUERY_EXPANSION, Operation.CONDENSE)
-LOCAL_PROVIDER = "local"
 # In-process embedding is CPU work on a small machine: few at a time, one always free for a query.
 _LOCAL_LIMITS = BulkheadLimits(limit=3, reserved_interactive=1, max_waiting=64, interactive_wait_s=2.0)
 

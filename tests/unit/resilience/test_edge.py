@@ -1,0 +1,93 @@
+"""Shedding at the edge: a late event loop or a long accept queue refuses new API requests at once."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from tomehub.resilience.edge import EdgeLimits, EdgeMonitor, EdgeShedMiddleware, accept_queue
+
+
+def test_lag_past_the_bound_sheds_until_it_falls_below_half() -> None:
+    monitor = EdgeMonitor(EdgeLimits(max_loop_lag_s=0.2, max_accept_queue=0))
+    now = time.monotonic()
+    monitor.observe(0.05, None)
+    assert not monitor.should_shed(now)
+    monitor.observe(2.5, None)  # one pause (a start-up step): not a late worker
+    assert not monitor.should_shed(now)
+    monitor.observe(0.05, None)
+    monitor.observe(0.3, None)
+    monitor.observe(0.3, None)  # late twice in a row: shedding
+    assert monitor.should_shed(now)
+    monitor.observe(0.15, None)  # below the bound, not yet below half of it: still shedding
+    assert monitor.should_shed(now)
+    monitor.observe(0.05, None)
+    assert not monitor.should_shed(now)
+
+
+def test_a_tick_overdue_right_now_counts_as_lag() -> None:
+    # One tick was late, and the loop is busy this instant: the next tick is a second overdue.
+    monitor = EdgeMonitor(EdgeLimits(max_loop_lag_s=0.2))
+    monitor._next_tick = time.monotonic() - 1.0
+    assert not monitor.should_shed(time.monotonic())  # nothing was late before: a single pause
+    monitor.observe(0.3, None)
+    assert not monitor.shedding
+    assert monitor.should_shed(time.monotonic())
+
+
+def test_a_growing_accept_queue_sheds() -> None:
+    monitor = EdgeMonitor(EdgeLimits(max_loop_lag_s=0.2, max_accept_queue=100))
+    monitor.observe(0.0, 50)
+    assert not monitor.shedding
+    monitor.observe(0.0, 150)
+    assert monitor.shedding
+    monitor.observe(0.0, 10)
+    assert not monitor.shedding
+
+
+def test_accept_queue_reads_the_listening_sockets_backlog(tmp_path: Path) -> None:
+    header = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+    (tmp_path / "tcp").write_text(
+        header
+        + "   0: 0100007F:1F40 00000000:0000 0A 00000000:0000002A 00:00000000 00000000  1000        0 1\n"
+        + "   1: 0100007F:1F40 0100007F:9C40 01 00000000:00000000 00:00000000 00000000  1000        0 2\n"
+        + "   2: 0100007F:1F41 00000000:0000 0A 00000000:00000007 00:00000000 00000000  1000        0 3\n"
+    )
+    assert accept_queue(0x1F40, proc=tmp_path) == 42  # port 8000: 0x2A waiting
+    assert accept_queue(0x1F41, proc=tmp_path) == 7
+    assert accept_queue(9999, proc=tmp_path) is None
+
+
+async def test_the_middleware_refuses_api_requests_but_serves_health() -> None:
+    monitor = EdgeMonitor(EdgeLimits(max_loop_lag_s=0.2))
+    monitor.observe(1.0, None)
+    monitor.observe(1.0, None)
+    reached: list[str] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        reached.append(scope["path"])
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    middleware = EdgeShedMiddleware(app, monitor)  # type: ignore[arg-type]
+
+    async def call(path: str) -> tuple[int, dict[bytes, bytes]]:
+        sent: list[dict[str, Any]] = []
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {"type": "http", "method": "POST", "path": path, "headers": [], "server": ("127.0.0.1", 8000)}
+        await middleware(scope, None, send)  # type: ignore[arg-type]
+        return sent[0]["status"], dict(sent[0]["headers"])
+
+    status, headers = await call("/api/smart-search")
+    assert status == 503 and headers[b"retry-after"] == b"1"
+    status, _ = await call("/v1/chat/completions")
+    assert status == 503
+    assert (await call("/api/health"))[0] == 200
+    assert (await call("/metrics"))[0] == 200
+    assert reached == ["/api/health", "/metrics"]
+    assert monitor.shed == 2
+    assert monitor.port == 8000
