@@ -135,6 +135,9 @@ class IngestSettings(BaseModel):
     # An entry whose uncompressed size is more than this many times its compressed size is refused
     # (a zip bomb's entries compress a thousandfold; text and office files rarely pass 20).
     max_batch_compression_ratio: float = Field(default=200.0, gt=1)
+    # A batch's zip is unpacked by a job this many entries at a time, queued again behind the files
+    # it queued: workers alternate between unpacking and processing, other users keep their turn.
+    unpack_batch_files: int = Field(default=200, ge=1)
     # Uploads are streamed to disk as they arrive. Their request has this budget (not the search
     # deadline: a large file on a slow link takes minutes), and a body that sends nothing for
     # body_read_timeout_s is cut with 408 (slowloris).
@@ -175,6 +178,18 @@ class IngestSettings(BaseModel):
     parse_memory_limit_mb: int = Field(default=1024, ge=64)
     parse_timeout_s: float = Field(default=120.0, gt=0)
     parse_workers: int = Field(default=1, ge=1)
+    # Scanned PDF pages (an image, next to no text layer) are OCR'd with Tesseract in the parse child:
+    # rendered at ocr_dpi, read with the ocr_languages Tesseract has (the document's own language
+    # first), at most ocr_max_pages pages a file (the rest stay unread). OCR takes ~1-3 s a page, so
+    # the parse's time limit grows by ocr_page_timeout_s for each page read and the one under way;
+    # Tesseract itself is stopped after ocr_page_timeout_s on one page (that page stays unread). A
+    # hang is still killed: at worst after parse_timeout_s + ocr_max_pages * ocr_page_timeout_s.
+    # Without Tesseract installed (`make ocr`) scanned pages are skipped with a warning.
+    ocr: bool = True
+    ocr_languages: list[str] = Field(default_factory=lambda: ["eng", "tur"], min_length=1)
+    ocr_dpi: int = Field(default=300, ge=72, le=600)
+    ocr_page_timeout_s: float = Field(default=30.0, gt=0)
+    ocr_max_pages: int = Field(default=500, ge=0)
     # Modules imported in the API/worker process and in every parse child, which register extra
     # parsers with tomehub.ingest.parsers.register_parser (tests register hostile ones).
     parser_plugins: list[str] = Field(default_factory=list)

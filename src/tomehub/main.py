@@ -34,6 +34,7 @@ from tomehub.errors import TomehubError, from_http_exception
 from tomehub.ingest import accept, reembed
 from tomehub.ingest.jobs import JobQueue
 from tomehub.ingest.router import router as ingest_router
+from tomehub.ingest.sandbox import load_plugins
 from tomehub.ingest.service import WorkerContext
 from tomehub.ingest.upload_slots import UploadSlots
 from tomehub.library.router import router as library_router
@@ -148,6 +149,8 @@ async def open_runtime(settings: Settings, *, local_embedder: LocalEmbeddingProv
     """Starts (or connects to) PostgreSQL, migrates it, opens the pools, the models and the queue."""
     # Asked once, first: a wrong dimension stops the start before anything is built on it.
     settings = await check_embedding_dim(settings)
+    # Extra parsers are known before any upload is checked or unpacked here (not only in parse children).
+    load_plugins(settings.ingest.parser_plugins)
     embedded = None
     url = settings.database_url
     if url is None:

@@ -7,6 +7,7 @@ import asyncio
 import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
+from uuid import UUID
 
 import httpx
 import pytest
@@ -15,7 +16,7 @@ from asgi_lifespan import LifespanManager
 
 from tests.integration.conftest import TestApp, make_settings
 from tests.unit.ingest.test_svg_text import _fixed_layout_epub, _svg_page
-from tomehub.ingest import pipeline
+from tomehub.ingest import accept, pipeline
 from tomehub.llm.base import Matrix
 from tomehub.llm.fake.embedding import HashingEmbedder
 from tomehub.main import create_app
@@ -205,6 +206,11 @@ async def test_a_batch_with_a_deleted_file_finishes_with_the_others(tapp: TestAp
     resp = await tapp.client.post("/api/ingest/batch", headers=h, files={"file": ("two.zip", buf.getvalue())})
     assert resp.status_code == 202, resp.text
     run_id = resp.json()["run_id"]
+    # Unpack the zip (what its job does) so its files wait in the queue, unprocessed.
+    runtime = tapp.app.state.runtime
+    await accept.unpack_batch(
+        db=runtime.db, queue=runtime.queue, settings=tapp.settings, originals=runtime.originals, run_id=UUID(run_id)
+    )
     run = (await tapp.client.get(f"/api/ingest/runs/{run_id}", headers=h)).json()
     items = {
         i["source_filename"]: i["id"]

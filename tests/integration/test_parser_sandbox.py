@@ -132,7 +132,7 @@ async def test_a_file_that_kills_its_worker_every_time_becomes_a_poison_file(
                 proc.terminate()
                 proc.wait(timeout=30)
     died = sum(1 for proc in workers if proc.returncode == -9)
-    assert died == 2, log.read_text()[-3000:]  # max_job_attempts deaths, then no more
+    assert died == 2, (run, log.read_text()[-3000:])  # max_job_attempts deaths, then no more
     assert run["files_total"] == 2 and run["files_done"] == 1 and run["files_failed"] == 1, (
         run,
         log.read_text()[-4000:],

@@ -71,3 +71,29 @@ def _kill_worker(data: bytes, filename: str) -> ParsedDocument:
 
 
 register_parser(".die", "test-kill-worker", _kill_worker)
+
+
+def _slow_ocr(data: bytes, filename: str) -> ParsedDocument:
+    """Reports ``data`` (a page count) pages read, 0.4 s each: longer than the test's parse timeout in
+    all, each page well within its OCR allowance."""
+    from tomehub.ingest.parsers import ocr
+
+    total = int(data)
+    ocr.report_pages(0, total)
+    for done in range(1, total + 1):
+        time.sleep(0.4)
+        ocr.report_pages(done, total)
+    return ParsedDocument(sections=[Section(text=f"{total} pages read", page=1, ocr=True)])
+
+
+def _ocr_hang(data: bytes, filename: str) -> ParsedDocument:
+    """Says it will OCR 1000 pages, then hangs on the first."""
+    from tomehub.ingest.parsers import ocr
+
+    ocr.report_pages(0, 1000)
+    time.sleep(3600)
+    return ParsedDocument(sections=[])
+
+
+register_parser(".slowocr", "test-slow-ocr", _slow_ocr)
+register_parser(".ocrhang", "test-ocr-hang", _ocr_hang)

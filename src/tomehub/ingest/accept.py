@@ -12,20 +12,23 @@ import asyncio
 import hashlib
 import logging
 import mimetypes
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import PurePath
+from typing import BinaryIO
 from uuid import UUID
 
 import psycopg
 
 from tomehub.config import Settings
-from tomehub.errors import PayloadTooLarge, TomehubError
+from tomehub.errors import BadInput, PayloadTooLarge, TomehubError
 from tomehub.ingest import repo
-from tomehub.ingest.archive import Incoming
+from tomehub.ingest.archive import Incoming, ZipBatch
 from tomehub.ingest.parsers import detect_format
 from tomehub.ingest.schemas import IngestAccepted
 from tomehub.ingest.service import IngestQueue, UploadMeta, title_from_filename
 from tomehub.library import repo as library_repo
+from tomehub.library.schemas import ItemType
 from tomehub.resilience.deadline import Deadline
 from tomehub.store.db import Connection, Database
 from tomehub.store.originals import OriginalStore, open_originals
@@ -111,22 +114,11 @@ async def submit_files(
     originals = originals if originals is not None else open_originals(settings)
     async with db.write() as conn:
         run_id = await repo.create_run(conn, user_id=user_id, label=label, files_total=len(files))
-    position = await _waiting(db, user_id, [])
     recorded = 0
     try:
-        for incoming in files:
-            try:
-                data = await asyncio.to_thread(_read_document, incoming, settings)
-            except TomehubError as exc:
-                await _record_refused(db, user_id=user_id, run_id=run_id, name=incoming.name, meta=meta, exc=exc)
-                recorded += 1
-                continue
-            file_id = await _record_one(
-                db, originals, user_id=user_id, run_id=run_id, name=incoming.name, data=data, meta=meta
-            )
-            recorded += 1
-            await _enqueue(db=db, queue=queue, file_ids=[file_id], position=position)
-            position += 1
+        recorded = await _record_files(
+            db, queue, settings, originals, user_id=user_id, run_id=run_id, files=files, meta=meta
+        )
     finally:
         if recorded < len(files):
             # Interrupted (a database outage, the process stopping): the run covers what was
@@ -135,6 +127,139 @@ async def submit_files(
             async with db.write() as conn:
                 await repo.set_files_total(conn, run_id=run_id, files_total=recorded)
     return run_id
+
+
+async def accept_batch(
+    *,
+    db: Database,
+    queue: IngestQueue,
+    settings: Settings,
+    user_id: int,
+    label: str,
+    archive: BinaryIO,
+    meta: UploadMeta,
+    originals: OriginalStore,
+) -> tuple[UUID, int]:
+    """Accepts an uploaded zip (already on disk) as one run and answers at once: the zip is checked
+    against the batch limits, kept, and unpacked by a job (``unpack_batch``) entry by entry, so a
+    20,000-file zip is answered in seconds, not after every file is recorded. Returns (run id, files)."""
+    limits = settings.ingest
+
+    def check_and_hash() -> tuple[int, str]:
+        with ZipBatch(archive, limits=limits, label=label) as batch:
+            count = len(batch.entries)
+        if not count:
+            raise BadInput(f"{label} holds no files.")
+        archive.seek(0)
+        digest = hashlib.sha256()
+        while piece := archive.read(1024 * 1024):
+            digest.update(piece)
+        return count, digest.hexdigest()
+
+    count, digest = await asyncio.to_thread(check_and_hash)
+    async with db.write() as conn, conn.transaction():
+        # The zip is kept before its run names it; the lock keeps a concurrent removal away.
+        await library_repo.lock_original(conn, file_sha256=digest)
+        await originals.put_file(digest, archive)
+        run_id = await repo.create_run(conn, user_id=user_id, label=label, files_total=count)
+        batch = {"sha256": digest, "item_type": meta.item_type.value, "tags": list(meta.tags)}
+        await repo.set_run_batch(conn, run_id=run_id, batch=batch)
+    await queue.enqueue_unpack(run_id, position=await _waiting(db, user_id, []))
+    return run_id, count
+
+
+async def unpack_batch(
+    *, db: Database, queue: IngestQueue, settings: Settings, originals: OriginalStore, run_id: UUID
+) -> None:
+    """Records the next ``ingest.unpack_batch_files`` entries of a batch's zip, then queues itself
+    again behind the files it queued (so a worker alternates between unpacking and processing,
+    and other users' files keep their turn); the last part releases the zip. Idempotent: entries a
+    run has recorded already are skipped, so a job run again after a crash resumes where it was."""
+    async with db.read() as conn:
+        run = await repo.get_run_batch(conn, run_id=run_id)
+    if run is None or run["batch"] is None:
+        return  # unpacked already (or the run is gone)
+    batch = run["batch"]
+    user_id = int(run["user_id"])
+    meta = UploadMeta(item_type=ItemType(batch["item_type"]), tags=tuple(batch["tags"]))
+    async with db.read() as conn:
+        recorded = Counter(await repo.recorded_files(conn, run_id=run_id))
+    async with originals.local_copy(batch["sha256"]) as path:
+        zipped = await asyncio.to_thread(ZipBatch, path, limits=settings.ingest, label=run["label"])
+        with zipped:
+            waiting = []
+            for incoming in zipped.entries:
+                if recorded[incoming.name] > 0:
+                    recorded[incoming.name] -= 1
+                else:
+                    waiting.append(incoming)
+            part = waiting[: settings.ingest.unpack_batch_files]
+            await _record_files(db, queue, settings, originals, user_id=user_id, run_id=run_id, files=part, meta=meta)
+    if len(part) < len(waiting):
+        await queue.enqueue_unpack(run_id, position=await _waiting(db, user_id, []))
+        return
+    async with db.write() as conn, conn.transaction():
+        await library_repo.lock_original(conn, file_sha256=batch["sha256"])
+        await repo.set_run_batch(conn, run_id=run_id, batch=None)
+        if not await library_repo.original_in_use(conn, file_sha256=batch["sha256"]):
+            await originals.delete(batch["sha256"])
+
+
+async def abandon_batch(*, db: Database, run_id: UUID, cause: Exception) -> None:
+    """Ends a batch whose zip could not be unpacked: the entries not recorded become one failed
+    entry of the run, named after the zip, with the reason."""
+    async with db.write() as conn, conn.transaction():
+        run = await repo.get_run_batch(conn, run_id=run_id)
+        if run is None or run["batch"] is None:
+            return
+        recorded = len(await repo.recorded_files(conn, run_id=run_id))
+        await repo.set_run_batch(conn, run_id=run_id, batch=None)
+        await repo.set_files_total(conn, run_id=run_id, files_total=recorded + 1)
+        user_id = int(run["user_id"])
+        item_id = await library_repo.insert_item(
+            conn, user_id=user_id, item_type=ItemType.BOOK.value, title=run["label"], status="failed"
+        )
+        message = (
+            f"The rest of {run['label']} could not be unpacked ({cause.__class__.__name__}); "
+            f"{recorded} of its files were recorded. Upload the files that are missing again."
+        )
+        await library_repo.update_item(conn, user_id=user_id, item_id=item_id, fields={"status_detail": message})
+        await repo.add_failed_file(
+            conn, run_id=run_id, user_id=user_id, item_id=item_id, filename=run["label"],
+            code="processing_failed", message=message,
+        )  # fmt: skip
+    _log.error("batch run %s abandoned after %d files: %r", run_id, recorded, cause)
+
+
+async def _record_files(
+    db: Database,
+    queue: IngestQueue,
+    settings: Settings,
+    originals: OriginalStore,
+    *,
+    user_id: int,
+    run_id: UUID,
+    files: Sequence[Incoming],
+    meta: UploadMeta,
+) -> int:
+    """Records and queues files one by one (a file that cannot be read fails alone); returns how
+    many were recorded."""
+    position = await _waiting(db, user_id, [])
+    recorded = 0
+    for incoming in files:
+        try:
+            data = await asyncio.to_thread(_read_document, incoming, settings)
+        except TomehubError as exc:
+            await _record_refused(db, user_id=user_id, run_id=run_id, name=incoming.name, meta=meta, exc=exc)
+            recorded += 1
+            continue
+        file_id = await _record_one(
+            db, originals, user_id=user_id, run_id=run_id, name=incoming.name, data=data, meta=meta
+        )
+        recorded += 1
+        await _enqueue(db=db, queue=queue, file_ids=[file_id], position=position)
+        position += 1
+    return recorded
 
 
 def _read_document(incoming: Incoming, settings: Settings) -> bytes:

@@ -8,6 +8,9 @@ paragraphs where they can.
 
 Pages of one chapter are chunked as one text, so a chunk may run over a page break; it is cited by
 the page holding most of its text. Chunks never cross a chapter boundary: a citation names one chapter.
+Nor do they cross between OCR'd and extracted text (a scanned page next to a text page): a chunk's
+``ocr`` flag then holds for all of its text, so whoever reads a citation knows whether its words were
+recognised from an image (and may hold recognition errors) or are the document's own.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ class Chunk:
     chapter: str | None
     content_hash: str
     passages: tuple[str, ...]
+    # The text was recognised by OCR from scanned pages.
+    ocr: bool = False
 
 
 def content_hash(text: str) -> str:
@@ -50,7 +55,7 @@ def chunk_sections(
     chunker = semchunk.chunkerify(count_tokens, chunk_size=chunk_tokens)
     passager = semchunk.chunkerify(count_tokens, chunk_size=passage_tokens) if passage_tokens else None
     chunks: list[Chunk] = []
-    for chapter, group in groupby(sections, key=lambda s: s.chapter):
+    for (chapter, ocr), group in groupby(sections, key=lambda s: (s.chapter, s.ocr)):
         parts = list(group)
         text, starts = _join(parts)
         if not text.strip():
@@ -71,6 +76,7 @@ def chunk_sections(
                     chapter=chapter,
                     content_hash=content_hash(text),
                     passages=tuple(p for p in passages if p) or (text,),
+                    ocr=ocr,
                 )
             )
     return chunks

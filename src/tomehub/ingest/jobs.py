@@ -23,8 +23,9 @@ from uuid import UUID
 import procrastinate
 from procrastinate.job_context import JobContext
 
-from tomehub.ingest import pipeline
+from tomehub.ingest import accept, pipeline
 from tomehub.ingest.service import WorkerContext
+from tomehub.store.originals import open_originals
 
 _log = logging.getLogger(__name__)
 
@@ -44,6 +45,22 @@ def _worker_context(context: JobContext) -> WorkerContext:
 
 def _last_attempt(context: JobContext) -> bool:
     return context.job.attempts + 1 >= _MAX_ATTEMPTS
+
+
+async def _unpack_batch(context: JobContext, run_id: str) -> None:
+    ctx = _worker_context(context)
+    assert ctx.queue is not None, "unpacking queues the batch's files"
+    originals = ctx.originals if ctx.originals is not None else open_originals(ctx.settings)
+    try:
+        await accept.unpack_batch(
+            db=ctx.db, queue=ctx.queue, settings=ctx.settings, originals=originals, run_id=UUID(run_id)
+        )
+    except Exception as exc:
+        if not _last_attempt(context):
+            raise
+        # Out of retries (the zip is gone from the store, the database keeps failing): the run
+        # ends with what was recorded and says why, instead of waiting for files that never come.
+        await accept.abandon_batch(db=ctx.db, run_id=UUID(run_id), cause=exc)
 
 
 async def _process_file(context: JobContext, file_id: str, deaths: int = 0) -> None:
@@ -88,6 +105,7 @@ class JobQueue:
     """TomeHub's one interface to the job queue (implements ``service.IngestQueue``)."""
 
     PROCESS_FILE = "tomehub.process_file"
+    UNPACK_BATCH = "tomehub.unpack_batch"
     EMBED_ITEM = "tomehub.embed_item"
     EMBED_FILE = "tomehub.embed_file"
     REEMBED_USER = "tomehub.reembed_user"
@@ -103,6 +121,7 @@ class JobQueue:
         )
         self.app = procrastinate.App(connector=connector)
         self.app.task(name=self.PROCESS_FILE, queue=QUEUE, pass_context=True, retry=_RETRY)(_process_file)
+        self.app.task(name=self.UNPACK_BATCH, queue=QUEUE, pass_context=True, retry=_RETRY)(_unpack_batch)
         self.app.task(name=self.EMBED_ITEM, queue=QUEUE, pass_context=True, retry=_RETRY)(_embed_item)
         self.app.task(name=self.EMBED_FILE, queue=QUEUE, pass_context=True, retry=_RETRY)(_embed_file)
         self.app.task(name=self.REEMBED_USER, queue=QUEUE, pass_context=True, retry=_RETRY)(_reembed_user)
@@ -117,6 +136,13 @@ class JobQueue:
         """Queues a file; ``position`` is how many files of the same user wait before it."""
         job_id: int = await self.app.configure_task(self.PROCESS_FILE, priority=-position).defer_async(
             file_id=str(file_id)
+        )
+        return job_id
+
+    async def enqueue_unpack(self, run_id: UUID, *, position: int = 0) -> int:
+        """Queues the next part of a batch's unpacking behind ``position`` files of its user."""
+        job_id: int = await self.app.configure_task(self.UNPACK_BATCH, priority=-position).defer_async(
+            run_id=str(run_id)
         )
         return job_id
 

@@ -16,9 +16,10 @@ from uuid import UUID
 from tomehub.errors import DocumentError, DocumentTooLarge, EmptyDocument, PoisonFile
 from tomehub.ingest import highlights, repo
 from tomehub.ingest.chunking import Chunk
+from tomehub.ingest.page_progress import page_recorder
 from tomehub.ingest.parsers import ParsedDocument
 from tomehub.ingest.parsers.highlights import KINDLE, highlight_format, read_highlights
-from tomehub.ingest.sandbox import parse_sandboxed
+from tomehub.ingest.sandbox import PageProgress, parse_sandboxed
 from tomehub.ingest.service import (
     BODY,
     EmbeddingFailed,
@@ -70,7 +71,9 @@ async def process_file(*, ctx: WorkerContext, file_id: UUID) -> None:
         await _import_highlight_file(ctx, row, data, fmt)
         return
     try:
-        doc, chunks, config = await asyncio.to_thread(_parse_and_chunk, ctx, data, filename)
+        # Scanned pages take seconds each: the run shows how many OCR has read.
+        on_pages = page_recorder(ctx.db, file_id, asyncio.get_running_loop())
+        doc, chunks, config = await asyncio.to_thread(_parse_and_chunk, ctx, data, filename, on_pages)
     except DocumentError as exc:
         await _fail_file(
             ctx, file_id=file_id, run_id=run_id, user_id=user_id, item_id=item_id, filename=filename, exc=exc
@@ -259,9 +262,11 @@ async def _cancel_if_deleted(conn: Connection, row: dict[str, Any], *, when: str
     return True
 
 
-def _parse_and_chunk(ctx: WorkerContext, data: bytes, filename: str) -> tuple[ParsedDocument, list[Chunk], str]:
+def _parse_and_chunk(
+    ctx: WorkerContext, data: bytes, filename: str, on_pages: PageProgress | None = None
+) -> tuple[ParsedDocument, list[Chunk], str]:
     # In a child process: a parser that crashes, hangs or runs out of memory fails this file only.
-    doc = parse_sandboxed(data, filename, settings=ctx.settings.ingest)
+    doc = parse_sandboxed(data, filename, settings=ctx.settings.ingest, on_pages=on_pages)
     if doc.char_count > ctx.settings.ingest.max_document_chars:
         raise DocumentTooLarge(
             f"{filename} holds {doc.char_count:,} characters of text; the limit is "

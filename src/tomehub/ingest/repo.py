@@ -21,6 +21,26 @@ async def create_run(conn: Connection, *, user_id: int, label: str, files_total:
     return UUID(str(row["id"]))
 
 
+async def set_run_batch(conn: Connection, *, run_id: UUID, batch: dict[str, Any] | None) -> None:
+    """Marks a run as a batch waiting to be unpacked (its zip's SHA-256, item type and tags), or
+    unpacked (None)."""
+    await conn.execute(
+        "UPDATE ingestion_runs SET batch = %s WHERE id = %s", (None if batch is None else Jsonb(batch), run_id)
+    )
+
+
+async def get_run_batch(conn: Connection, *, run_id: UUID) -> dict[str, Any] | None:
+    """Returns a run's user, label and pending batch (None: no such run)."""
+    cur = await conn.execute("SELECT user_id, label, batch FROM ingestion_runs WHERE id = %s", (run_id,))
+    return await cur.fetchone()
+
+
+async def recorded_files(conn: Connection, *, run_id: UUID) -> list[str]:
+    """Returns the names of the files a run has recorded so far (a resumed unpack skips them)."""
+    cur = await conn.execute("SELECT filename FROM ingestion_files WHERE run_id = %s", (run_id,))
+    return [str(r["filename"]) for r in await cur.fetchall()]
+
+
 async def add_file(
     conn: Connection,
     *,
@@ -190,6 +210,14 @@ async def finish_file_in_run(
     )
 
 
+async def set_file_pages(conn: Connection, *, file_id: UUID, done: int, total: int) -> None:
+    """Records how many of a file's scanned pages OCR has read (the run's page progress); a retried
+    parse starts again from its own first report."""
+    await conn.execute(
+        "UPDATE ingestion_files SET pages_done = %s, pages_total = %s WHERE id = %s", (done, total, file_id)
+    )
+
+
 async def cancel_file(conn: Connection, *, file_id: UUID, run_id: UUID, reason: str) -> None:
     """Marks a file cancelled because its item was deleted (its bytes dropped, no error) and counts
     it in its run as skipped."""
@@ -212,7 +240,9 @@ _RUN_COLUMNS = """
        FROM ingestion_files f WHERE f.run_id = r.id AND f.status = 'cancelled') AS skipped,
     (SELECT count(*) FROM chunk_passages p JOIN content_chunks c ON c.id = p.chunk_id
       WHERE c.item_id IN (SELECT f.item_id FROM ingestion_files f WHERE f.run_id = r.id)
-        AND p.embedding IS NULL) AS passages_pending_embedding
+        AND p.embedding IS NULL) AS passages_pending_embedding,
+    (SELECT coalesce(sum(f.pages_done), 0) FROM ingestion_files f WHERE f.run_id = r.id) AS pages_done,
+    (SELECT coalesce(sum(f.pages_total), 0) FROM ingestion_files f WHERE f.run_id = r.id) AS pages_total
 """
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -12,7 +11,7 @@ from starlette.datastructures import UploadFile
 from tomehub.auth.deps import CurrentUser
 from tomehub.errors import BadInput
 from tomehub.ingest import accept, service
-from tomehub.ingest.archive import ZipBatch, safe_name
+from tomehub.ingest.archive import safe_name
 from tomehub.ingest.schemas import AddItemIn, BatchAccepted, IngestAccepted, RunList, RunOut
 from tomehub.ingest.service import IngestQueue, UploadMeta
 from tomehub.ingest.upload_body import read_upload_form
@@ -111,8 +110,8 @@ async def ingest_batch(
 ) -> BatchAccepted:
     """Uploads a zip of documents (field `file`, plus optional `item_type`, `tags`) as one run.
 
-    The zip is streamed to disk and read entry by entry; each document is recorded and queued in
-    turn, so the answer comes once every entry is recorded (a bad entry is that file's error)."""
+    The zip is streamed to disk, checked against the batch limits and kept; the answer comes then,
+    and a job unpacks it entry by entry (each bad entry is that file's error in the run)."""
     limits = res.settings.ingest
     async with slots.hold(user.id):
         form = await read_upload_form(
@@ -125,22 +124,19 @@ async def ingest_batch(
                 raise BadInput("Send the zip archive as a multipart form field named 'file'.")
             label = safe_name(upload.filename or "batch.zip")
             meta = UploadMeta(item_type=_item_type(form.get("item_type")), tags=_tags(form.get("tags")))
-            with await asyncio.to_thread(ZipBatch, upload.file, limits=limits, label=label) as batch:
-                if not batch.entries:
-                    raise BadInput(f"{label} holds no files.")
-                run_id = await accept.submit_files(
-                    db=res.db,
-                    queue=queue,
-                    settings=res.settings,
-                    user_id=user.id,
-                    label=label,
-                    files=batch.entries,
-                    meta=meta,
-                    originals=originals,
-                )
+            run_id, count = await accept.accept_batch(
+                db=res.db,
+                queue=queue,
+                settings=res.settings,
+                user_id=user.id,
+                label=label,
+                archive=upload.file,
+                meta=meta,
+                originals=originals,
+            )
         finally:
             await form.close()
-    return BatchAccepted(run_id=run_id, files=len(batch.entries), status_url=f"/api/ingest/runs/{run_id}")
+    return BatchAccepted(run_id=run_id, files=count, status_url=f"/api/ingest/runs/{run_id}")
 
 
 @router.get("/ingest/runs", response_model=RunList, responses=error_responses(403, 422))

@@ -10,6 +10,7 @@ The children start from a forkserver, never by forking the threaded asyncio proc
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import multiprocessing
@@ -17,21 +18,29 @@ import multiprocessing.connection
 import os
 import resource
 import signal
+import tempfile
 import threading
+import time
 import weakref
-from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tomehub.config import IngestSettings
 from tomehub.errors import ParserCrashed, ParserFailed, ParserOutOfMemory, ParserTimedOut
-from tomehub.ingest.parsers import ParsedDocument, parse_document
+from tomehub.ingest.parsers import ParsedDocument, ocr, parse_document
 
 _log = logging.getLogger(__name__)
 
 _PRELOAD = ["tomehub.ingest.parsers"]
+# How often the parent looks at a running parse's page progress (OCR).
+_POLL_S = 0.25
+_warned_no_ocr = False
+
+# Called with (pages done, pages total) of a file's OCR, in the thread that called parse.
+PageProgress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -40,6 +49,7 @@ class SandboxLimits:
     timeout_s: float
     workers: int
     plugins: tuple[str, ...] = ()
+    ocr_options: ocr.OcrOptions = field(default_factory=ocr.OcrOptions)
 
     @classmethod
     def of(cls, settings: IngestSettings) -> SandboxLimits:
@@ -48,6 +58,13 @@ class SandboxLimits:
             timeout_s=settings.parse_timeout_s,
             workers=settings.parse_workers,
             plugins=tuple(settings.parser_plugins),
+            ocr_options=ocr.OcrOptions(
+                enabled=settings.ocr,
+                languages=tuple(settings.ocr_languages),
+                dpi=settings.ocr_dpi,
+                page_timeout_s=settings.ocr_page_timeout_s,
+                max_pages=settings.ocr_max_pages,
+            ),
         )
 
 
@@ -57,7 +74,7 @@ def load_plugins(plugins: Sequence[str]) -> None:
         importlib.import_module(name)
 
 
-def _start_child(memory_limit_mb: int, plugins: tuple[str, ...]) -> None:
+def _start_child(memory_limit_mb: int, plugins: tuple[str, ...], ocr_options: ocr.OcrOptions) -> None:
     # A pool's child waits for work on a pipe it holds both ends of, so it would outlive a worker that
     # was killed (and keep the forkserver alive with it): it watches its parent and leaves with it.
     parent = multiprocessing.parent_process()
@@ -69,6 +86,7 @@ def _start_child(memory_limit_mb: int, plugins: tuple[str, ...]) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     # Ctrl-C goes to the whole process group; the parent decides when its children stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    ocr.configure(ocr_options)
     load_plugins(plugins)
 
 
@@ -77,8 +95,9 @@ def _exit_with(parent_sentinel: int) -> None:
     os._exit(0)
 
 
-def _parse_in_child(data: bytes, filename: str) -> ParsedDocument:
-    return parse_document(data, filename)
+def _parse_in_child(data: bytes, filename: str, progress_path: str) -> ParsedDocument:
+    with ocr.reporting_to(progress_path):
+        return parse_document(data, filename)
 
 
 class ParserSandbox:
@@ -93,24 +112,28 @@ class ParserSandbox:
         # Pools retired on purpose (a timeout, a memory error): their other files are not to blame.
         self._retired: weakref.WeakSet[ProcessPoolExecutor] = weakref.WeakSet()
         load_plugins(limits.plugins)
+        _warn_if_no_ocr(limits.ocr_options)
 
-    def parse(self, data: bytes, filename: str) -> ParsedDocument:
+    def parse(self, data: bytes, filename: str, *, on_pages: PageProgress | None = None) -> ParsedDocument:
         """Returns the parsed document; raises a DocumentError subclass when the file cannot be read,
-        crashes its parser, runs out of memory or takes too long. Blocking: call it off the event loop."""
+        crashes its parser, runs out of memory or takes too long. Blocking: call it off the event loop.
+        ``on_pages`` hears the OCR progress of scanned pages (pages done, pages total) as it goes."""
         with self._slots:
             # A file whose pool broke under another file's crash (or was retired for it) gets one
             # more try on a fresh pool; a file that breaks the pool on its own is the culprit.
             for attempt in (1, 2):
                 pool = self._current_pool()
+                # The child reports its pages in a file of its own: nothing shared that a child killed
+                # mid-write could leave locked or half-written (ocr.report_pages renames it into place).
+                fd, progress_path = tempfile.mkstemp(prefix="tomehub-parse-", suffix=".pages")
+                os.close(fd)
+                pages = _Pages(progress_path, on_pages)
                 try:
-                    future = pool.submit(_parse_in_child, data, filename)
-                    return future.result(timeout=self.limits.timeout_s)
+                    future = pool.submit(_parse_in_child, data, filename, progress_path)
+                    return self._wait(future, pages)
                 except FutureTimeout:
                     self._retire(pool, kill=True)
-                    raise ParserTimedOut(
-                        f"{filename} could not be parsed: it timed out after {self.limits.timeout_s:g} s "
-                        "(TOMEHUB_INGEST__PARSE_TIMEOUT_S)."
-                    ) from None
+                    raise ParserTimedOut(self._timed_out(filename, pages)) from None
                 except MemoryError:
                     # The child survives a failed allocation, but its heap may be fragmented or
                     # half-built: start a clean one.
@@ -122,7 +145,41 @@ class ParserSandbox:
                     if attempt == 1 and blameless:
                         continue
                     raise self._crashed(filename, exitcode) from None
+                finally:
+                    pages.remove()
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _wait(self, future: Future[ParsedDocument], pages: _Pages) -> ParsedDocument:
+        """Returns the child's result, passing its page progress on meanwhile; raises FutureTimeout past
+        the parse's time limit, which grows with the pages the child has OCR'd (see _limit_s)."""
+        started = time.monotonic()
+        while True:
+            remaining = started + self._limit_s(pages) - time.monotonic()
+            if remaining <= 0:
+                raise FutureTimeout
+            try:
+                result = future.result(timeout=min(remaining, _POLL_S))
+            except FutureTimeout:
+                pages.poll()
+                continue
+            pages.poll()
+            return result
+
+    def _limit_s(self, pages: _Pages) -> float:
+        """The parse's time limit: parse_timeout_s, plus ocr_page_timeout_s for each page OCR'd and the
+        one under way. It is bounded (the child OCRs at most ocr_max_pages), so a hang is still killed."""
+        done, total = pages.seen
+        return self.limits.timeout_s + self.limits.ocr_options.page_timeout_s * min(done + 1, total)
+
+    def _timed_out(self, filename: str, pages: _Pages) -> str:
+        message = f"{filename} could not be parsed: it timed out after {self._limit_s(pages):g} s "
+        done, total = pages.seen
+        if total:
+            return message + (
+                f"with {done} of {total} scanned pages OCR'd (TOMEHUB_INGEST__PARSE_TIMEOUT_S, "
+                "plus TOMEHUB_INGEST__OCR_PAGE_TIMEOUT_S a page)."
+            )
+        return message + "(TOMEHUB_INGEST__PARSE_TIMEOUT_S)."
 
     def close(self) -> None:
         """Stops the children (a new pool starts if another file comes)."""
@@ -142,7 +199,7 @@ class ParserSandbox:
                     max_workers=self.limits.workers,
                     mp_context=context,
                     initializer=_start_child,
-                    initargs=(self.limits.memory_limit_mb, self.limits.plugins),
+                    initargs=(self.limits.memory_limit_mb, self.limits.plugins, self.limits.ocr_options),
                 )
             return self._pool
 
@@ -182,6 +239,43 @@ class ParserSandbox:
         return ParserCrashed(f"{filename} could not be parsed: it crashed the parser ({cause}).")
 
 
+class _Pages:
+    """A parse's page progress: the file its child reports to, and the caller's callback."""
+
+    def __init__(self, path: str, on_pages: PageProgress | None) -> None:
+        self.path = path
+        self.on_pages = on_pages
+        self.seen = (0, 0)
+
+    def poll(self) -> None:
+        progress = ocr.read_progress(self.path)
+        if progress is None or progress == self.seen:
+            return
+        self.seen = progress
+        if self.on_pages is not None:
+            try:
+                self.on_pages(*progress)
+            except Exception:
+                # Progress is for the user's eyes: a failure to show it must not fail the file.
+                _log.warning("page progress callback failed", exc_info=True)
+
+    def remove(self) -> None:
+        for path in (self.path, f"{self.path}.tmp"):
+            with contextlib.suppress(OSError):
+                os.remove(path)
+
+
+def _warn_if_no_ocr(options: ocr.OcrOptions) -> None:
+    """Says once per process that scanned pages will not be read, and why."""
+    global _warned_no_ocr
+    if not options.enabled or _warned_no_ocr:
+        return
+    reason = ocr.unavailable_reason(options)
+    if reason is not None:
+        _warned_no_ocr = True
+        _log.warning("%s: scanned PDF pages will be skipped", reason)
+
+
 _sandboxes: dict[SandboxLimits, ParserSandbox] = {}
 _sandboxes_lock = threading.Lock()
 
@@ -196,6 +290,8 @@ def sandbox_for(settings: IngestSettings) -> ParserSandbox:
         return sandbox
 
 
-def parse_sandboxed(data: bytes, filename: str, *, settings: IngestSettings) -> ParsedDocument:
+def parse_sandboxed(
+    data: bytes, filename: str, *, settings: IngestSettings, on_pages: PageProgress | None = None
+) -> ParsedDocument:
     """Returns the parsed document, parsed in a sandboxed child process (see ParserSandbox.parse)."""
-    return sandbox_for(settings).parse(data, filename)
+    return sandbox_for(settings).parse(data, filename, on_pages=on_pages)

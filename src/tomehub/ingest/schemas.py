@@ -44,6 +44,10 @@ class RunOut(BaseModel):
     passages_embedded: int = Field(description="Passages embedded by the model in this run.")
     passages_pending_embedding: int = Field(description="Passages still waiting for their vector.")
     progress: float = Field(description="Share of files finished, 0..1.")
+    pages_done: int = Field(default=0, description="Scanned PDF pages read by OCR so far, over the run's files.")
+    pages_total: int = Field(
+        default=0, description="Scanned PDF pages to read by OCR in the run's files parsed so far (0: none)."
+    )
     errors: list[FileError]
     skipped: list[FileError] = Field(
         default_factory=list, description="Files cancelled without an error, with the reason (code item_deleted)."

@@ -54,6 +54,10 @@ class IngestQueue(Protocol):
         waiting, for fairness between users); returns the job id."""
         ...
 
+    async def enqueue_unpack(self, run_id: UUID, *, position: int = 0) -> int:
+        """Queues the unpacking of a batch run's zip (behind ``position`` files of its user)."""
+        ...
+
     async def enqueue_embedding(self, *, user_id: int, item_id: UUID) -> int:
         """Queues the embedding of an item's chunks that have no vector yet; returns the job id."""
         ...
@@ -187,6 +191,7 @@ def new_chunk(chunk: Chunk, content_type: str, config: str, reusable: dict[str, 
         page=chunk.page,
         chapter=chunk.chapter,
         passages=tuple(passages),
+        ocr=chunk.ocr,
     )
 
 

@@ -41,6 +41,8 @@ class NewChunk:
     passages: tuple[NewPassage, ...]
     page: int | None = None
     chapter: str | None = None
+    # Recognised by OCR from a scanned page (ingest/parsers/ocr.py).
+    ocr: bool = False
 
 
 @dataclass(frozen=True)
@@ -252,21 +254,27 @@ async def bump_revision(conn: Connection, *, user_id: int) -> None:
     await conn.execute("UPDATE library_stats SET revision = revision + 1 WHERE user_id = %s", (user_id,))
 
 
-ChunkIdentity = tuple[str, str, int | None, str | None]
+ChunkIdentity = tuple[str, str, int | None, str | None, bool]
 
 
 def _identity(c: NewChunk) -> ChunkIdentity:
-    return (c.content_hash, c.content_type, c.page, c.chapter)
+    return (c.content_hash, c.content_type, c.page, c.chapter, c.ocr)
 
 
 async def existing_chunks(conn: Connection, *, item_id: UUID) -> dict[int, ChunkIdentity]:
-    """Returns chunk_index -> (content hash, type, page, chapter) of the item's current chunks."""
+    """Returns chunk_index -> (content hash, type, page, chapter, ocr) of the item's current chunks."""
     cur = await conn.execute(
-        "SELECT chunk_index, content_hash, content_type, page, chapter FROM content_chunks WHERE item_id = %s",
+        "SELECT chunk_index, content_hash, content_type, page, chapter, ocr FROM content_chunks WHERE item_id = %s",
         (item_id,),
     )
     return {
-        int(r["chunk_index"]): (str(r["content_hash"]), str(r["content_type"]), r["page"], r["chapter"])
+        int(r["chunk_index"]): (
+            str(r["content_hash"]),
+            str(r["content_type"]),
+            r["page"],
+            r["chapter"],
+            bool(r["ocr"]),
+        )
         for r in await cur.fetchall()
     }
 
@@ -307,7 +315,10 @@ async def write_chunks(
     fresh = [c for c in chunks if current.get(c.chunk_index) != _identity(c)]
     deleted = (
         await _delete_chunks(
-            conn, user_id=user_id, where="item_id = %s AND chunk_index = ANY(%s)", params=(item_id, stale)
+            conn,
+            user_id=user_id,
+            where="item_id = %(item_id)s AND chunk_index = ANY(%(stale)s)",
+            params={"item_id": item_id, "stale": stale},
         )
         if stale
         else 0
@@ -335,19 +346,34 @@ async def delete_items_chunks(conn: Connection, *, user_id: int, item_ids: list[
     """Deletes all chunks of many items in one statement and updates the statistics."""
     if not item_ids:
         return 0
-    deleted = await _delete_chunks(conn, user_id=user_id, where="item_id = ANY(%s)", params=(item_ids,))
+    deleted = await _delete_chunks(
+        conn, user_id=user_id, where="item_id = ANY(%(item_ids)s)", params={"item_ids": item_ids}
+    )
     if deleted:
         await bump_revision(conn, user_id=user_id)
     return deleted
 
 
-async def _delete_chunks(conn: Connection, *, user_id: int, where: str, params: tuple[Any, ...]) -> int:
+async def _delete_chunks(conn: Connection, *, user_id: int, where: str, params: dict[str, Any]) -> int:
+    # Postings (by cascade), document frequencies and statistics change in one statement, after
+    # the caller's lock_library: writers of one user touch lexeme_df only while holding it.
     row = await (
         await conn.execute(
             f"""
             WITH gone AS (
-                DELETE FROM content_chunks WHERE user_id = %s AND {where}
-                RETURNING lexeme_count, passage_count
+                DELETE FROM content_chunks WHERE user_id = %(uid)s AND {where}
+                RETURNING lexeme_count, passage_count, tsv
+            ), gone_df AS (
+                -- The chunks' postings go by cascade; their lexemes are the tsv's (the postings
+                -- were written from it), each counted once per chunk.
+                SELECT l.lexeme, count(*) AS n FROM gone, unnest(gone.tsv) l GROUP BY l.lexeme
+            ), df_dropped AS (
+                -- Disjoint from df_kept (one statement may not modify a row twice).
+                DELETE FROM lexeme_df d USING gone_df g
+                 WHERE d.user_id = %(uid)s AND d.lexeme = g.lexeme AND d.df <= g.n
+            ), df_kept AS (
+                UPDATE lexeme_df d SET df = d.df - g.n FROM gone_df g
+                 WHERE d.user_id = %(uid)s AND d.lexeme = g.lexeme AND d.df > g.n
             ), totals AS (
                 SELECT count(*) AS n, coalesce(sum(lexeme_count), 0) AS lexemes,
                        coalesce(sum(passage_count), 0) AS passages FROM gone
@@ -356,10 +382,10 @@ async def _delete_chunks(conn: Connection, *, user_id: int, where: str, params: 
                SET chunk_count = s.chunk_count - t.n, lexeme_total = s.lexeme_total - t.lexemes,
                    passage_count = s.passage_count - t.passages
               FROM totals t
-             WHERE s.user_id = %s
+             WHERE s.user_id = %(uid)s
             RETURNING t.n
             """,
-            (user_id, *params, user_id),
+            {"uid": user_id, **params},
         )
     ).fetchone()
     return 0 if row is None else int(row["n"])
@@ -383,16 +409,16 @@ async def _insert_chunks(
             SELECT s.*, to_tsvector(s.cfg::regconfig, s.analysed) AS tsv
             FROM unnest(%(idx)s::int[], %(text)s::text[], %(analysed)s::text[], %(ctype)s::text[],
                         %(cfg)s::text[], %(hash)s::text[], %(page)s::int[], %(chapter)s::text[],
-                        %(npass)s::int[])
-                 AS s(idx, text, analysed, ctype, cfg, hash, page, chapter, npass)
+                        %(npass)s::int[], %(ocr)s::boolean[])
+                 AS s(idx, text, analysed, ctype, cfg, hash, page, chapter, npass, ocr)
         ), ins AS (
             INSERT INTO content_chunks (user_id, item_id, content_type, chunk_index, text, page, chapter,
-                                        ts_config, tsv, lexeme_count, content_hash, passage_count)
+                                        ts_config, tsv, lexeme_count, content_hash, passage_count, ocr)
             SELECT %(user_id)s, %(item_id)s, src.ctype, src.idx, src.text, src.page, src.chapter,
                    src.cfg::regconfig, src.tsv,
                    coalesce((SELECT sum(coalesce(array_length(l.positions, 1), 1))
                              FROM unnest(src.tsv) l), 0),
-                   src.hash, src.npass
+                   src.hash, src.npass, src.ocr
             FROM src
             RETURNING id, chunk_index, tsv, lexeme_count, ts_config, passage_count
         ), passages AS (
@@ -409,6 +435,13 @@ async def _insert_chunks(
             SELECT %(user_id)s, l.lexeme, ins.id, least(coalesce(array_length(l.positions, 1), 1), 32767),
                    ins.lexeme_count
             FROM ins, unnest(ins.tsv) l
+        ), dfs AS (
+            -- Document frequencies of the new chunks' lexemes, added in lexeme order (a stable
+            -- row-lock order; writers of one user are serialised by lock_library anyway).
+            INSERT INTO lexeme_df AS d (user_id, lexeme, df)
+            SELECT %(user_id)s, l.lexeme, count(*) FROM ins, unnest(ins.tsv) l
+            GROUP BY l.lexeme ORDER BY l.lexeme
+            ON CONFLICT (user_id, lexeme) DO UPDATE SET df = d.df + EXCLUDED.df
         )
         UPDATE library_stats s
            SET chunk_count = s.chunk_count + t.n,
@@ -432,6 +465,7 @@ async def _insert_chunks(
             "page": [c.page for c in chunks],
             "chapter": [c.chapter for c in chunks],
             "npass": [len(c.passages) for c in chunks],
+            "ocr": [c.ocr for c in chunks],
             "p_idx": [idx for idx, _, _ in passages],
             "p_n": [n for _, n, _ in passages],
             "p_text": [p.text for _, _, p in passages],
@@ -497,7 +531,7 @@ async def get_chunks(conn: Connection, *, user_id: int, ids: list[int]) -> list[
     cur = await conn.execute(
         """
         SELECT c.id, c.item_id, i.title AS item_title, i.author AS item_author, i.item_type,
-               c.content_type, c.chunk_index, c.text, c.page, c.chapter
+               c.content_type, c.chunk_index, c.text, c.page, c.chapter, c.ocr
         FROM content_chunks c JOIN library_items i ON i.id = c.item_id
         WHERE c.user_id = %s AND c.id = ANY(%s) AND i.deleted_at IS NULL
         ORDER BY array_position(%s, c.id)
@@ -515,11 +549,11 @@ async def item_chunks(
     cur = await conn.execute(
         """
         SELECT c.id, i.id AS item_id, i.title AS item_title, i.author AS item_author, i.item_type,
-               c.content_type, c.chunk_index, c.text, c.page, c.chapter,
+               c.content_type, c.chunk_index, c.text, c.page, c.chapter, coalesce(c.ocr, false) AS ocr,
                (SELECT count(*) FROM content_chunks n WHERE n.item_id = i.id) AS total
         FROM library_items i
         LEFT JOIN LATERAL (
-            SELECT c.id, c.content_type, c.chunk_index, c.text, c.page, c.chapter
+            SELECT c.id, c.content_type, c.chunk_index, c.text, c.page, c.chapter, c.ocr
             FROM content_chunks c WHERE c.item_id = i.id
             ORDER BY c.chunk_index OFFSET %s LIMIT %s
         ) c ON true
@@ -585,10 +619,12 @@ async def file_digests(conn: Connection, *, item_ids: list[UUID]) -> list[str]:
 
 
 async def original_in_use(conn: Connection, *, file_sha256: str) -> bool:
-    """Returns whether any live item of any user still has this file."""
+    """Returns whether any live item of any user still has this file, or a batch waits to be unpacked from it."""
     cur = await conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM library_items WHERE file_sha256 = %s AND deleted_at IS NULL) AS used",
-        (file_sha256,),
+        """SELECT EXISTS (SELECT 1 FROM library_items WHERE file_sha256 = %(sha)s AND deleted_at IS NULL)
+               OR EXISTS (SELECT 1 FROM ingestion_runs WHERE batch IS NOT NULL AND batch->>'sha256' = %(sha)s)
+               AS used""",
+        {"sha": file_sha256},
     )
     row = await cur.fetchone()
     return bool(row and row["used"])

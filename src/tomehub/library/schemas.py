@@ -137,6 +137,7 @@ class ChunkOut(BaseModel):
     text: str
     page: int | None
     chapter: str | None
+    ocr: bool = Field(default=False, description="The text was recognised by OCR from a scanned page.")
 
 
 class ContentBatch(BaseModel):

@@ -62,6 +62,7 @@ class Hit(BaseModel):
     text: str
     page: int | None
     chapter: str | None
+    ocr: bool = Field(default=False, description="The text was recognised by OCR from a scanned page.")
     score: float = Field(description="Reciprocal Rank Fusion score.")
     lexical_rank: int | None
     lexical_score: float | None = Field(description="BM25 score.")

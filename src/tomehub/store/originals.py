@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, Protocol
 from urllib.parse import urlparse
 
 from fastapi import Depends, Request
@@ -36,6 +38,14 @@ class OriginalStore(Protocol):
     """Where originals live; every method takes the file's SHA-256 hex digest."""
 
     async def put(self, sha256: str, data: bytes) -> None: ...
+
+    async def put_file(self, sha256: str, source: BinaryIO) -> None:
+        """Stores a file read from ``source`` (from its start) without holding it in memory."""
+        ...
+
+    def local_copy(self, sha256: str) -> AbstractAsyncContextManager[Path]:
+        """Yields a path on this machine holding the file (the file itself, or a temporary copy)."""
+        ...
 
     async def size(self, sha256: str) -> int | None: ...
 
@@ -61,7 +71,7 @@ class LocalOriginals:
         """Stores a file unless it is there already (same digest, same bytes)."""
         await asyncio.to_thread(self._put, sha256, data)
 
-    def _put(self, sha256: str, data: bytes) -> None:
+    def _put(self, sha256: str, data: bytes | BinaryIO) -> None:
         path = self.local_path(sha256)
         if path.exists():
             return
@@ -69,13 +79,27 @@ class LocalOriginals:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".incoming-")
         try:
             with os.fdopen(fd, "wb") as out:
-                out.write(data)
+                if isinstance(data, bytes):
+                    out.write(data)
+                else:
+                    data.seek(0)
+                    shutil.copyfileobj(data, out, STREAM_SLICE_BYTES * 4)
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+    async def put_file(self, sha256: str, source: BinaryIO) -> None:
+        await asyncio.to_thread(self._put, sha256, source)
+
+    @asynccontextmanager
+    async def local_copy(self, sha256: str) -> AsyncIterator[Path]:
+        path = self.local_path(sha256)
+        if not await asyncio.to_thread(path.exists):
+            raise FileNotFoundError(path)
+        yield path
 
     async def size(self, sha256: str) -> int | None:
         try:
@@ -134,6 +158,29 @@ class S3Originals:
 
         if await self.size(sha256) is None:
             await obstore.put_async(self._store, _key(sha256), data)
+
+    async def put_file(self, sha256: str, source: BinaryIO) -> None:
+        """Stores a file unless it is there already; large files go up in parts (multipart)."""
+        import obstore
+
+        if await self.size(sha256) is None:
+            source.seek(0)
+            await obstore.put_async(self._store, _key(sha256), source)
+
+    @asynccontextmanager
+    async def local_copy(self, sha256: str) -> AsyncIterator[Path]:
+        """Downloads the file into a temporary file, removed when the block ends."""
+        import obstore
+
+        result = await obstore.get_async(self._store, _key(sha256))
+        fd, tmp = tempfile.mkstemp(prefix="tomehub-original-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                async for piece in result.stream(min_chunk_size=STREAM_SLICE_BYTES * 4):
+                    await asyncio.to_thread(out.write, piece)
+            yield Path(tmp)
+        finally:
+            await asyncio.to_thread(Path(tmp).unlink, missing_ok=True)
 
     async def size(self, sha256: str) -> int | None:
         import obstore

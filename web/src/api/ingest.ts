@@ -18,6 +18,8 @@ export interface Run {
   files_total: number
   files_done: number
   files_failed: number
+  /** Files not indexed because their item was deleted meanwhile: cancelled, not failed. */
+  files_skipped: number
   chunks_written: number
   passages_reused: number
   passages_embedded: number
@@ -25,6 +27,8 @@ export interface Run {
   /** Share of files finished, 0..1. */
   progress: number
   errors: FileError[]
+  /** The cancelled files, each with its reason (code item_deleted); not errors. */
+  skipped: FileError[]
   /** Why the run's passages wait for their vectors (the last embedding failure); null while they succeed. */
   embedding_error?: string | null
   /** When failed embeddings are tried again. */

@@ -12,6 +12,8 @@ class Section:
     text: str
     page: int | None = None
     chapter: str | None = None
+    # The text was recognised by OCR from a scanned page (it may hold recognition errors).
+    ocr: bool = False
 
 
 @dataclass

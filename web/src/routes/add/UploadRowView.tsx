@@ -32,7 +32,7 @@ export function useFailureText() {
 function progressOf(row: UploadRow): number | null | undefined {
   if (row.state === 'embedding' && row.embedded && row.embedded.m > 0) return row.embedded.n / row.embedded.m
   if (row.kind === 'zip' && row.files && row.files.total > 0 && (row.state === 'parsing' || row.state === 'embedding')) {
-    return (row.files.done + row.files.failed) / row.files.total
+    return (row.files.done + row.files.failed + row.files.skipped) / row.files.total
   }
   if (row.state === 'uploading' || row.state === 'parsing') return null
   return undefined
@@ -59,6 +59,7 @@ export const UploadRowView = memo(function UploadRowView({ row, onCancel }: { ro
             : t(`add.state.${row.state}`)
   const itemId = row.kind === 'file' && row.itemIds.length === 1 ? row.itemIds[0] : undefined
   const showErrors = row.kind === 'zip' && row.errors.length > 0
+  const skipped = row.kind === 'zip' ? (row.skipped ?? []) : []
 
   return (
     <ProgressRow
@@ -72,6 +73,7 @@ export const UploadRowView = memo(function UploadRowView({ row, onCancel }: { ro
           {row.kind === 'zip' && row.files && (
             <span className="text-xs text-stone-600 dark:text-stone-400">
               {t('add.zipFiles', { done: row.files.done, total: row.files.total })}
+              {row.files.skipped > 0 && <> · {t('add.zipSkipped', { count: row.files.skipped })}</>}
             </span>
           )}
           {itemId && (row.state === 'done' || row.state === 'duplicate') && (
@@ -103,6 +105,17 @@ export const UploadRowView = memo(function UploadRowView({ row, onCancel }: { ro
             <li key={`${error.file ?? ''}-${i}`}>
               {error.file ? `${error.file}: ` : ''}
               {failureText(error)}
+            </li>
+          ))}
+        </ul>
+      )}
+      {skipped.length > 0 && (
+        // Cancelled, not failed: said in the row's quiet colour, apart from the errors.
+        <ul className="mt-1.5 space-y-0.5 text-sm text-stone-600 dark:text-stone-400">
+          {skipped.map((file, i) => (
+            <li key={`skipped-${file.file ?? ''}-${i}`}>
+              {file.file ? `${file.file}: ` : ''}
+              {failureText(file)}
             </li>
           ))}
         </ul>

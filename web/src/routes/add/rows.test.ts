@@ -43,6 +43,14 @@ describe('runView', () => {
     const partial = runView(makeRun({ status: 'completed_with_errors', files_total: 3, files_done: 2, files_failed: 1, errors }))
     expect(partial).toMatchObject({ state: 'failed', files: { done: 2, failed: 1, total: 3 }, errors })
   })
+
+  it('keeps files cancelled with their deleted item apart from the errors', () => {
+    const skipped = [{ file: 'b.md', code: 'item_deleted', message: 'Its item was deleted while it was being processed.' }]
+    const view = runView(
+      makeRun({ status: 'succeeded', files_total: 3, files_done: 2, files_skipped: 1, skipped }),
+    )
+    expect(view).toMatchObject({ state: 'done', files: { done: 2, failed: 0, skipped: 1, total: 3 }, errors: [], skipped })
+  })
 })
 
 describe('rowsReducer', () => {

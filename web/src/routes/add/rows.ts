@@ -37,27 +37,38 @@ export interface UploadRow {
   itemIds: string[]
   /** Passages with a vector (embedded or reused) out of all of them, while embedding. */
   embedded?: { n: number; m: number }
-  /** A zip's files: finished and in all. */
-  files?: { done: number; failed: number; total: number }
+  /** A zip's files: indexed, failed, cancelled (their item was deleted) and in all. */
+  files?: RunFiles
   errors: RowFailure[]
+  /** A zip's files cancelled because their item was deleted meanwhile (not errors). */
+  skipped?: RowFailure[]
   /** Why embedding waits and when it is tried again, while the server retries it. */
   embeddingRetry?: { reason: string; at: string | null }
+}
+
+export interface RunFiles {
+  done: number
+  failed: number
+  skipped: number
+  total: number
 }
 
 export interface RunView {
   state: 'waiting' | 'parsing' | 'embedding' | 'done' | 'failed'
   embedded?: { n: number; m: number }
-  files: { done: number; failed: number; total: number }
+  files: RunFiles
   errors: FileError[]
+  skipped: FileError[]
   embeddingRetry?: { reason: string; at: string | null }
 }
 
 /** Where a run stands, in the words of an upload row. */
 export function runView(run: Run): RunView {
-  const files = { done: run.files_done, failed: run.files_failed, total: run.files_total }
+  const files = { done: run.files_done, failed: run.files_failed, skipped: run.files_skipped, total: run.files_total }
+  const skipped = run.skipped
   switch (run.status) {
     case 'queued':
-      return { state: 'waiting', files, errors: run.errors }
+      return { state: 'waiting', files, errors: run.errors, skipped }
     case 'running': {
       if (run.passages_pending_embedding > 0) {
         const n = run.passages_embedded + run.passages_reused
@@ -70,14 +81,15 @@ export function runView(run: Run): RunView {
           embeddingRetry,
           files,
           errors: run.errors,
+          skipped,
         }
       }
-      return { state: 'parsing', files, errors: run.errors }
+      return { state: 'parsing', files, errors: run.errors, skipped }
     }
     case 'succeeded':
-      return { state: 'done', files, errors: run.errors }
+      return { state: 'done', files, errors: run.errors, skipped }
     default:
-      return { state: 'failed', files, errors: run.errors }
+      return { state: 'failed', files, errors: run.errors, skipped }
   }
 }
 
@@ -133,7 +145,7 @@ function fromUpload(row: UploadRow, event: UploadEvent<Accepted>): UploadRow | n
         state: 'waiting',
         retryUntil: undefined,
         runId: result.run_id,
-        files: { done: 0, failed: 0, total: result.files },
+        files: { done: 0, failed: 0, skipped: 0, total: result.files },
       }
     }
   }
@@ -163,6 +175,7 @@ export function rowsReducer(rows: UploadRow[], action: RowAction): UploadRow[] {
           embeddingRetry: view.embeddingRetry,
           files: view.files,
           errors: view.errors,
+          skipped: view.skipped,
           itemIds: action.run.item_ids.length > 0 ? action.run.item_ids : row.itemIds,
         }
       })

@@ -32,6 +32,7 @@ function signature(run: Run): string {
     run.status,
     run.files_done,
     run.files_failed,
+    run.files_skipped,
     run.passages_embedded,
     run.passages_reused,
     run.passages_pending_embedding,

@@ -485,6 +485,7 @@ function RunEntry({ run }: { run: Run }) {
         {' · '}
         {t('item.runs.written', { count: run.chunks_written })}
         {run.files_failed > 0 && <> · {t('item.runs.failedFiles', { count: run.files_failed })}</>}
+        {run.files_skipped > 0 && <> · {t('item.runs.skippedFiles', { count: run.files_skipped })}</>}
       </p>
       {run.errors.length > 0 && (
         <div className="mt-2">
@@ -493,6 +494,19 @@ function RunEntry({ run }: { run: Run }) {
             {run.errors.map((error, i) => (
               <li key={`${error.file}-${i}`} className="text-red-900 dark:text-red-200">
                 <span className="break-all font-medium">{error.file}</span>: {fileErrorMessage(t, error)}
+              </li>
+            ))}
+          </ul>
+        </div>
+      )}
+      {run.skipped.length > 0 && (
+        // A file cancelled because its item was deleted is no problem of the file's: listed apart.
+        <div className="mt-2">
+          <h3 className="text-xs font-semibold uppercase tracking-wide text-stone-600 dark:text-stone-400">{t('item.runs.skipped')}</h3>
+          <ul className="mt-1 space-y-1">
+            {run.skipped.map((file, i) => (
+              <li key={`${file.file}-${i}`} className="text-stone-700 dark:text-stone-300">
+                <span className="break-all font-medium">{file.file}</span>: {fileErrorMessage(t, file)}
               </li>
             ))}
           </ul>
