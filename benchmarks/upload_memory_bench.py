@@ -49,6 +49,7 @@ import tempfile
 import threading
 import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -262,15 +263,25 @@ def upload(client: httpx.Client, path: Path, sampler: Sampler) -> Upload:
     return Upload(response.status_code, body, seconds, sent, [])
 
 
-def follow_run(client: httpx.Client, run_id: str, *, seconds: float, progress: list[str]) -> dict[str, Any]:
+def follow_run(
+    client: httpx.Client,
+    run_id: str,
+    *,
+    seconds: float,
+    progress: list[str],
+    on_first_done: Callable[[], None] | None = None,
+) -> dict[str, Any]:
     """Polls the run for ``seconds`` (or until it ends); notes each change of status, and the counts
-    every 10 s. Returns the last state."""
+    every 10 s; calls ``on_first_done`` once, when the first file has finished. Returns the last state."""
     started = time.perf_counter()
     last_status, last_note = "", -math.inf
     state: dict[str, Any] = {}
     while True:
         state = client.get(f"/api/ingest/runs/{run_id}").json()
         now = time.perf_counter() - started
+        if on_first_done is not None and state["files_done"] + state["files_failed"] > 0:
+            on_first_done()
+            on_first_done = None
         if state["status"] != last_status or now - last_note >= 10 or state["status"] in TERMINAL:
             progress.append(
                 f"+{now:5.1f} s  {state['status']:<21} {state['files_done']:,} done, {state['files_failed']:,} "
@@ -400,9 +411,20 @@ def run(args: argparse.Namespace, out: list[str]) -> None:
                 f"- Upload: HTTP {result.status} in {result.seconds:.1f} s ({sent}{rate:,.1f} MiB/s); "
                 f"response `{result.body}`"
             )
+            warm: dict[str, int] = {}
+
+            def first_file_done() -> None:
+                # The worker loads its parsers, tokenizer and model with its first file, once: growth
+                # after that is what a bigger run would add.
+                with contextlib.suppress(psutil.Error, KeyError):
+                    warm["rss"] = psutil.Process(sampler.roots["worker"]).memory_info().rss
+                sampler.phase = "processing"
+
             if result.status == 202:
                 run_id = str(result.body["run_id"])
-                follow_run(client, run_id, seconds=args.worker_seconds, progress=result.progress)
+                follow_run(
+                    client, run_id, seconds=args.worker_seconds, progress=result.progress, on_first_done=first_file_done
+                )
             sampler.stop()
             print("\nRun status (from the 202 on):", flush=True)
             for line in result.progress or ["(no run: the upload was not accepted)"]:
@@ -412,6 +434,15 @@ def run(args: argparse.Namespace, out: list[str]) -> None:
             print("\n" + table.text(), flush=True)
             out.append("\n" + table.markdown())
             verdict = verdicts(result.status, passed, args.limit_mb)
+            worker = sampler.seen.get(sampler.roots.get("worker", -1))
+            if worker is not None and "rss" in warm:
+                later = worker.peak_rss.get("processing", warm["rss"])
+                grown = (later - warm["rss"]) / MB
+                verdict += (
+                    f"\n{'PASS' if grown <= args.limit_mb else 'MISS'} (ingestion worker after its first file, "
+                    f"its libraries and model loaded once): RSS {warm['rss'] / MB:,.0f} MB then, peak "
+                    f"{later / MB:,.0f} MB after: growth {grown:,.1f} MB"
+                )
             print(f"\n{verdict}", flush=True)
             out.append("\n" + verdict.replace("\n", "\n\n"))
     finally:
