@@ -264,9 +264,33 @@ def stress(
     fake_llm: Annotated[
         str | None, typer.Option(help="With --target: URL of its fake provider (scenarios that inject faults need it).")
     ] = None,
+    load_processes: Annotated[
+        int | None,
+        typer.Option(
+            help="OS processes generating the load, each an asyncio client with its share of the users or "
+            "arrivals (default: one per 250 users, at most one per core)."
+        ),
+    ] = None,
+    max_generator_lag_ms: Annotated[
+        float,
+        typer.Option(
+            help="Self-check: a phase is marked NOT TRUSTWORTHY when a load process's event-loop lag p99 exceeds this."
+        ),
+    ] = 100.0,
+    max_generator_cpu: Annotated[
+        float,
+        typer.Option(help="Self-check: ... or when a load process's mean CPU reaches this % of one core (saturated)."),
+    ] = 90.0,
+    deadline_at: Annotated[
+        bool,
+        typer.Option(
+            help="Send X-TomeHub-Deadline-At (the client's deadline as Unix ms; needs clocks in step with --target)."
+        ),
+    ] = True,
 ) -> None:
     """Run the SRE report's scenarios against a fresh local deployment (or --target) and write a report."""
-    from tomehub.stress.runner import SCENARIOS, run_all, target_deployment
+    from tomehub.stress.runner import SCENARIOS, LoadOptions, run_all, target_deployment
+    from tomehub.stress.selfcheck import Bounds
 
     if scenario == "compare":
         if compared is None:
@@ -293,9 +317,13 @@ def stress(
             )
             raise typer.Exit(2)
         remote = target_deployment(target, signing_key, fake_llm)
+    if load_processes is not None and load_processes < 1:
+        console.print("[red]--load-processes must be at least 1.[/]")
+        raise typer.Exit(2)
+    load = LoadOptions(load_processes, Bounds(max_generator_lag_ms, max_generator_cpu), deadline_at)
     command = "tomehub stress " + " ".join(sys.argv[2:])
     runs = run_all(ids, profiles, scale=scale, duration_s=duration, users=users, quick=quick, workers=workers,
-                   report_dir=report, command=command, target=remote)  # fmt: skip
+                   report_dir=report, command=command, target=remote, load=load)  # fmt: skip
     console.print(f"Report: {report / 'report.md'}")
     failed = [
         f"{r.scenario.id}: {name}"

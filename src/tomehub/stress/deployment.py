@@ -23,6 +23,7 @@ import httpx
 
 from tomehub.auth.tokens import issue_local_token
 from tomehub.config import AuthSettings
+from tomehub.stress.load import retry_after_s
 from tomehub.stress.profiles import CHAT_LATENCY, EMBEDDING_LATENCY, PROFILES
 
 DEMO_DIR = Path(__file__).resolve().parents[1] / "demo" / "library"
@@ -215,16 +216,24 @@ async def seed_library(
     fast_provider(deployment)
     async with control_client(deployment.base_url, 120) as http:
         runs: list[tuple[str, str]] = []
-        for user in range(users):
-            token = deployment.tokens[user]
+
+        async def upload(token: str) -> None:
+            # One user's files one after another (uploads are limited per user); users side by side,
+            # so a run's set-up does not wait on ninety uploads in a row.
             for path in files:
-                resp = await http.post(
-                    "/api/ingest",
-                    headers={"Authorization": f"Bearer {token}"},
-                    files={"file": (path.name, path.read_bytes())},
-                )
+                for attempt in range(10):
+                    resp = await http.post(
+                        "/api/ingest",
+                        headers={"Authorization": f"Bearer {token}"},
+                        files={"file": (path.name, path.read_bytes())},
+                    )
+                    if resp.status_code not in (429, 503) or attempt == 9:
+                        break
+                    await asyncio.sleep(retry_after_s(resp.headers.get("retry-after")) or 1.0)
                 resp.raise_for_status()
                 runs.append((token, resp.json()["run_id"]))
+
+        await asyncio.gather(*(upload(deployment.tokens[user]) for user in range(users)))
         deadline = time.monotonic() + timeout_s
         for token, run_id in runs:
             while True:

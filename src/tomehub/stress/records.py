@@ -23,6 +23,8 @@ class Record:
     error: str | None = None  # "timeout", "refused", "reset", ...
     phase: str = ""
     degraded: str | None = None  # the server's X-TomeHub-Degraded: why the query was not embedded
+    retry_after: float | None = None  # seconds the server asked the client to wait (503/429 Retry-After)
+    process: int = 0  # the load process that sent it (0: the parent)
 
     @property
     def latency(self) -> float:
@@ -96,7 +98,7 @@ def summarize(records: Iterable[Record]) -> Summary:
     )
 
 
-CSV_FIELDS = ("start", "end", "status", "kind", "tier", "bytes", "error", "phase", "degraded")
+CSV_FIELDS = ("start", "end", "status", "kind", "tier", "bytes", "error", "phase", "degraded", "retry_after", "process")
 
 
 def write_csv(records: Iterable[Record], path: Path) -> None:
@@ -106,7 +108,7 @@ def write_csv(records: Iterable[Record], path: Path) -> None:
         writer.writerow(CSV_FIELDS)
         for r in records:
             writer.writerow([f"{r.start:.4f}", f"{r.end:.4f}", r.status, r.kind, r.tier, r.bytes, r.error, r.phase,
-                             r.degraded])  # fmt: skip
+                             r.degraded, r.retry_after, r.process])  # fmt: skip
 
 
 def by_phase(records: Iterable[Record]) -> dict[str, list[Record]]:

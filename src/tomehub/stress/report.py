@@ -35,6 +35,7 @@ def summary_row(run: Run) -> dict[str, str]:
         "p95 (ms)": _fmt(s.p95_ms),
         "failure mode": run.outcome.failure_mode(),
         "time to recover": "–" if recover is None else _fmt(recover, " s"),
+        "load generator": "ok" if not run.untrusted() else "**NOT TRUSTWORTHY**",
     }
 
 
@@ -53,19 +54,26 @@ def write_report(
         f"- Started {began:%Y-%m-%d %H:%M} UTC; took {elapsed_s / 60:.1f} minutes",
         "- Each run: a fresh deployment (embedded PostgreSQL, TomeHub workers, the fake provider with the "
         "report's latencies: embeddings p50 1.2 s / p95 2.5 s, chat p50 1 s / p95 2 s unless the scenario says "
-        "otherwise), 10 accounts seeded with the demo library; clients give up at the 6 s SLA.",
+        "otherwise), 10 accounts seeded with the demo library; clients give up at the 6 s SLA, send it as "
+        "their deadline (X-TomeHub-Deadline-Ms / -At) and wait out a 503/429's Retry-After (except in the "
+        "retry storm).",
+        "- Load generator self-check: every load process measures its own event-loop lag and CPU share; a phase "
+        "is NOT TRUSTWORTHY when a process's lag p99 exceeds the bound or its CPU is saturated — its figures are "
+        "then partly the generator's own.",
         "",
         "## Summary",
         "",
-        "| scenario | profile | requests | success rate | timeout rate | p95 (ms) | failure mode | time to recover |",
-        "|---|---|---:|---:|---:|---:|---|---:|",
+        "| scenario | profile | requests | success rate | timeout rate | p95 (ms) | failure mode | time to recover "
+        "| load generator |",
+        "|---|---|---:|---:|---:|---:|---|---:|---|",
     ]
     for sid, group in by_scenario.items():
         for run in group:
             row = summary_row(run)
             lines.append(
                 f"| {sid} {run.scenario.title} | {run.profile} | {row['requests']} | {row['success rate']} | "
-                f"{row['timeout rate']} | {row['p95 (ms)']} | {row['failure mode']} | {row['time to recover']} |"
+                f"{row['timeout rate']} | {row['p95 (ms)']} | {row['failure mode']} | {row['time to recover']} | "
+                f"{row['load generator']} |"
             )
     for sid, group in by_scenario.items():
         scenario = group[0].scenario
@@ -88,6 +96,20 @@ def write_report(
 
 def _scenario_section(run: Run, directory: Path) -> list[str]:
     lines = [f"### {run.profile} ({run.seconds:.0f} s)", ""]
+    untrusted = run.untrusted()
+    if untrusted:
+        where = ", ".join(c.phase for c in untrusted)
+        lines += [
+            f"**Load generator NOT TRUSTWORTHY in: {where}.** Its own lag or CPU was past the bound there, so "
+            "those figures are partly the generator's, not the server's"
+            + (
+                " — the two cores cannot hold both sides at this load; run the generator from another machine "
+                "(`--target`, see docs/stress-results.md)."
+                if run.local
+                else "; give it more processes or a bigger machine."
+            ),
+            "",
+        ]
     phases = [name for name, _ in run.outcome.phases]
     if phases:
         lines += [
@@ -111,10 +133,13 @@ def _scenario_section(run: Run, directory: Path) -> list[str]:
     for key, value in run.outcome.figures.items():
         if key == "steps":
             lines += _steps_table(value)
+        elif key == "targets":
+            lines += ["", "Targets:", *_steps_table(value, align="---")]
         else:
             lines.append(f"- {key}: {value}")
     for name, engaged in run.outcome.mechanisms.items():
         lines.append(f"- mechanism — {name}: {'yes' if engaged else 'NO'}")
+    lines += _self_check(run)
     records = directory / f"{run.scenario.id}-{run.profile}.csv"
     write_csv(run.outcome.records, records)
     lines.append(f"- per-request records: [{records.name}]({records.name})")
@@ -125,11 +150,39 @@ def _scenario_section(run: Run, directory: Path) -> list[str]:
     return lines
 
 
-def _steps_table(rows: list[dict[str, Any]]) -> list[str]:
+def _self_check(run: Run) -> list[str]:
+    """The load generator's own figures per phase (worst process) and its verdict."""
+    if not run.checks:
+        return []
+    b = run.bounds
+    lines = [
+        "",
+        f"Load generator self-check ({run.processes} load process{'es' if run.processes > 1 else ''}"
+        f"{' + the parent' if run.processes > 1 else ''}; bounds: loop lag p99 <= {b.max_lag_ms:.0f} ms, "
+        f"CPU < {b.max_cpu_percent:.0f} % of a core; judged: the processes that sent requests in the phase):",
+        "",
+        "| phase | lag p50 / p99 / max (ms), worst process | CPU mean / max (% of a core), busiest process "
+        "| machine CPU | verdict |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for check in run.checks:
+        v = check.verdict
+        worst = v.worst()
+        busiest = max(v.judged(), key=lambda p: p.cpu_mean if not math.isnan(p.cpu_mean) else -1, default=None)
+        lag = (
+            "–" if worst is None else f"{_fmt(worst.lag_p50_ms)} / {_fmt(worst.lag_p99_ms)} / {_fmt(worst.lag_max_ms)}"
+        )
+        cpu = "–" if busiest is None else f"{_fmt(busiest.cpu_mean)} / {_fmt(busiest.cpu_max)}"
+        verdict = "ok" if v.trustworthy else "**NOT TRUSTWORTHY**: " + "; ".join(v.reasons)
+        lines.append(f"| {check.phase} | {lag} | {cpu} | {_fmt(v.machine_cpu, ' %')} | {verdict} |")
+    return [*lines, ""]
+
+
+def _steps_table(rows: list[dict[str, Any]], align: str = "---:") -> list[str]:
     if not rows:
         return []
     headers = list(rows[0])
-    out = ["", "| " + " | ".join(headers) + " |", "|" + "|".join("---:" for _ in headers) + "|"]
+    out = ["", "| " + " | ".join(headers) + " |", "|" + "|".join(align for _ in headers) + "|"]
     out += ["| " + " | ".join("–" if r[h] is None else str(r[h]) for h in headers) + " |" for r in rows]
     return [*out, ""]
 

@@ -19,17 +19,19 @@ from rich.table import Table
 from tomehub.auth.tokens import issue_local_token
 from tomehub.config import AuthSettings
 from tomehub.stress.deployment import DEAD_REDIS, Deployment, local_deployment, seed_library
-from tomehub.stress.load import LoadClient
 from tomehub.stress.monitor import Monitor
+from tomehub.stress.pool import LoadPool, default_processes
 from tomehub.stress.records import summarize
 from tomehub.stress.scenarios.base import ACCOUNTS, Context, Outcome
 from tomehub.stress.scenarios.ingestion_peak import ingestion_peak
 from tomehub.stress.scenarios.llm_degradation import llm_degradation
 from tomehub.stress.scenarios.n_plus_one import n_plus_one
 from tomehub.stress.scenarios.ramp import ramp
+from tomehub.stress.scenarios.retry_storm import retry_storm
 from tomehub.stress.scenarios.search_load import cold_cache, concurrent_search
 from tomehub.stress.scenarios.streams import streaming_memory
 from tomehub.stress.scenarios.timeout_cascade import timeout_cascade
+from tomehub.stress.selfcheck import Bounds, Verdict
 
 console = Console(stderr=True)
 
@@ -110,6 +112,16 @@ SCENARIOS = {
             quick_users=50,
         ),
         Scenario("ramp", "Breaking points", "10 -> 50 -> 100 -> 150 -> 200 -> 500 -> 1000 searchers", ramp, 1000, 175),
+        Scenario(
+            "storm",
+            "Retry storm",
+            "50 searchers; then 500 clients that ignore Retry-After and retry at once while the provider is "
+            "saturated (4 s / 8 s); then 50 searchers on a healthy provider",
+            retry_storm,
+            500,
+            95,
+            quick_users=50,
+        ),
     )
 }
 
@@ -118,12 +130,38 @@ SCENARIOS = {
 QUICK_SCALE = 0.1
 
 
+@dataclass(frozen=True)
+class LoadOptions:
+    """How the load is generated (``tomehub stress --load-processes`` and the self-check bounds)."""
+
+    processes: int | None = None  # None: default_processes(users)
+    bounds: Bounds = field(default_factory=Bounds)
+    deadline_at: bool = True
+
+
+@dataclass
+class PhaseCheck:
+    """The load generator's self-check over one phase of a run."""
+
+    phase: str
+    start: float
+    end: float
+    verdict: Verdict
+
+
 @dataclass
 class Run:
     scenario: Scenario
     profile: str
     outcome: Outcome
     seconds: float
+    checks: list[PhaseCheck] = field(default_factory=list)
+    processes: int = 1
+    bounds: Bounds = field(default_factory=Bounds)
+    local: bool = True  # the server ran on this machine (no --target)
+
+    def untrusted(self) -> list[PhaseCheck]:
+        return [c for c in self.checks if not c.verdict.trustworthy]
 
 
 def machine() -> str:
@@ -138,11 +176,43 @@ def machine() -> str:
     return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}"
 
 
-async def _drive(scenario: Scenario, deployment: Deployment, *, scale: float, users: int, quick: bool) -> Outcome:
-    seeding = time.monotonic()
-    await seed_library(deployment, users=min(ACCOUNTS, len(deployment.tokens)))
-    console.print(f"  library seeded for {ACCOUNTS} accounts in {time.monotonic() - seeding:.0f} s")
-    client = LoadClient(deployment.base_url, deployment.tokens)
+def phase_checks(client: LoadPool, phases: list[tuple[str, float]], end: float) -> list[PhaseCheck]:
+    """The self-check of every phase: from its start to the next one's (the last to ``end``)."""
+    bounds = [(name, start, phases[i + 1][1] if i + 1 < len(phases) else end) for i, (name, start) in enumerate(phases)]
+    return [PhaseCheck(name, start, stop, client.self_check(start, stop)) for name, start, stop in bounds]
+
+
+async def _drive(
+    scenario: Scenario, deployment: Deployment, *, scale: float, users: int, quick: bool, load: LoadOptions
+) -> tuple[Outcome, list[PhaseCheck], int]:
+    processes = load.processes or default_processes(users)
+    client = LoadPool(deployment.base_url, deployment.tokens, deadline_at=load.deadline_at, processes=processes)
+    client.checks.bounds = load.bounds
+    client.start()  # the load processes start while the library is seeded
+    try:
+        seeding = time.monotonic()
+        await seed_library(deployment, users=min(ACCOUNTS, len(deployment.tokens)))
+        console.print(
+            f"  library seeded for {ACCOUNTS} accounts in {time.monotonic() - seeding:.0f} s; "
+            f"load from {processes} process{'es' if processes > 1 else ''}"
+        )
+        await client.ready()
+        client.start_probe(0, machine=True)
+        return await _measure(scenario, deployment, client, scale=scale, users=users, quick=quick, processes=processes)
+    finally:
+        await client.close()
+
+
+async def _measure(
+    scenario: Scenario,
+    deployment: Deployment,
+    client: LoadPool,
+    *,
+    scale: float,
+    users: int,
+    quick: bool,
+    processes: int,
+) -> tuple[Outcome, list[PhaseCheck], int]:
     monitor = Monitor(deployment.base_url, deployment.server_pids(), client.started)
     sampler = asyncio.create_task(monitor.run())
     ctx = Context(deployment, client, monitor, scale, users, quick)
@@ -162,13 +232,13 @@ async def _drive(scenario: Scenario, deployment: Deployment, *, scale: float, us
 
             ticker = asyncio.create_task(progress())
             try:
-                return await scenario.run(ctx)
+                outcome = await scenario.run(ctx)
             finally:
                 ticker.cancel()
+            return outcome, phase_checks(client, outcome.phases, client.now()), processes
     finally:
         monitor.stop()
         await sampler
-        await client.close()
 
 
 def target_deployment(url: str, signing_key: Path, fake_url: str | None) -> Deployment:
@@ -194,17 +264,26 @@ def run_scenario(
     quick: bool,
     workers: int,
     target: Deployment | None = None,
+    load: LoadOptions | None = None,
 ) -> Run:
     started = time.monotonic()
+    load = load or LoadOptions()
     n = users or (scenario.quick_users if quick else scenario.users)
     console.print(f"[bold]{scenario.id}[/] {scenario.title} — {profile}, {n} users, {workers} workers")
     if target is not None:
-        outcome = asyncio.run(_drive(scenario, target, scale=scale, users=n, quick=quick))
+        outcome, checks, processes = asyncio.run(_drive(scenario, target, scale=scale, users=n, quick=quick, load=load))
     else:
         env = {**_STRESS_ENV, **scenario.env}
         with local_deployment(users=max(n, ACCOUNTS), profile=profile, workers=workers, env=env) as deployment:
-            outcome = asyncio.run(_drive(scenario, deployment, scale=scale, users=n, quick=quick))
-    return Run(scenario, profile, outcome, time.monotonic() - started)
+            outcome, checks, processes = asyncio.run(
+                _drive(scenario, deployment, scale=scale, users=n, quick=quick, load=load)
+            )
+    run = Run(scenario, profile, outcome, time.monotonic() - started, checks, processes, load.bounds, target is None)
+    for check in run.untrusted():
+        console.print(
+            f"  [red]load generator NOT TRUSTWORTHY in phase {check.phase!r}:[/] " + "; ".join(check.verdict.reasons)
+        )
+    return run
 
 
 def run_all(
@@ -219,6 +298,7 @@ def run_all(
     report_dir: Path,
     command: str,
     target: Deployment | None = None,
+    load: LoadOptions | None = None,
 ) -> list[Run]:
     """Runs each scenario in each profile (a fresh deployment each time unless ``target``); the
     report is rewritten after every run, so an interrupted suite still leaves its figures."""
@@ -239,6 +319,7 @@ def run_all(
                     quick=quick,
                     workers=workers,
                     target=target,
+                    load=load,
                 )
             )
             write_report(

@@ -13,6 +13,7 @@ from tomehub.stress.deployment import Deployment, vocabulary
 from tomehub.stress.load import LoadClient, RequestFn
 from tomehub.stress.monitor import Monitor, Series
 from tomehub.stress.records import Record, summarize
+from tomehub.stress.selfcheck import Verdict
 
 # Accounts holding a library; concurrent "users" are sessions spread over them.
 ACCOUNTS = 10
@@ -29,12 +30,16 @@ class Context:
     phases: list[tuple[str, float]] = field(default_factory=list)
 
     def phase(self, name: str) -> None:
-        self.client.phase = name
+        self.client.set_phase(name)
         self.phases.append((name, self.client.now()))
 
     def seconds(self, full: float) -> float:
         """A phase's length: ``full`` × scale (at least 3 s)."""
         return max(3.0, full * self.scale)
+
+    def generator(self, start: float, end: float | None = None) -> Verdict:
+        """The load generator's self-check from ``start`` to ``end`` (default: now)."""
+        return self.client.self_check(start, self.client.now() if end is None else end)
 
     def for_seconds(self, full: float) -> Callable[[], bool]:
         """A stop condition: true once a phase of ``full`` × scale seconds (from now) is over."""
@@ -75,8 +80,14 @@ class Questions:
 
     def __init__(self, seed: int = 0, pool: int = 40) -> None:
         self.words = vocabulary()
+        self.seed = seed
         self.rng = random.Random(seed)
         self.pool = [self.fresh() for _ in range(pool)]
+
+    def reseed(self, stream: str) -> None:
+        """A stream of its own for one load process and job (copies sent to several processes
+        would otherwise ask the same "fresh" questions, and hit the cache)."""
+        self.rng.seed(f"{self.seed}:{stream}")
 
     def fresh(self) -> str:
         return " ".join(self.rng.sample(self.words, self.rng.randint(3, 6)))
@@ -85,24 +96,44 @@ class Questions:
         return self.rng.choice(self.pool)
 
 
-def search(questions: Callable[[], str], *, limit: int = 10) -> RequestFn:
-    async def send(c: LoadClient, user: int) -> Record:
-        return await c.call(
-            "search",
-            "POST",
-            "/api/smart-search",
-            user % ACCOUNTS,
-            json={"query": questions(), "limit": limit, "expand": False},
-        )
+def _reseed(questions: Callable[[], str], stream: str) -> None:
+    owner = getattr(questions, "__self__", None)
+    if isinstance(owner, Questions):
+        owner.reseed(stream)
 
-    return send
+
+@dataclass
+class _Search:
+    """A search request; a plain object (not a closure), so it pickles to a load process."""
+
+    questions: Callable[[], str]
+    limit: int = 10
+
+    async def __call__(self, c: LoadClient, user: int) -> Record:
+        body = {"query": self.questions(), "limit": self.limit, "expand": False}
+        return await c.call("search", "POST", "/api/smart-search", user % ACCOUNTS, json=body)
+
+    def reseed(self, stream: str) -> None:
+        _reseed(self.questions, stream)
+
+
+@dataclass
+class _Ask:
+    questions: Callable[[], str]
+
+    async def __call__(self, c: LoadClient, user: int) -> Record:
+        return await c.call("ask", "POST", "/api/search", user % ACCOUNTS, json={"question": self.questions()})
+
+    def reseed(self, stream: str) -> None:
+        _reseed(self.questions, stream)
+
+
+def search(questions: Callable[[], str], *, limit: int = 10) -> RequestFn:
+    return _Search(questions, limit)
 
 
 def ask(questions: Callable[[], str]) -> RequestFn:
-    async def send(c: LoadClient, user: int) -> Record:
-        return await c.call("ask", "POST", "/api/search", user % ACCOUNTS, json={"question": questions()})
-
-    return send
+    return _Ask(questions)
 
 
 def time_to_recover(records: list[Record], since: float, *, window_s: float = 5.0, good: float = 0.95) -> float:
@@ -120,3 +151,23 @@ def time_to_recover(records: list[Record], since: float, *, window_s: float = 5.
                 return t - since
         t += 1.0
     return math.nan
+
+
+def target(goal: str, measured: str, met: bool | None, generator: Verdict | str | None = None) -> dict[str, str]:
+    """One row of a scenario's targets table (figures["targets"]): met, missed or not measured, and
+    whether the load generator could be trusted while it was measured."""
+    if isinstance(generator, Verdict):
+        generator = generator_label(generator)
+    return {
+        "target": goal,
+        "measured": measured,
+        "verdict": "not measured" if met is None else "met" if met else "**missed**",
+        "load generator": generator or "–",
+    }
+
+
+def generator_label(verdict: Verdict) -> str:
+    """ "ok", or "NOT TRUSTWORTHY (why)" for a table cell."""
+    if verdict.trustworthy:
+        return "ok"
+    return "**NOT TRUSTWORTHY** (" + "; ".join(verdict.reasons) + ")"

@@ -1,46 +1,172 @@
 """Ramp — breaking points: 10, 50, 100, 150, 200, 500 and 1000 users searching (the report's final
 table). Per step: served, shed (fast 503/429), timed out, refused or reset; p95 of the served;
-p99 of the time to a shed answer."""
+p99 of the time to a shed answer; goodput (searches served within the SLA per second); the step's
+verdict against issue 13's targets and the load generator's self-check over the step."""
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+from typing import Any
+
 from tomehub.stress.deployment import normal_provider
-from tomehub.stress.records import percentile, summarize
-from tomehub.stress.scenarios.base import Context, Outcome, Questions, search
+from tomehub.stress.records import Record, percentile
+from tomehub.stress.scenarios.base import Context, Outcome, Questions, generator_label, search, target
+from tomehub.stress.selfcheck import Verdict
 
 STEPS = [10, 50, 100, 150, 200, 500, 1000]
+# Issue 13's targets: every request served within the SLA or shed fast, nothing refused or reset...
+SHED_P99_MS = 50.0
+# ...the served p95 at 200 users no worse than before edge shedding (docs/stress-results.md)...
+P95_USERS, P95_MS = 200, 4800.0
+# ...and overload does not collapse throughput: goodput at the last step >= this share of the peak.
+GOODPUT_SHARE = 0.9
+
+
+@dataclass
+class Step:
+    users: int
+    seconds: float
+    requests: int
+    served: int  # answered 2xx within the SLA
+    late: int  # answered 2xx after the SLA (the client's clock)
+    shed: int
+    timeouts: int
+    refused: int
+    p95_ms: float
+    shed_p99_ms: float
+    generator: Verdict
+
+    @classmethod
+    def of(cls, users: int, records: list[Record], seconds: float, sla_s: float, generator: Verdict) -> Step:
+        ok = [r for r in records if r.ok]
+        shed = [r.latency for r in records if r.shed]
+        return cls(
+            users,
+            seconds,
+            len(records),
+            sum(1 for r in ok if r.latency <= sla_s),
+            sum(1 for r in ok if r.latency > sla_s),
+            len(shed),
+            sum(1 for r in records if r.error == "timeout"),
+            sum(1 for r in records if r.error in ("refused", "reset")),
+            percentile([r.latency for r in ok], 95) * 1000,
+            percentile(shed, 99) * 1000,
+            generator,
+        )
+
+    @property
+    def within(self) -> float:
+        """Share of requests served within the SLA or shed."""
+        return (self.served + self.shed) / self.requests if self.requests else math.nan
+
+    @property
+    def goodput(self) -> float:
+        return self.served / self.seconds if self.seconds > 0 else math.nan
+
+    def misses(self) -> list[str]:
+        """Why the step misses the targets (empty: met)."""
+        out = []
+        if not self.within >= 1.0:
+            out.append(f"{1 - self.within:.1%} neither served in time nor shed")
+        if self.shed and self.shed_p99_ms > SHED_P99_MS:
+            out.append(f"shed p99 {self.shed_p99_ms:.0f} ms")
+        if self.refused:
+            out.append(f"{self.refused} refused/reset")
+        return out
+
+    def row(self) -> dict[str, Any]:
+        # The first six columns are what tests/stress/test_quick_suite.py reads.
+        misses = self.misses()
+        return {
+            "users": self.users,
+            "requests": self.requests,
+            "served": self.served + self.late,
+            "shed": self.shed,
+            "timeouts": self.timeouts,
+            "refused/reset": self.refused,
+            "p95 served (ms)": round(self.p95_ms) if not math.isnan(self.p95_ms) else None,
+            "shed p99 (ms)": round(self.shed_p99_ms, 1) if self.shed else None,
+            "within SLA or shed": f"{self.within:.1%}" if self.requests else "-",
+            "goodput (/s)": round(self.goodput, 1),
+            "target": "met" if not misses else "**missed**: " + ", ".join(misses),
+            "load generator": generator_label(self.generator),
+        }
+
+
+def ramp_targets(steps: list[Step]) -> list[dict[str, str]]:
+    """Issue 13's ramp targets, met or missed, over the measured steps."""
+    if not steps:
+        return []
+    untrusted = [f"{s.users}" for s in steps if not s.generator.trustworthy]
+    trust = "ok" if not untrusted else f"**NOT TRUSTWORTHY** at {', '.join(untrusted)} users"
+
+    def at(s: Step) -> str:
+        return f"{s.users} users"
+
+    worst = min(steps, key=lambda s: s.within if not math.isnan(s.within) else 1.0)
+    shedding = [s for s in steps if s.shed]
+    slowest_shed = max(shedding, key=lambda s: s.shed_p99_ms, default=None)
+    refused = sum(s.refused for s in steps)
+    rows = [
+        target(
+            "every step: 100 % served within the SLA or shed",
+            f"lowest {worst.within:.1%} at {at(worst)}",
+            all(s.within >= 1.0 for s in steps),
+            trust,
+        ),
+        target(
+            f"every step: shed p99 <= {SHED_P99_MS:.0f} ms",
+            "nothing shed"
+            if slowest_shed is None
+            else f"highest {slowest_shed.shed_p99_ms:.0f} ms at {at(slowest_shed)}",
+            slowest_shed is None or slowest_shed.shed_p99_ms <= SHED_P99_MS,
+            trust,
+        ),
+        target("0 refused/reset", str(refused), refused == 0, trust),
+    ]
+    at_p95 = next((s for s in steps if s.users == P95_USERS), None)
+    rows.append(
+        target(
+            f"served p95 at {P95_USERS} users <= {P95_MS / 1000:.1f} s",
+            "no such step" if at_p95 is None else f"{at_p95.p95_ms / 1000:.2f} s",
+            None if at_p95 is None or math.isnan(at_p95.p95_ms) else at_p95.p95_ms <= P95_MS,
+            None if at_p95 is None else at_p95.generator,
+        )
+    )
+    peak = max(steps, key=lambda s: s.goodput)
+    last = steps[-1]
+    rows.append(
+        target(
+            f"goodput at {at(last)} >= {GOODPUT_SHARE:.0%} of the ramp's peak",
+            f"{last.goodput:.1f}/s vs peak {peak.goodput:.1f}/s at {at(peak)} ({last.goodput / peak.goodput:.0%})"
+            if peak.goodput > 0
+            else "nothing served",
+            peak.goodput > 0 and last.goodput >= GOODPUT_SHARE * peak.goodput,
+            last.generator,
+        )
+    )
+    return rows
 
 
 async def ramp(ctx: Context) -> Outcome:
     questions = Questions(seed=8)
     normal_provider(ctx.deployment)
     steps = STEPS if not ctx.quick else [10, 100]
-    rows = []
+    measured: list[Step] = []
     for users in steps:
         name = f"{users} users"
         ctx.phase(name)
+        began = ctx.client.now()
         await ctx.client.closed_loop(search(questions.fresh), users=users, until=ctx.for_seconds(25))
+        ended = ctx.client.now()
         step = [r for r in ctx.client.records if r.phase == name]
-        s = summarize(step)
-        shed_latency = [r.latency for r in step if r.shed]
-        refused = sum(1 for r in step if r.error in ("refused", "reset"))
-        rows.append(
-            {
-                "users": users,
-                "requests": s.requests,
-                "served": s.ok,
-                "shed": s.shed,
-                "timeouts": s.timeouts,
-                "refused/reset": refused,
-                "p95 served (ms)": round(s.p95_ms),
-                "shed p99 (ms)": round(percentile(shed_latency, 99) * 1000, 1) if shed_latency else None,
-                "within SLA or shed": f"{(s.ok + s.shed) / s.requests:.1%}" if s.requests else "-",
-            }
-        )
+        measured.append(Step.of(users, step, ended - began, ctx.client.sla_s, ctx.generator(began, ended)))
+    rows = [s.row() for s in measured]
     return Outcome(
         ctx.client.records,
         ctx.monitor.series,
         ctx.phases,
-        figures={"steps": rows},
+        figures={"steps": rows, "targets": ramp_targets(measured)},
         mechanisms={"no connection refused": all(r["refused/reset"] == 0 for r in rows)},
     )
