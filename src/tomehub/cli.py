@@ -268,7 +268,7 @@ def stress(
         int | None,
         typer.Option(
             help="OS processes generating the load, each an asyncio client with its share of the users or "
-            "arrivals (default: one per 250 users, at most one per core)."
+            "arrivals (default: one per 100 users, at most one per core)."
         ),
     ] = None,
     max_generator_lag_ms: Annotated[

@@ -419,8 +419,12 @@ class ServerSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8000
     # Admission per worker: requests worked on at once, and how many may wait (interactive first);
-    # beyond that a request gets 503 + Retry-After at once, never a refused connection.
-    max_in_flight: int = 32
+    # beyond that a request gets 503 + Retry-After at once, never a refused connection. A request
+    # waiting on a remote provider holds no slot (max_io_waits), so slots bound CPU work: 8 per worker
+    # suits two cores. Measured on the ramp (docs/stress-results.md): with provider waits outside the
+    # slots, 32 slots let CPU work pile up (47 % within the SLA at 200 users), 8 served 99.7 % at
+    # 51 searches/s, against 99.9 % at 40/s with waits inside 32 slots as before.
+    max_in_flight: int = 8
     max_queue: int = 256
     # Background requests (uploads) may hold at most this share of the in-flight slots and of the
     # queue, so uploads never take every slot from searches and answers.

@@ -32,10 +32,11 @@ def test_records_from_children_take_the_phase_of_their_start() -> None:
 
 def test_one_process_per_250_users_at_most_one_per_core() -> None:
     assert default_processes(10, cores=2) == 1
-    assert default_processes(250, cores=2) == 1
-    assert default_processes(251, cores=2) == 2
+    assert default_processes(100, cores=2) == 1
+    assert default_processes(101, cores=2) == 2
     assert default_processes(1000, cores=2) == 2
-    assert default_processes(1000, cores=8) == 4
+    assert default_processes(1000, cores=8) == 8
+    assert default_processes(300, cores=8) == 3
 
 
 def test_requests_pickle_to_a_load_process_and_ask_their_own_questions() -> None:
