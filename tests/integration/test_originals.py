@@ -15,10 +15,11 @@ import pytest
 import pytest_asyncio
 from asgi_lifespan import LifespanManager
 
-from tests.integration.conftest import TestApp, make_settings
+from tests.integration.conftest import TestApp, fresh_database, make_settings
 from tests.support.documents import make_pdf
 from tomehub.llm.fake.embedding import HashingEmbedder
 from tomehub.main import create_app
+from tomehub.store.embedded import EmbeddedServer
 from tomehub.store.originals import LocalOriginals, S3Originals
 
 
@@ -162,15 +163,23 @@ async def test_s3_store_puts_reads_ranges_and_deletes(s3_endpoint: str) -> None:
     assert await store.size(digest) == len(data)
     assert await store.read_range(digest, 1000, 1100) == data[1000:1100]
     assert b"".join([part async for part in store.stream(digest, 5, len(data))]) == data[5:]
+    async with store.local_copy(digest) as first:
+        assert first.read_bytes() == data
+    async with store.local_copy(digest) as again:
+        assert again == first  # downloaded once, kept for the next use
     await store.delete(digest)
+    assert not first.exists()  # the copy goes with the file
     await store.delete(digest)
     assert await store.size(digest) is None
 
 
 @pytest_asyncio.fixture(loop_scope="session", scope="module")
 async def s3_app(
-    database_url: str, tmp_path_factory: pytest.TempPathFactory, s3_endpoint: str
+    pg_server: EmbeddedServer, template_url: str, tmp_path_factory: pytest.TempPathFactory, s3_endpoint: str
 ) -> AsyncIterator[TestApp]:
+    # A database of its own: the module's other app (the local store) would otherwise take this
+    # app's queued files and look for their originals in the wrong store.
+    database_url = fresh_database(pg_server)
     settings = make_settings(database_url, tmp_path_factory.mktemp("s3data"), **_s3_options(s3_endpoint))
     embedder = HashingEmbedder(dim=64)
     app = create_app(settings, local_embedder=embedder)
@@ -198,3 +207,21 @@ async def test_upload_through_the_app_with_the_s3_store(s3_app: TestApp) -> None
     assert (await s3_app.client.get(path, headers={**h, "Range": "bytes=999999-"})).status_code == 416
     assert (await s3_app.client.delete(f"/api/library/items/{done['item_id']}", headers=h)).status_code == 204
     assert await store.size(digest) is None
+
+
+async def test_a_batch_through_the_s3_store_is_unpacked_and_its_zip_removed(s3_app: TestApp) -> None:
+    import io
+    import zipfile
+
+    _, h = s3_app.new_user()
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as archive:
+        for i in range(3):
+            archive.writestr(f"bucket-{i}.md", f"# Bucket {i}\n\nA note kept in an object store, number {i}.")
+    data = buf.getvalue()
+    resp = await s3_app.client.post("/api/ingest/batch", headers=h, files={"file": ("bucket.zip", data)})
+    assert resp.status_code == 202, resp.text
+    run = await s3_app.wait_run(h, resp.json()["run_id"], timeout_s=30)
+    assert (run["files_total"], run["files_done"]) == (3, 3), run
+    # The zip waited in the bucket only until it was unpacked.
+    assert await s3_app.app.state.originals.size(hashlib.sha256(data).hexdigest()) is None

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 # Ranged reads stream in slices this big: a PDF reader's page fetch is one or two of them.
 STREAM_SLICE_BYTES = 256 * 1024
+# Downloaded copies an S3 store keeps on this machine (local_copy).
+_KEPT_COPIES = 2
 
 
 def _key(sha256: str) -> str:
@@ -142,6 +144,7 @@ class S3Originals:
             options["endpoint"] = endpoint
         if region:
             options["region"] = region
+        self._copies: dict[str, Path] = {}
         self._store = S3Store(
             parsed.netloc,
             prefix=parsed.path.strip("/") or None,
@@ -169,7 +172,19 @@ class S3Originals:
 
     @asynccontextmanager
     async def local_copy(self, sha256: str) -> AsyncIterator[Path]:
-        """Downloads the file into a temporary file, removed when the block ends."""
+        """Yields a temporary copy of the file, downloaded once and kept for the next use (a batch's zip
+        is read once per part of its unpacking): the last _KEPT_COPIES stay, and a copy goes with its
+        file's deletion. An evicted copy still open elsewhere stays readable (unlinked, not closed)."""
+        path = self._copies.pop(sha256, None)
+        if path is None or not await asyncio.to_thread(path.exists):
+            path = await self._download(sha256)
+        self._copies[sha256] = path  # most recently used last
+        while len(self._copies) > _KEPT_COPIES:
+            oldest = self._copies.pop(next(iter(self._copies)))
+            await asyncio.to_thread(oldest.unlink, missing_ok=True)
+        yield path
+
+    async def _download(self, sha256: str) -> Path:
         import obstore
 
         result = await obstore.get_async(self._store, _key(sha256))
@@ -178,9 +193,10 @@ class S3Originals:
             with os.fdopen(fd, "wb") as out:
                 async for piece in result.stream(min_chunk_size=STREAM_SLICE_BYTES * 4):
                     await asyncio.to_thread(out.write, piece)
-            yield Path(tmp)
-        finally:
+        except BaseException:
             await asyncio.to_thread(Path(tmp).unlink, missing_ok=True)
+            raise
+        return Path(tmp)
 
     async def size(self, sha256: str) -> int | None:
         import obstore
@@ -205,6 +221,10 @@ class S3Originals:
 
     async def delete(self, sha256: str) -> None:
         import obstore
+
+        copy = self._copies.pop(sha256, None)
+        if copy is not None:
+            await asyncio.to_thread(copy.unlink, missing_ok=True)
 
         try:
             await obstore.delete_async(self._store, _key(sha256))
