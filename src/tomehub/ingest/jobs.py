@@ -140,10 +140,12 @@ class JobQueue:
         return job_id
 
     async def enqueue_unpack(self, run_id: UUID, *, position: int = 0) -> int:
-        """Queues the next part of a batch's unpacking behind ``position`` files of its user."""
-        job_id: int = await self.app.configure_task(self.UNPACK_BATCH, priority=-position).defer_async(
-            run_id=str(run_id)
-        )
+        """Queues the next part of a batch's unpacking behind ``position`` files of its user. The lock
+        runs a run's parts one at a time: a part retried after a crash and the continuation it had
+        already queued never record the same entries at once."""
+        job_id: int = await self.app.configure_task(
+            self.UNPACK_BATCH, priority=-position, lock=f"unpack:{run_id}"
+        ).defer_async(run_id=str(run_id))
         return job_id
 
     async def enqueue_embedding(self, *, user_id: int, item_id: UUID) -> int:
