@@ -21,9 +21,9 @@ from tomehub.ingest import highlights_repo, repo
 from tomehub.ingest.chunking import Chunk, chunk_sections, content_hash
 from tomehub.ingest.parsers.base import Section
 from tomehub.ingest.parsers.highlights import Highlight, fold, fold_author
+from tomehub.ingest.service import new_chunk
 from tomehub.library import repo as library_repo
 from tomehub.library.analysis import detect_config
-from tomehub.library.repo import NewChunk, NewPassage
 from tomehub.library.schemas import ItemType, clean_tags
 from tomehub.llm.base import Embedder
 from tomehub.store.db import Connection, Database
@@ -88,7 +88,7 @@ async def import_highlights(
                     conn,
                     user_id=user_id,
                     item_id=new_id,
-                    chunks=[_new_chunk(c, content_type, item.language, reusable) for c in item.chunks],
+                    chunks=[new_chunk(c, content_type, item.language, reusable) for c in item.chunks],
                     embedding_model=embedder.model,
                     embedding_version=embedder.version,
                 )
@@ -197,20 +197,3 @@ def _tags(upload_tags: list[str], own: tuple[str, ...]) -> list[str]:
     except ValueError:
         # An export's tag TomeHub cannot keep (too long, odd characters) is dropped, not the highlight.
         return list(upload_tags)
-
-
-def _new_chunk(chunk: Chunk, content_type: str, config: str, reusable: dict[str, str]) -> NewChunk:
-    passages = tuple(
-        NewPassage(text=text, content_hash=content_hash(text), embedding=reusable.get(content_hash(text)))
-        for text in chunk.passages
-    )
-    return NewChunk(
-        chunk_index=chunk.index,
-        text=chunk.text,
-        content_type=content_type,
-        ts_config=config,
-        content_hash=chunk.content_hash,
-        page=chunk.page,
-        chapter=chunk.chapter,
-        passages=passages,
-    )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import PurePath
 from typing import Any
@@ -281,36 +282,37 @@ def _parse_and_chunk(
 
 async def give_up_file(*, ctx: WorkerContext, file_id: UUID, cause: Exception) -> None:
     """Marks a file failed after its last retry, so its run finishes and says why."""
-    async with ctx.db.write() as conn:
-        row = await _load_file(conn, file_id)
-    if row is None:
-        return
-    exc = ProcessingFailed(
-        f"{row['filename']} could not be processed after several attempts ({cause.__class__.__name__}); "
-        "it is kept and can be uploaded again."
-    )
-    await _fail_file(
+    await _fail_queued_file(
         ctx,
-        file_id=file_id,
-        run_id=row["run_id"],
-        user_id=row["user_id"],
-        item_id=row["item_id"],
-        filename=row["filename"],
-        exc=exc,
+        file_id,
+        lambda row: ProcessingFailed(
+            f"{row['filename']} could not be processed after several attempts ({cause.__class__.__name__}); "
+            "it is kept and can be uploaded again."
+        ),
     )
 
 
 async def fail_poison_file(*, ctx: WorkerContext, file_id: UUID, deaths: int) -> None:
     """Marks a file failed whose worker died every time it was processed, so it is not tried again."""
+
+    def poison(row: dict[str, Any]) -> DocumentError:
+        _log.error("file %s is a poison file: its worker died %d times processing it", row["filename"], deaths)
+        return PoisonFile(
+            f"{row['filename']} could not be processed: the worker died {deaths} times while processing this "
+            "file (killed, crashed or out of memory); it is not retried again."
+        )
+
+    await _fail_queued_file(ctx, file_id, poison)
+
+
+async def _fail_queued_file(
+    ctx: WorkerContext, file_id: UUID, failure: Callable[[dict[str, Any]], DocumentError]
+) -> None:
+    """Fails a file still queued with the error ``failure`` describes for its row (nothing if it finished)."""
     async with ctx.db.write() as conn:
         row = await _load_file(conn, file_id)
     if row is None:
         return
-    _log.error("file %s is a poison file: its worker died %d times processing it", row["filename"], deaths)
-    exc = PoisonFile(
-        f"{row['filename']} could not be processed: the worker died {deaths} times while processing this file "
-        "(killed, crashed or out of memory); it is not retried again."
-    )
     await _fail_file(
         ctx,
         file_id=file_id,
@@ -318,7 +320,7 @@ async def fail_poison_file(*, ctx: WorkerContext, file_id: UUID, deaths: int) ->
         user_id=row["user_id"],
         item_id=row["item_id"],
         filename=row["filename"],
-        exc=exc,
+        exc=failure(row),
     )
 
 
