@@ -48,7 +48,7 @@ from typing import Any
 
 import numpy as np
 
-from tomehub.config import Settings
+from tomehub.config import SearchSettings, Settings
 from tomehub.ingest import accept
 from tomehub.ingest import service as ingest_service
 from tomehub.ingest.archive import Incoming
@@ -333,6 +333,7 @@ async def evaluate(args: argparse.Namespace, dataset: Dataset) -> str:
             if hybrid:
                 query_ms.extend(timings)
             rows.append(f"| {label} | {score(results, queries).row()} |")
+        agreement = await dense_agreement(rt, user_id, queries, base)
         embed_ms = await _query_embedding_ms(rt, [q.text for q in queries[:50]])
         lines = [
             f"### {dataset.name}: {len(queries)} questions, {stats['chunks']} chunks "
@@ -350,6 +351,7 @@ async def evaluate(args: argparse.Namespace, dataset: Dataset) -> str:
                 else " (lexical list only: the hashed embedder's dense figures would mean nothing)."
             ),
         ]
+        lines += ["", agreement]
         # A re-run queues every file again (parse, chunk, postings) but embeds nothing already embedded.
         lines.append(f"Ingestion this run: {stats['seconds']:.1f} s wall.")
         if stats["embedded_now"]:
@@ -361,6 +363,31 @@ async def evaluate(args: argparse.Namespace, dataset: Dataset) -> str:
         return "\n".join(lines)
     finally:
         await rt.close()
+
+
+async def dense_agreement(rt: Runtime, user_id: int, queries: list[Query], base: SearchSettings) -> str:
+    """The dense list walked through the HNSW index against the exact scan of the same vectors: how
+    many of the exact top-10 / top-50 chunks the walk finds (with any embedder: the hashed one's
+    vectors are meaningless for quality but still a fair test of the index), and each one's time."""
+    lists: dict[str, list[list[int]]] = {}
+    times: dict[str, list[float]] = {}
+    for name, exact_max in (("exact", 10**9), ("hnsw", 0)):
+        update = {"lexical_weight": 0.0, "exact_vector_max_passages": exact_max}
+        searcher = Searcher(db=rt.db, embedder=rt.search_embedder, settings=base.model_copy(update=update))
+        results, timings = await run_queries(searcher, user_id, queries, hybrid=True, depth=50)
+        lists[name] = [[h.chunk_id for h in hits] for hits in results]
+        times[name] = timings
+
+    def overlap(k: int) -> float:
+        pairs = zip(lists["exact"], lists["hnsw"], strict=True)
+        return statistics.mean(len(set(e[:k]) & set(h[:k])) / max(1, min(k, len(e))) for e, h in pairs)
+
+    return (
+        f"Dense list through the HNSW index (`exact_vector_max_passages` 0) against the exact scan: "
+        f"{overlap(10):.3f} of the exact top-10 found, {overlap(50):.3f} of the top-50; whole search p50 "
+        f"{statistics.median(times['hnsw']):.1f} ms walked, {statistics.median(times['exact']):.1f} ms exact "
+        f"(hnsw.ef_search {base.hnsw_ef_search}, iterative scans)."
+    )
 
 
 async def _query_embedding_ms(rt: Runtime, texts: Iterable[str]) -> list[float]:

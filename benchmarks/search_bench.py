@@ -891,8 +891,10 @@ def describe_machine(report: Report, args: argparse.Namespace, corpus: Corpus) -
         f"(time budget {args.budget_s:.0f} s per run), "
         f"seed {SEED}"
     )
+    search = Settings().search
     report.facts["Settings"] = (
-        "TomeHub defaults (candidates_per_list 50, exact_vector_max_chunks 20,000, hnsw.ef_search 100, "
+        f"TomeHub defaults (candidates_per_list {search.candidates_per_list}, exact_vector_max_passages "
+        f"{search.exact_vector_max_passages:,}, hnsw.ef_search {search.hnsw_ef_search}, "
         "iterative_scan relaxed_order); embedding space hashed-bow dim 384"
     )
 

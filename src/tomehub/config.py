@@ -87,9 +87,10 @@ class SearchSettings(BaseModel):
     # Okapi BM25 parameters (the usual Lucene defaults).
     bm25_k1: float = 1.2
     bm25_b: float = 0.75
-    # Libraries up to this many passages are searched exactly (a scan of one user's rows is fast
-    # and loses no recall); larger ones use the HNSW index with iterative scans.
-    exact_vector_max_chunks: int = 20_000
+    # Libraries up to this many passages are searched exactly (a scan of one user's rows: ~1 µs a
+    # passage, no recall lost); larger ones walk the HNSW index with iterative scans unless their
+    # share of it is too small for the walk to pay (search/vector.py).
+    exact_vector_max_passages: int = 2_000
     hnsw_ef_search: int = 100
     # pgvector stops an iterative scan after this many tuples (bounds the worst case).
     hnsw_max_scan_tuples: int = 40_000

@@ -60,8 +60,8 @@ async def test_small_user_in_large_table_keeps_exact_recall(tapp: TestApp, monke
     db = tapp.app.state.resources.db
     async with db.write() as conn:
         await conn.execute("ANALYZE chunk_passages")
-    # Force the HNSW branch even for this small library.
-    monkeypatch.setattr(tapp.settings.search, "exact_vector_max_chunks", 0)
+    # Past the size bound, only the user's small share of the index keeps this library exact.
+    monkeypatch.setattr(tapp.settings.search, "exact_vector_max_passages", 0)
     h = tapp.headers("small-user")
     query = "navigation by the stars"
     qvec = hashed_bow(query, tapp.embedder.dim)
@@ -82,17 +82,36 @@ async def test_small_user_in_large_table_keeps_exact_recall(tapp: TestApp, monke
     recall = len(got & exact_top) / 10
     assert recall >= 0.9, recall
 
-    # When the planner does walk the HNSW graph (forced here; it does so for mid-sized shares of very
-    # large tables), iterative scans are what keep the recall: without them the graph's first
-    # ef_search candidates hold almost none of this user's rows.
     from psycopg import sql
 
     statement = dense_ctes(
         model=tapp.embedder.model, version=tapp.embedder.version, dim=tapp.embedder.dim, allowed="TRUE"
     )
-    probe = sql.SQL(
-        "WITH stats AS (SELECT passage_count FROM library_stats WHERE user_id = %(uid)s), {} SELECT chunk_id FROM dense"
+    # The choice itself: the big user (all but 60 of the index's rows) walks the graph, the small one
+    # is scanned exactly, though both are past exact_max.
+    choice = sql.SQL(
+        "WITH stats AS (SELECT passage_count FROM library_stats WHERE user_id = %(uid)s), {} "
+        "SELECT exact FROM dense_plan"
     ).format(statement)
+    big_id = await tapp.app.state.resources.users.user_id("big-user")
+    async with db.read() as conn:
+        for uid, exact in ((big_id, False), (small_id, True)):
+            args = {
+                "uid": uid,
+                "qvec": "[" + ",".join(str(float(x)) for x in qvec) + "]",
+                "depth": 10,
+                "passage_depth": 30,
+                "exact_max": 0,
+            }
+            row = await (await conn.execute(choice, args)).fetchone()
+            assert row is not None and row["exact"] is exact, (uid, row)
+
+    # When the graph is walked (forced here by claiming a huge library; it is walked for large
+    # shares), iterative scans are what keep the recall: without them the graph's first ef_search
+    # candidates hold almost none of this user's rows.
+    probe = sql.SQL("WITH stats AS (SELECT 1000000000::bigint AS passage_count), {} SELECT chunk_id FROM dense").format(
+        statement
+    )
     params = {
         "uid": small_id,
         "qvec": "[" + ",".join(str(float(x)) for x in qvec) + "]",

@@ -150,7 +150,7 @@ def search_params(
         "b": settings.bm25_b,
         "depth": depth,
         "passage_depth": depth * settings.passages_per_candidate,
-        "exact_max": settings.exact_vector_max_chunks,
+        "exact_max": settings.exact_vector_max_passages,
         "qvec": None if qvec is None else "[" + ",".join(f"{x:.7g}" for x in qvec) + "]",
         "rrf_k": settings.rrf_k,
         "w_lex": settings.lexical_weight,

@@ -2,10 +2,19 @@
 model; a chunk's similarity is that of its best passage ("small-to-big").
 
 Each model has its own partial HNSW index (an expression index over ``embedding::vector(dim)`` for
-rows of that model), so vectors of different models or dimensions are never compared. A library of
-up to ``exact_vector_max_chunks`` passages is searched exactly (a scan of one user's rows); larger
-ones walk the HNSW graph with iterative scans, which keep going until enough rows of this user pass
-the filter: per-user filtering never silently loses recall.
+rows of that model), so vectors of different models or dimensions are never compared. The index is
+shared by every user, so which search is cheaper depends on the user's share of it:
+
+* exact: a scan of the user's own rows, about 1 µs a passage (10 ms at 10,000 passages);
+* HNSW with iterative scans: the walk keeps going until ``passage_depth`` rows of this user pass the
+  filter, about ``passage_depth / share`` index tuples; a user holding all of a 10,000-passage index
+  pays 1-2 ms.
+
+A library of up to ``exact_vector_max_passages`` passages is always searched exactly. A larger one
+walks the graph unless its share of the index is so small that the walk would visit more tuples than
+the user has rows (``passages² ≤ passage_depth × index rows``, the index's row count taken from the
+planner's statistics): a small library in a big shared index is searched exactly, and the walk never
+stops at ``hnsw.max_scan_tuples`` short of the rows asked for.
 """
 
 from __future__ import annotations
@@ -18,6 +27,19 @@ from psycopg import sql
 
 from tomehub.store.db import Database
 
+# The walk or the scan, decided once per search: MATERIALIZED keeps it a one-time filter evaluated
+# before either branch. reltuples is -1 before the index is first vacuumed or analysed (counted as
+# empty, so the graph is walked: the index is young and the user's share of it large).
+_DENSE_PLAN = """
+dense_plan AS MATERIALIZED (
+    SELECT s.passage_count <= %(exact_max)s
+           OR s.passage_count::float8 * s.passage_count
+              <= %(passage_depth)s * coalesce((SELECT greatest(r.reltuples, 0) FROM pg_class r
+                                               WHERE r.oid = to_regclass({index})), 0) AS exact
+    FROM stats s
+),
+"""
+
 
 def index_name(model: str, version: str) -> str:
     slug = re.sub(r"[^a-z0-9]+", "_", f"{model}_{version}".lower()).strip("_")[:30]
@@ -26,26 +48,27 @@ def index_name(model: str, version: str) -> str:
 
 
 def dense_ctes(*, model: str, version: str, dim: int, allowed: str) -> sql.Composed:
-    """Returns the CTE ``dense`` (chunk_id, similarity, rank); parameters qvec, uid, depth,
-    passage_depth, exact_max. ``allowed`` filters on ``c.chunk_id``."""
+    """Returns the CTEs ``dense_plan`` and ``dense`` (chunk_id, similarity, rank); parameters qvec,
+    uid, depth, passage_depth, exact_max. ``allowed`` filters on ``c.chunk_id``."""
     distance = sql.SQL("c.embedding::vector({dim}) <=> %(qvec)s::vector({dim})").format(dim=sql.Literal(dim))
     own_rows = sql.SQL(
         "c.user_id = %(uid)s AND c.embedding_model = {model} AND c.embedding_version = {version}"
     ).format(model=sql.Literal(model), version=sql.Literal(version))
-    # Two branches, one runs: the gate on stats is a one-time filter evaluated before either scan.
-    # "+ 0" makes the exact branch's ordering unmatchable by the index, forcing the exact scan.
-    return sql.SQL(
+    # Two branches, one runs (dense_plan). "+ 0" makes the exact branch's ordering unmatchable by the
+    # index, forcing the exact scan.
+    plan = sql.SQL(_DENSE_PLAN).format(index=sql.Literal(index_name(model, version)))
+    return plan + sql.SQL(
         """
 dense_passages AS (
     (SELECT c.chunk_id, {distance} AS distance
        FROM chunk_passages c
-      WHERE {own_rows} AND {allowed} AND (SELECT passage_count FROM stats) <= %(exact_max)s
+      WHERE {own_rows} AND {allowed} AND (SELECT exact FROM dense_plan)
       ORDER BY ({distance}) + 0
       LIMIT %(passage_depth)s)
     UNION ALL
     (SELECT c.chunk_id, {distance} AS distance
        FROM chunk_passages c
-      WHERE {own_rows} AND {allowed} AND (SELECT passage_count FROM stats) > %(exact_max)s
+      WHERE {own_rows} AND {allowed} AND NOT (SELECT exact FROM dense_plan)
       ORDER BY {distance}
       LIMIT %(passage_depth)s)
 ),
