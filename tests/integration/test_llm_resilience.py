@@ -125,6 +125,17 @@ async def test_remote_embeddings_serve_tier_one(lapp: TestApp, fake: Fake) -> No
     assert await fake.calls("embeddings:ingest-embedding") >= 1
 
 
+async def test_a_malformed_embedding_answer_degrades_to_keywords(lapp: TestApp, fake: Fake) -> None:
+    # The body is read by TomeHub, not the SDK: a truncated one must still be a provider fault.
+    h = await library(lapp, NOTES)
+    await fake.faults(operations={"search-embedding": {"malformed_rate": 1.0}})
+    resp = await search(lapp, h, "lighthouse storm", expand=False)
+    assert resp.status_code == 200
+    assert resp.headers["X-TomeHub-Tier"] == "2"
+    assert "lighthouse" in resp.json()["hits"][0]["text"]
+    assert (await fake.stats())["outcomes"].get("embeddings:malformed", 0) >= 1
+
+
 async def test_search_breaker_opens_on_failure_rate_and_fails_fast(lapp: TestApp, fake: Fake) -> None:
     h = await library(lapp, NOTES)
     await fake.faults(operations={"search-embedding": {"error_rate": 1.0}})
