@@ -193,20 +193,29 @@ def deploy_check() -> None:
 
 @app.command()
 def worker(
-    concurrency: Annotated[int, typer.Option(help="Jobs processed at once by this process.")] = 1,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Jobs processed at once by this process (default: TOMEHUB_INGEST__WORKER_CONCURRENCY, "
+            "else 4 with a remote embedder and 1 with the in-process one).",
+        ),
+    ] = None,
 ) -> None:
     """Process ingestion jobs only (run any number, on any machine that reaches the database)."""
 
-    from tomehub.main import start_ingestion
+    from tomehub.main import start_ingestion, worker_concurrency
 
     async def run(rt: Any) -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        rt.settings.ingest.worker_concurrency = concurrency
-        tasks = await start_ingestion(rt, name=f"worker-{os.getpid()}")
-        console.print(f"ingestion worker {os.getpid()} running ({concurrency} at a time); Ctrl-C stops it")
+        if concurrency is not None:
+            rt.settings.ingest.worker_concurrency = concurrency
+        tasks = await start_ingestion(rt, name=f"worker-{os.getpid()}", dedicated=True)
+        jobs = worker_concurrency(rt.settings, dedicated=True)
+        console.print(f"ingestion worker {os.getpid()} running ({jobs} at a time); Ctrl-C stops it")
         await stop.wait()
         for task in tasks:
             task.cancel()

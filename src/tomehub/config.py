@@ -125,8 +125,11 @@ class IngestSettings(BaseModel):
 
     # Larger uploads get 413 before any parsing.
     max_upload_bytes: int = 50 * 1024 * 1024
-    # Jobs processed at once by an in-process worker; embedding is CPU-bound on two cores.
-    worker_concurrency: int = 1
+    # Jobs one worker process runs at once. Unset: 1 inside API workers (ingestion must not take the
+    # cores search needs) and with the in-process embedder (CPU-bound); 4 in a `tomehub worker` whose
+    # embeddings are remote, where a job mostly waits on the provider and the database (SciFact, 2,000
+    # abstracts: 17.4 documents/s at 1, 29.7 at 4; docs/performance.md).
+    worker_concurrency: int | None = Field(default=None, ge=1)
     # A document with more text than this is refused rather than swamping the embedder.
     max_document_chars: int = 20_000_000
     # A batch (zip) upload: its size, its files, and what it may unpack to (zip bombs).

@@ -39,7 +39,7 @@ from tomehub.ingest.service import WorkerContext
 from tomehub.ingest.upload_slots import UploadSlots
 from tomehub.library.router import router as library_router
 from tomehub.llm.base import Embedder
-from tomehub.llm.build import LLMStack, LocalEmbeddingProvider, build_llm, check_embedding_dim
+from tomehub.llm.build import LLMStack, LocalEmbeddingProvider, build_llm, check_embedding_dim, embeds_in_process
 from tomehub.llm.gateway import Operation
 from tomehub.llm.prompts import Prompts
 from tomehub.llm.providers.local import LocalEmbedder
@@ -187,15 +187,26 @@ async def open_runtime(settings: Settings, *, local_embedder: LocalEmbeddingProv
     return Runtime(settings=settings, db=db, llm=llm, queue=queue, cache=cache, redis=redis, embedded=embedded)
 
 
-async def start_ingestion(runtime: Runtime, *, name: str = "tomehub") -> list[asyncio.Task[None]]:
-    """Starts processing ingestion jobs in this process (and recovering jobs of lost workers)."""
+def worker_concurrency(settings: Settings, *, dedicated: bool) -> int:
+    """Jobs a worker runs at once: the setting, else 4 for a dedicated worker whose embeddings are
+    remote (its jobs wait on I/O), else 1."""
+    if settings.ingest.worker_concurrency is not None:
+        return settings.ingest.worker_concurrency
+    return 4 if dedicated and not embeds_in_process(settings, Operation.INGEST_EMBEDDING) else 1
+
+
+async def start_ingestion(
+    runtime: Runtime, *, name: str = "tomehub", dedicated: bool = False
+) -> list[asyncio.Task[None]]:
+    """Starts processing ingestion jobs in this process (and recovering jobs of lost workers);
+    ``dedicated``: this process only ingests (``tomehub worker``)."""
     ingest = runtime.settings.ingest
     await accept.requeue_orphans(db=runtime.db, queue=runtime.queue)
     if ingest.reembed_on_start:
         await reembed.schedule_reembedding(db=runtime.db, queue=runtime.queue, embedder=runtime.ingest_embedder)
     worker = runtime.queue.run_worker(
         runtime.worker_context,
-        concurrency=ingest.worker_concurrency,
+        concurrency=worker_concurrency(runtime.settings, dedicated=dedicated),
         name=name,
         heartbeat_s=ingest.heartbeat_s,
         shutdown_grace_s=ingest.shutdown_grace_s,

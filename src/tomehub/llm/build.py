@@ -67,6 +67,12 @@ def _route_settings(settings: Settings, operation: Operation) -> RouteSettings:
     return route
 
 
+def embeds_in_process(settings: Settings, operation: Operation) -> bool:
+    """Whether an embedding operation runs on this machine's CPU (the local provider)."""
+    resolved = _resolve(settings, operation)
+    return resolved is not None and resolved[0] == "local"
+
+
 def _resolve(settings: Settings, operation: Operation) -> tuple[str, dict[str, Any]] | None:
     """Returns (provider kind, connection details) for an operation, or None when it is off."""
     route = _route_settings(settings, operation)

@@ -11,7 +11,7 @@ from psycopg import sql
 from tomehub.config import SearchSettings
 from tomehub.library.analysis import normalize
 from tomehub.search.fusion import FUSED_CTE
-from tomehub.search.keyword import KEYWORD_CTES
+from tomehub.search.keyword import KEYWORD_CTES as KEYWORD_CTES  # re-exported: benchmarks patch it
 from tomehub.search.schemas import SearchFilters
 from tomehub.search.vector import dense_ctes
 from tomehub.store.db import Connection
