@@ -1,0 +1,1 @@
+"""Helpers of ``benchmarks/realtext_bench.py``: the SciFact library, CPU meters, search clients."""

@@ -1,0 +1,95 @@
+"""Search clients: one request at a time on a keep-alive connection, and N concurrent closed loops."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+PATH = "/api/smart-search"
+
+
+def body(query: str) -> dict[str, Any]:
+    # No LLM rephrasings: the search itself (one query embedding, one statement) is what is measured.
+    return {"query": query, "expand": False}
+
+
+@dataclass
+class Outcome:
+    """What a run of searches gave: latencies of the 200s (ms), their bodies' flags, other statuses."""
+
+    ms: list[float] = field(default_factory=list)
+    statuses: Counter[str] = field(default_factory=Counter)
+    cached: int = 0
+    tiers: Counter[int] = field(default_factory=Counter)
+    hits: list[list[dict[str, Any]]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> int:
+        return self.statuses["200"]
+
+    @property
+    def total(self) -> int:
+        return sum(self.statuses.values())
+
+    def note(self, status: str, ms: float, payload: dict[str, Any] | None, keep_hits: bool) -> None:
+        self.statuses[status] += 1
+        if payload is None:
+            return
+        self.ms.append(ms)
+        self.cached += bool(payload.get("cached"))
+        self.tiers[int(payload["tier"])] += 1
+        if keep_hits:
+            self.hits.append(list(payload["hits"]))
+
+
+def sequential(client: httpx.Client, queries: list[str], *, keep_hits: bool = False) -> Outcome:
+    """One request at a time; a non-200 is counted by status (its latency is not a search's)."""
+    out = Outcome()
+    started = time.perf_counter()
+    for query in queries:
+        t0 = time.perf_counter()
+        response = client.post(PATH, json=body(query))
+        ms = (time.perf_counter() - t0) * 1000
+        ok = response.status_code == 200
+        out.note(str(response.status_code), ms, response.json() if ok else None, keep_hits)
+        if not ok and keep_hits:
+            out.hits.append([])  # keeps hits aligned with the queries for scoring
+    out.seconds = time.perf_counter() - started
+    return out
+
+
+async def closed_loop(base_url: str, token: str, queries: list[str], *, clients: int, seconds: float) -> Outcome:
+    """``clients`` tasks, each sending its next search as soon as the previous answer arrived, for
+    ``seconds``; the queries are taken in turn from one shared cycle. 503s are counted, not retried
+    (Retry-After is not honoured: goodput counts 200s only)."""
+    out = Outcome()
+    queue: Iterator[str] = itertools.cycle(queries)
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=base_url, headers=headers, limits=limits, timeout=30.0) as client:
+        ends = time.perf_counter() + seconds
+
+        async def one_client() -> None:
+            while time.perf_counter() < ends:
+                t0 = time.perf_counter()
+                try:
+                    response = await client.post(PATH, json=body(next(queue)))
+                except httpx.HTTPError as exc:
+                    out.note(type(exc).__name__, 0.0, None, False)
+                    continue
+                ms = (time.perf_counter() - t0) * 1000
+                ok = response.status_code == 200
+                out.note(str(response.status_code), ms, response.json() if ok else None, False)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one_client() for _ in range(clients)))
+        out.seconds = time.perf_counter() - started
+    return out
