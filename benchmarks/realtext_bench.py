@@ -9,7 +9,8 @@ Run from the repository root::
 
 Options: ``--docs 5183`` (abstracts ingested), ``--queries 505`` (claims searched), ``--warmup 50``
 (other requests first, on each server), ``--seconds 30`` (the concurrent run), ``--clients 50``,
-``--worker-concurrency 1`` (``tomehub worker --concurrency``),
+``--worker-concurrency N`` (``tomehub worker --concurrency``; default: the product's, 4 with this remote
+embedder),
 ``--fake-latency-p50-ms 0 --fake-latency-p95-ms 0`` (the fake provider's per-call delay: none, so the
 figures are TomeHub's), ``--no-vacuum``, ``--keep``, ``--out benchmarks/results/realtext_bench.md``.
 
@@ -204,7 +205,8 @@ def run(args: argparse.Namespace, out: list[str]) -> None:
                 meter = Meter({**roots, "api": child_pid("serve")})
                 with httpx.Client(base_url=app_url, headers=headers, timeout=120.0) as client:
                     client.get("/api/ingest/runs").raise_for_status()  # the user exists; the app has served once
-                    worker = tomehub_command("worker", f"--concurrency={args.worker_concurrency}")
+                    jobs = [] if args.worker_concurrency is None else [f"--concurrency={args.worker_concurrency}"]
+                    worker = tomehub_command("worker", *jobs)
                     with process(worker, env=env, cwd=workdir, log=workdir / "worker.log",
                                  health=f"{app_url}/api/health"):  # fmt: skip
                         meter.roots["worker"] = child_pid("worker")
@@ -281,12 +283,12 @@ def show(table: Table, out: list[str]) -> None:
     out.append("\n" + table.markdown())
 
 
-def ingest_table(ingested: Ingested, cpu: dict[str, float], concurrency: int) -> Table:
+def ingest_table(ingested: Ingested, cpu: dict[str, float], concurrency: int | None) -> Table:
     state = ingested.state
     docs = int(state["files_done"])
     table = Table(
-        f"Ingestion (POST /api/ingest/batch to the run finished; one tomehub worker, "
-        f"{concurrency} job(s) at a time)",
+        "Ingestion (POST /api/ingest/batch to the run finished; one tomehub worker, "
+        + ("its default jobs at a time)" if concurrency is None else f"{concurrency} job(s) at a time)"),
         ["documents", "chunks", "passages embedded", "seconds", "documents/s", "CPU ms/doc worker", "CPU ms/doc PG",
          "CPU ms/doc API", "CPU ms/doc fake", "CPU ms/doc worker+PG+API"],
     )  # fmt: skip
@@ -368,7 +370,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=50, help="unmeasured requests first, on each server")
     parser.add_argument("--seconds", type=float, default=30.0, help="length of the concurrent run")
     parser.add_argument("--clients", type=int, default=50, help="concurrent clients of the closed loop")
-    parser.add_argument("--worker-concurrency", type=int, default=1, help="jobs the ingestion worker runs at once")
+    parser.add_argument(
+        "--worker-concurrency",
+        type=int,
+        default=None,
+        help="jobs the ingestion worker runs at once (default: the product's)",
+    )
     parser.add_argument("--fake-latency-p50-ms", type=float, default=0.0)
     parser.add_argument("--fake-latency-p95-ms", type=float, default=0.0)
     parser.add_argument(
