@@ -5,10 +5,11 @@ Each model has its own partial HNSW index (an expression index over ``embedding:
 rows of that model), so vectors of different models or dimensions are never compared. The index is
 shared by every user, so which search is cheaper depends on the user's share of it:
 
-* exact: a scan of the user's own rows, about 1 µs a passage (10 ms at 10,000 passages);
+* exact: a scan of the user's own rows, 1-3 µs a passage (more for vectors stored in TOAST): a
+  SciFact search over 24,956 passages took 81 ms this way;
 * HNSW with iterative scans: the walk keeps going until ``passage_depth`` rows of this user pass the
-  filter, about ``passage_depth / share`` index tuples; a user holding all of a 10,000-passage index
-  pays 1-2 ms.
+  filter, about ``passage_depth / share`` index tuples: 5-7 ms for that library, all of it one
+  user's (docs/performance.md, docs/retrieval.md).
 
 A library of up to ``exact_vector_max_passages`` passages is always searched exactly. A larger one
 walks the graph unless its share of the index is so small that the walk would visit more tuples than

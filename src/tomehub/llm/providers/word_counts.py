@@ -12,6 +12,7 @@ Which characters act as a space is asked of the engine itself when the counter i
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
 import threading
@@ -19,6 +20,12 @@ from collections.abc import Callable
 
 # Memory bound: ~60 bytes a word of cache; a library's vocabulary rarely passes this.
 _MAX_WORDS = 200_000
+
+
+@functools.cache
+def _whitespace() -> tuple[str, ...]:
+    """Python's whitespace characters: the candidates for what the tokeniser treats as a space."""
+    return tuple(ch for ch in map(chr, range(sys.maxunicode + 1)) if ch.isspace())
 
 
 class WordTokenCounts:
@@ -30,11 +37,7 @@ class WordTokenCounts:
         # The empty text: the special tokens, the "query: " prefix and its trailing space piece.
         self._empty = engine_count("")
         probe = engine_count("ab cd")
-        spaces = [
-            ch
-            for ch in map(chr, range(sys.maxunicode + 1))
-            if ch.isspace() and engine_count(ch) == self._empty and engine_count(f"ab{ch}cd") == probe
-        ]
+        spaces = [ch for ch in _whitespace() if engine_count(ch) == self._empty and engine_count(f"ab{ch}cd") == probe]
         self._spaces = frozenset(spaces)
         self._split = re.compile("[" + re.escape("".join(spaces)) + "]+")
         self._words: dict[str, int] = {}
