@@ -7,7 +7,7 @@ across a space, and it turns every whitespace character it knows into that space
 is its words' counts added up: each distinct word goes through the engine once.
 
 Which characters act as a space is asked of the engine itself when the counter is built, not assumed.
-``tests/unit/test_word_counts.py`` checks the sums against the engine's own counts on real text.
+``tests/unit/llm/test_word_counts.py`` checks the sums against the engine's own counts on real text.
 """
 
 from __future__ import annotations

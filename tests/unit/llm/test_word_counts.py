@@ -14,7 +14,7 @@ from tomehub.ingest.chunking import chunk_sections
 from tomehub.ingest.parsers.base import Section
 from tomehub.llm.providers.word_counts import WordTokenCounts
 
-DEMO = Path(__file__).resolve().parents[2] / "src" / "tomehub" / "demo" / "library"
+DEMO = Path(__file__).resolve().parents[3] / "src" / "tomehub" / "demo" / "library"
 
 
 @pytest.fixture(scope="module")
