@@ -132,3 +132,55 @@ async def test_small_user_in_large_table_keeps_exact_recall(tapp: TestApp, monke
     assert len(with_iterative) == 10
     assert len(with_iterative & exact_top) / 10 >= 0.8
     assert len(without) < 5, without
+
+
+async def test_a_filter_narrow_enough_to_list_is_scanned_exactly(tapp: TestApp) -> None:
+    # A walk filtered to a small share of the index needs passage_depth / share tuples and could stop
+    # at hnsw.max_scan_tuples short of them: a listed (small) allowed set is scanned exactly instead,
+    # however large the library. A broad filter still walks.
+    from psycopg import sql
+
+    from tomehub.search.repo import _ALLOWED_CTES, _ALLOWED_DENSE_CTE, ALLOWED_LIST_MAX, search_params
+    from tomehub.search.schemas import SearchFilters
+
+    await _fill(tapp, "wide-user", ALLOWED_LIST_MAX + 100, seed=3)
+    user_id = await _fill(tapp, "wide-user", 20, seed=4)
+    db = tapp.app.state.resources.db
+    async with db.read() as conn:
+        items = await (
+            await conn.execute(
+                "SELECT i.id, count(c.id) AS n FROM library_items i JOIN content_chunks c ON c.item_id = i.id "
+                "WHERE i.user_id = %s GROUP BY i.id ORDER BY n",
+                (user_id,),
+            )
+        ).fetchall()
+    narrow, broad = items[0]["id"], items[1]["id"]
+    dense = dense_ctes(
+        model=tapp.embedder.model,
+        version=tapp.embedder.version,
+        dim=tapp.embedder.dim,
+        allowed="c.chunk_id IN (SELECT id FROM allowed_chunks)",
+        filtered=True,
+    )
+    choice = sql.SQL(
+        "WITH stats AS (SELECT passage_count FROM library_stats WHERE user_id = %(uid)s), "
+        + _ALLOWED_CTES
+        + ", "
+        + _ALLOWED_DENSE_CTE
+        + ", {} "
+        "SELECT exact FROM dense_plan"
+    ).format(dense)
+    settings = tapp.settings.search.model_copy(update={"exact_vector_max_passages": 0})
+    qvec = [float(x) for x in hashed_bow("stars", tapp.embedder.dim)]
+    async with db.read() as conn:
+        for item, exact in ((narrow, True), (broad, False)):
+            params = search_params(
+                user_id=user_id,
+                query="stars",
+                qvec=qvec,
+                limit=10,
+                filters=SearchFilters(item_ids=[item]),
+                settings=settings,
+            )
+            row = await (await conn.execute(choice, params)).fetchone()
+            assert row is not None and row["exact"] is exact, (item, row)

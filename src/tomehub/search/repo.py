@@ -111,7 +111,11 @@ def build_statement(*, dense: DenseSpace | None, filtered: bool) -> sql.Composed
     if dense is None:
         ctes.append(sql.SQL(_NO_DENSE))
     else:
-        ctes.append(dense_ctes(model=dense.model, version=dense.version, dim=dense.dim, allowed=allowed_dense))
+        ctes.append(
+            dense_ctes(
+                model=dense.model, version=dense.version, dim=dense.dim, allowed=allowed_dense, filtered=filtered
+            )
+        )
     ctes.append(sql.SQL(FUSED_CTE))
     return sql.Composed([sql.SQL("WITH "), sql.SQL(",\n").join(ctes), sql.SQL(_SELECT_HITS)])
 

@@ -36,10 +36,16 @@ dense_plan AS MATERIALIZED (
     SELECT s.passage_count <= %(exact_max)s
            OR s.passage_count::float8 * s.passage_count
               <= %(passage_depth)s * coalesce((SELECT greatest(r.reltuples, 0) FROM pg_class r
-                                               WHERE r.oid = to_regclass({index})), 0) AS exact
+                                               WHERE r.oid = to_regclass({index})), 0)
+           OR {narrow} AS exact
     FROM stats s
 ),
 """
+
+# A filtered search whose allowed chunks were few enough to list (search/repo.py's allowed_gate) scans
+# them exactly: a walk would need passage_depth / (the filter's share of the index) tuples and could
+# stop at hnsw.max_scan_tuples short of them.
+_NARROW_FILTER = "(SELECT listed FROM allowed_gate)"
 
 
 def index_name(model: str, version: str) -> str:
@@ -48,16 +54,19 @@ def index_name(model: str, version: str) -> str:
     return f"chunk_passages_hnsw_{slug}_{digest}"
 
 
-def dense_ctes(*, model: str, version: str, dim: int, allowed: str) -> sql.Composed:
+def dense_ctes(*, model: str, version: str, dim: int, allowed: str, filtered: bool = False) -> sql.Composed:
     """Returns the CTEs ``dense_plan`` and ``dense`` (chunk_id, similarity, rank); parameters qvec,
-    uid, depth, passage_depth, exact_max. ``allowed`` filters on ``c.chunk_id``."""
+    uid, depth, passage_depth, exact_max. ``allowed`` filters on ``c.chunk_id``; ``filtered``: the
+    statement has search/repo.py's allowed CTEs."""
     distance = sql.SQL("c.embedding::vector({dim}) <=> %(qvec)s::vector({dim})").format(dim=sql.Literal(dim))
     own_rows = sql.SQL(
         "c.user_id = %(uid)s AND c.embedding_model = {model} AND c.embedding_version = {version}"
     ).format(model=sql.Literal(model), version=sql.Literal(version))
     # Two branches, one runs (dense_plan). "+ 0" makes the exact branch's ordering unmatchable by the
     # index, forcing the exact scan.
-    plan = sql.SQL(_DENSE_PLAN).format(index=sql.Literal(index_name(model, version)))
+    plan = sql.SQL(_DENSE_PLAN).format(
+        index=sql.Literal(index_name(model, version)), narrow=sql.SQL(_NARROW_FILTER if filtered else "FALSE")
+    )
     return plan + sql.SQL(
         """
 dense_passages AS (
