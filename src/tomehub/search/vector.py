@@ -15,7 +15,8 @@ A library of up to ``exact_vector_max_passages`` passages is always searched exa
 walks the graph unless its share of the index is so small that the walk would visit more tuples than
 the user has rows (``passages² ≤ passage_depth × index rows``, the index's row count taken from the
 planner's statistics): a small library in a big shared index is searched exactly, and the walk never
-stops at ``hnsw.max_scan_tuples`` short of the rows asked for.
+stops at ``hnsw.max_scan_tuples`` short of the rows asked for. A filtered search whose allowed chunks
+are few enough to list is scanned exactly for the same reason.
 """
 
 from __future__ import annotations
