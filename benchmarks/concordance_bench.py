@@ -35,7 +35,6 @@ import argparse
 import asyncio
 import multiprocessing
 import re
-import shutil
 import statistics
 import sys
 import tempfile
@@ -51,6 +50,7 @@ from searchbench import load
 from searchbench.corpus import Corpus, init_worker
 from searchbench.latency import percentiles
 from searchbench.report import CpuWitness, Table, written_report
+from searchbench.server import release_workdir
 from tomehub.analytics import repo as analytics_repo
 from tomehub.analytics import service as analytics
 from tomehub.config import Settings
@@ -291,12 +291,7 @@ async def run(args: argparse.Namespace, out: list[str]) -> None:
             await db.close()
     finally:
         out.append(f"- Other processes' CPU during the run: {witness.stop()}")
-        if embedded is not None:
-            embedded.stop()
-        if args.keep:
-            print(f"kept: {workdir}", file=sys.stderr)
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+        release_workdir(workdir, embedded, keep=args.keep)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

@@ -54,7 +54,6 @@ import json
 import math
 import os
 import shlex
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -71,7 +70,7 @@ import httpx
 
 from searchbench.latency import percentiles
 from searchbench.report import CpuWitness, Table, written_report
-from searchbench.server import free_port
+from searchbench.server import free_port, release_workdir
 from tomehub.auth.tokens import issue_local_token
 from tomehub.config import Settings
 from tomehub.store.embedded import EmbeddedServer, start_embedded
@@ -430,12 +429,7 @@ def run(args: argparse.Namespace, out: list[str]) -> None:
                 out.append("\n" + table.markdown())
     finally:
         out.append(f"- Other processes' CPU during the run: {witness.stop()}")
-        if embedded is not None:
-            embedded.stop()
-        if args.keep:
-            print(f"kept: {workdir}", file=sys.stderr)
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+        release_workdir(workdir, embedded, keep=args.keep)
 
 
 def check(kinds: list[Kind]) -> None:

@@ -66,7 +66,6 @@ import argparse
 import asyncio
 import contextlib
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -86,7 +85,7 @@ from realtext.ingest import Ingested, upload_and_wait
 from retrieval_eval import SCIFACT_DEV, Scores, score_documents
 from searchbench.latency import percentiles
 from searchbench.report import CpuWitness, Table, written_report
-from searchbench.server import free_port
+from searchbench.server import free_port, release_workdir
 from tomehub.auth.tokens import issue_local_token
 from tomehub.config import Settings
 from tomehub.search.schemas import Hit
@@ -270,12 +269,7 @@ def run(args: argparse.Namespace, out: list[str]) -> None:
         if figures:
             targets = targets_table(figures, args)
             show(targets, out)
-        if embedded is not None:
-            embedded.stop()
-        if args.keep:
-            print(f"kept: {workdir}", file=sys.stderr)
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+        release_workdir(workdir, embedded, keep=args.keep)
 
 
 def show(table: Table, out: list[str]) -> None:

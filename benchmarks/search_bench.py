@@ -95,7 +95,7 @@ from searchbench.latency import (
     top_ids,
 )
 from searchbench.report import CpuWitness, Table, cpu_model, git_revision, load_average, memory_gb, nproc
-from searchbench.server import SERVE_FLAG, bench_settings, running_server, serve
+from searchbench.server import SERVE_FLAG, bench_settings, release_workdir, running_server, serve
 from tomehub.auth.tokens import issue_local_token
 from tomehub.config import Settings
 from tomehub.search.repo import DenseSpace
@@ -810,12 +810,7 @@ async def run(args: argparse.Namespace, report: Report) -> None:
         )
     finally:
         report.facts["Other processes' CPU during the run"] = witness.stop()
-        if embedded is not None:
-            embedded.stop()
-        if args.keep:
-            print(f"kept: {workdir}", file=sys.stderr)
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+        release_workdir(workdir, embedded, keep=args.keep)
 
 
 async def run_with_database(

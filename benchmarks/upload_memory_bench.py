@@ -43,7 +43,6 @@ import io
 import math
 import os
 import random
-import shutil
 import sys
 import tempfile
 import threading
@@ -60,7 +59,7 @@ import psutil
 from followup_bench import DIM, app_environment, process, tomehub_command
 from searchbench.corpus import BigramModel, english_texts
 from searchbench.report import CpuWitness, Table, written_report
-from searchbench.server import free_port
+from searchbench.server import free_port, release_workdir
 from tomehub.auth.tokens import issue_local_token
 from tomehub.config import Settings
 from tomehub.store.embedded import EmbeddedServer, start_embedded
@@ -448,12 +447,7 @@ def run(args: argparse.Namespace, out: list[str]) -> None:
     finally:
         sampler.stop()
         out.append(f"- Other processes' CPU during the run: {witness.stop()}")
-        if embedded is not None:
-            embedded.stop()
-        if args.keep:
-            print(f"kept: {workdir}", file=sys.stderr)
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+        release_workdir(workdir, embedded, keep=args.keep)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import shutil
 import socket
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from searchbench import whatif
 from tomehub.config import Settings
 from tomehub.llm.base import Matrix, ProviderUnavailable
 from tomehub.llm.fake.embedding import HashingEmbedder
+from tomehub.store.embedded import EmbeddedServer
 
 SERVE_FLAG = "--serve"
 
@@ -84,6 +86,17 @@ def serve(
     if api_fixes:
         whatif.install_async_dependencies(app)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def release_workdir(workdir: Path, embedded: EmbeddedServer | None, *, keep: bool) -> None:
+    """Ends a benchmark run: stops its embedded PostgreSQL and removes its temp dir, or, with
+    ``keep``, says where the dir (data, server logs) stays."""
+    if embedded is not None:
+        embedded.stop()
+    if keep:
+        print(f"kept: {workdir}", file=sys.stderr)
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def free_port() -> int:
