@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import signal
 import sys
@@ -296,6 +297,15 @@ def stress(
             help="Send X-TomeHub-Deadline-At (the client's deadline as Unix ms; needs clocks in step with --target)."
         ),
     ] = True,
+    server_nice: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=19,
+            help="Local runs: start the server at this lower CPU priority (nice), so the load processes on the "
+            "same cores are not starved by it; 0: both compete as equals (default: 10).",
+        ),
+    ] = None,
 ) -> None:
     """Run the SRE report's scenarios against a fresh local deployment (or --target) and write a report."""
     from tomehub.stress.runner import SCENARIOS, LoadOptions, run_all, target_deployment
@@ -330,6 +340,8 @@ def stress(
         console.print("[red]--load-processes must be at least 1.[/]")
         raise typer.Exit(2)
     load = LoadOptions(load_processes, Bounds(max_generator_lag_ms, max_generator_cpu), deadline_at)
+    if server_nice is not None:
+        load = dataclasses.replace(load, server_nice=server_nice)
     command = "tomehub stress " + " ".join(sys.argv[2:])
     runs = run_all(ids, profiles, scale=scale, duration_s=duration, users=users, quick=quick, workers=workers,
                    report_dir=report, command=command, target=remote, load=load)  # fmt: skip

@@ -53,6 +53,7 @@ class Deployment:
     tokens: list[str]
     profile: str = "hardened"
     workers: int = 1
+    server_nice: int = 0
     data_dir: Path | None = None
     database_url: str | None = None
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
@@ -117,8 +118,14 @@ def local_deployment(
     embedding_dim: int = 384,
     seed: int = 0,
     keep: bool = False,
+    server_nice: int = 0,
 ) -> Iterator[Deployment]:
-    """Starts the fake provider and TomeHub and tears them down afterwards."""
+    """Starts the fake provider and TomeHub and tears them down afterwards.
+
+    ``server_nice`` > 0 starts TomeHub (its workers and the embedded PostgreSQL they start inherit
+    it) at that lower CPU priority: the load generator's processes on the same cores then run as soon
+    as they are ready, as on a machine of their own, and the server gets the CPU they leave. The fake
+    provider stands for the remote one and keeps the normal priority."""
     data_dir = Path(tempfile.mkdtemp(prefix=f"tomehub-stress-{profile}-"))
     procs: list[subprocess.Popen[bytes]] = []
     logs: list[Path] = []
@@ -166,13 +173,15 @@ def local_deployment(
         }
         server_log = data_dir / "tomehub.log"
         command = [sys.executable, "-m", "tomehub", "serve", "--port", str(port), "--workers", str(workers)]
+        if server_nice > 0:
+            command = ["nice", "-n", str(server_nice), *command]  # nice execs: the pid stays the server's
         procs.append(subprocess.Popen(command, env=server_env, stdout=server_log.open("wb"), stderr=subprocess.STDOUT))
         logs.append(server_log)
         base_url = f"http://127.0.0.1:{port}"
         _wait_http(f"{base_url}/api/health", procs[-1], server_log)
         key = data_dir / "data" / "auth" / "local-signing-key.pem"
         tokens = [issue_local_token(AuthSettings(), key, f"stress-user-{n}") for n in range(users)]
-        deployment = Deployment(base_url, fake_url, tokens, profile, workers, data_dir, None, procs, logs)
+        deployment = Deployment(base_url, fake_url, tokens, profile, workers, server_nice, data_dir, None, procs, logs)
         yield deployment
     finally:
         for proc in reversed(procs):

@@ -159,7 +159,9 @@ def _self_check(run: Run) -> list[str]:
         "",
         f"Load generator self-check ({run.processes} load process{'es' if run.processes > 1 else ''}"
         f"{' + the parent' if run.processes > 1 else ''}; bounds: loop lag p99 <= {b.max_lag_ms:.0f} ms, "
-        f"CPU < {b.max_cpu_percent:.0f} % of a core; judged: the processes that sent requests in the phase):",
+        f"CPU < {b.max_cpu_percent:.0f} % of a core; judged: the processes that sent requests in the phase"
+        + (f"; the local server ran at nice {run.server_nice}, below the generator" if run.server_nice else "")
+        + "):",
         "",
         "| phase | lag p50 / p99 / max (ms), worst process | CPU mean / max (% of a core), busiest process "
         "| machine CPU | verdict |",

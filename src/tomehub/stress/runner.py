@@ -126,6 +126,11 @@ SCENARIOS = {
 }
 
 
+# Local runs start the server at nice 10: on two shared cores the generator's loops ran seconds late,
+# starved by the server rather than busy (docs/stress-results.md). At nice 10 the scheduler gives
+# the generator ~10x the server's weight whenever both want a core.
+SERVER_NICE = 10
+
 # --quick: a tenth of every phase (at least 3 s).
 QUICK_SCALE = 0.1
 
@@ -137,6 +142,9 @@ class LoadOptions:
     processes: int | None = None  # None: default_processes(users)
     bounds: Bounds = field(default_factory=Bounds)
     deadline_at: bool = True
+    # A local server runs at this lower CPU priority (nice), so the load processes beside it are not
+    # starved by it (deployment.py); 0: both sides compete as equals.
+    server_nice: int = SERVER_NICE
 
 
 @dataclass
@@ -159,6 +167,7 @@ class Run:
     processes: int = 1
     bounds: Bounds = field(default_factory=Bounds)
     local: bool = True  # the server ran on this machine (no --target)
+    server_nice: int = 0  # its CPU priority below the generator's (local runs)
 
     def untrusted(self) -> list[PhaseCheck]:
         return [c for c in self.checks if not c.verdict.trustworthy]
@@ -274,11 +283,15 @@ def run_scenario(
         outcome, checks, processes = asyncio.run(_drive(scenario, target, scale=scale, users=n, quick=quick, load=load))
     else:
         env = {**_STRESS_ENV, **scenario.env}
-        with local_deployment(users=max(n, ACCOUNTS), profile=profile, workers=workers, env=env) as deployment:
+        with local_deployment(
+            users=max(n, ACCOUNTS), profile=profile, workers=workers, env=env, server_nice=load.server_nice
+        ) as deployment:
             outcome, checks, processes = asyncio.run(
                 _drive(scenario, deployment, scale=scale, users=n, quick=quick, load=load)
             )
-    run = Run(scenario, profile, outcome, time.monotonic() - started, checks, processes, load.bounds, target is None)
+    local = target is None
+    nice = load.server_nice if local else 0
+    run = Run(scenario, profile, outcome, time.monotonic() - started, checks, processes, load.bounds, local, nice)
     for check in run.untrusted():
         console.print(
             f"  [red]load generator NOT TRUSTWORTHY in phase {check.phase!r}:[/] " + "; ".join(check.verdict.reasons)
