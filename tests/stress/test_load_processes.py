@@ -5,6 +5,7 @@ from several processes comes back as one run's records on the parent's clock, ea
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ class _Server:
 
     def __init__(self, busy: int = 0) -> None:
         self.busy = busy
+        self.hang_up = False  # close the connection without an answer
         self.seen: list[tuple[float, dict[str, str], bytes]] = []  # (time.time() on arrival, headers, body)
         self.lock = threading.Lock()
 
@@ -39,6 +41,9 @@ def server() -> Iterator[tuple[str, _Server]]:
             with state.lock:
                 state.seen.append((time.time(), {k.lower(): v for k, v in self.headers.items()}, body))
                 busy = len(state.seen) <= state.busy
+            if state.hang_up:
+                self.close_connection = True
+                return
             answer = b'{"hits": []}'
             self.send_response(503 if busy else 200)
             if busy:
@@ -103,6 +108,31 @@ async def test_requests_carry_the_clients_deadline(server: tuple[str, _Server]) 
     assert headers["x-tomehub-deadline-ms"] == "6000"
     # The absolute deadline is the SLA from when the client sent it (Unix ms), on the client's clock.
     assert abs(int(headers["x-tomehub-deadline-at"]) / 1000 - (arrived + 6.0)) < 0.5
+
+
+async def test_a_refused_or_reset_connection_is_recorded_as_such(server: tuple[str, _Server]) -> None:
+    url, state = server
+    state.hang_up = True
+    reset = await _one_user(url, retry="honour", seconds=0.1)
+    assert reset[0].error == "reset" and reset[0].status == 0
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}"
+    refused = await _one_user(closed, retry="honour", seconds=0.1)
+    assert refused[0].error == "refused"
+
+
+async def test_a_slow_answer_is_a_timeout_at_the_sla() -> None:
+    blackhole = socket.socket()
+    blackhole.bind(("127.0.0.1", 0))
+    blackhole.listen(1)  # the kernel accepts the connection; nobody ever answers
+    client = LoadClient(f"http://127.0.0.1:{blackhole.getsockname()[1]}", ["token"], sla_s=0.2)
+    try:
+        record = await client.search(0, "dasein")
+    finally:
+        await client.close()
+        blackhole.close()
+    assert record.error == "timeout" and 0.2 <= record.latency < 1.0
 
 
 async def test_load_from_two_processes_is_one_run_on_the_parents_clock(server: tuple[str, _Server]) -> None:

@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-import httpx
+import aiohttp
 
-from tomehub.stress.load import LoadClient
+from tomehub.stress.load import LoadClient, failure
 from tomehub.stress.monitor import rss_mb
 from tomehub.stress.records import Record
 from tomehub.stress.scenarios.base import ACCOUNTS, Context, Outcome, Questions
@@ -18,6 +18,8 @@ STEPS = [(40, 30), (70, 30), (None, 45)]
 QUICK_STEPS = [(10, 30), (20, 30), (None, 45)]
 # A slow mobile reader: 512 bytes every half second.
 READ_BYTES, READ_PAUSE_S = 512, 0.5
+# A stream lasts ~14 s at that pace; one still open after this long is counted as failed.
+STREAM_TIMEOUT_S = 120.0
 
 
 async def slow_stream(c: LoadClient, user: int, question: str) -> Record:
@@ -25,13 +27,18 @@ async def slow_stream(c: LoadClient, user: int, question: str) -> Record:
     headers = {**c.headers(user % ACCOUNTS), "Accept": "text/event-stream"}
     received, status, error = 0, 0, None
     try:
-        async with c.http.stream("POST", "/api/search", headers=headers, json={"question": question}) as resp:
-            status = resp.status_code
-            async for chunk in resp.aiter_raw(READ_BYTES):
+        async with (
+            asyncio.timeout(STREAM_TIMEOUT_S),
+            c.http.post("/api/search", headers=headers, json={"question": question}) as resp,
+        ):
+            status = resp.status
+            async for chunk in resp.content.iter_chunked(READ_BYTES):
                 received += len(chunk)
                 await asyncio.sleep(READ_PAUSE_S)
-    except (httpx.HTTPError, TimeoutError) as exc:
-        error = "reset" if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError) else exc.__class__.__name__
+    except aiohttp.ClientError as exc:
+        error = failure(exc)
+    except TimeoutError as exc:
+        error = exc.__class__.__name__
     record = Record(start, c.now(), status, "stream", None, received, error, phase)
     c.records.append(record)
     return record
@@ -41,7 +48,6 @@ async def streaming_memory(ctx: Context) -> Outcome:
     questions = Questions(seed=5)
     # Long answers: the writer streams a word every 200 ms.
     ctx.deployment.set_faults(chat={"latency_p50_ms": 300, "latency_p95_ms": 600, "token_delay_ms": 200})
-    ctx.client.http.timeout = httpx.Timeout(120)
     # Growth is measured from each worker's resident memory just before the first stream.
     baseline_rss = {pid: rss_mb(pid) for pid in ctx.monitor.pids}
     for step_users, seconds in QUICK_STEPS if ctx.quick else STEPS:
