@@ -87,6 +87,14 @@ class Monitor:
                     for figure in ("size", "available", "waiting"):
                         sample[f"pool_{figure}"] = total(metrics, "tomehub_db_pool", f'figure="{figure}"')
                     sample["streams_open"] = total(metrics, "tomehub_streams_open")
+                    # Where requests were turned away (cumulative over the workers) and how late the
+                    # latest worker's loop runs: the server's side of a ramp step.
+                    for labels, value in metrics.get("tomehub_admission_total", {}).items():
+                        outcome = re.search(r'outcome="([^"]+)"', labels)
+                        if outcome:
+                            sample[f"admission:{outcome.group(1)}"] = value
+                    lag = total(metrics, "tomehub_edge_signal", 'signal="loop_lag_seconds"')
+                    sample["server_loop_lag_ms"] = lag * 1000
                 except (httpx.HTTPError, ValueError):
                     sample["metrics_unreachable"] = 1.0
                 self.series.add(time.monotonic() - self.started, sample)
@@ -95,3 +103,8 @@ class Monitor:
 
     def stop(self) -> None:
         self._stop.set()
+
+    def between(self, key: str, start: float, end: float) -> list[float]:
+        """The samples of ``key`` taken in [start, end] (seconds since the run started), NaNs left out."""
+        values = self.series.values.get(key, [])
+        return [v for t, v in zip(self.series.t, values, strict=False) if start <= t <= end and not math.isnan(v)]

@@ -9,10 +9,11 @@ import random
 import time
 
 from tomehub.stress.load import LoadClient, retry_after_s
+from tomehub.stress.monitor import Monitor
 from tomehub.stress.pool import default_processes, merge, phase_at
 from tomehub.stress.records import Record
 from tomehub.stress.scenarios.base import Questions, search
-from tomehub.stress.scenarios.ramp import Step, ramp_targets
+from tomehub.stress.scenarios.ramp import Step, ramp_targets, server_view
 from tomehub.stress.selfcheck import Bounds, SelfCheck, Verdict
 
 TIMELINE = [(0.0, "10 users"), (25.0, "50 users"), (50.0, "100 users")]
@@ -128,3 +129,15 @@ def test_only_processes_that_sent_requests_are_judged() -> None:
     coordinating = checks.verdict(0.0, 10.0, senders={1})
     assert coordinating.trustworthy and coordinating.worst().process == 1  # type: ignore[union-attr]
     assert [p.judged for p in coordinating.processes] == [False, True]
+
+
+def test_the_ramp_reads_the_servers_decisions_over_a_step() -> None:
+    monitor = Monitor("http://unused", [], 0.0)
+    monitor.series.add(9.5, {"admission:shed": 4.0, "server_loop_lag_ms": 700.0})
+    monitor.series.add(10.5, {"admission:shed": 10.0, "admission:shed_edge": 3.0, "server_loop_lag_ms": 20.0})
+    monitor.series.add(15.0, {"admission:shed": 12.0, "admission:shed_edge": 5.0, "server_loop_lag_ms": 60.0})
+    monitor.series.add(20.5, {"admission:shed": 25.0, "admission:shed_edge": 9.0, "server_loop_lag_ms": 900.0})
+    view = server_view(monitor, 10.0, 20.0)
+    # Counter deltas from the last sample before the step (a counter not yet exported counts from 0);
+    # the counters' sample just after the step counts (its last second), the lag is the step's own.
+    assert view == {"shed": 21.0, "shed_edge": 9.0, "loop_lag_ms": 60.0}

@@ -6,10 +6,11 @@ verdict against issue 13's targets and the load generator's self-check over the 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tomehub.stress.deployment import normal_provider
+from tomehub.stress.monitor import Monitor
 from tomehub.stress.records import Record, percentile
 from tomehub.stress.scenarios.base import Context, Outcome, Questions, generator_label, search, target
 from tomehub.stress.selfcheck import Verdict
@@ -36,9 +37,21 @@ class Step:
     p95_ms: float
     shed_p99_ms: float
     generator: Verdict
+    # The server's side (its /metrics over the step): requests turned away at the edge (a late loop),
+    # by admission (queue full or predicted late) and dropped from the queue at their deadline, and
+    # the latest any worker's loop ran.
+    server: dict[str, float] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, users: int, records: list[Record], seconds: float, sla_s: float, generator: Verdict) -> Step:
+    def of(
+        cls,
+        users: int,
+        records: list[Record],
+        seconds: float,
+        sla_s: float,
+        generator: Verdict,
+        server: dict[str, float] | None = None,
+    ) -> Step:
         ok = [r for r in records if r.ok]
         shed = [r.latency for r in records if r.shed]
         return cls(
@@ -53,6 +66,7 @@ class Step:
             percentile([r.latency for r in ok], 95) * 1000,
             percentile(shed, 99) * 1000,
             generator,
+            server or {},
         )
 
     @property
@@ -91,7 +105,30 @@ class Step:
             "goodput (/s)": round(self.goodput, 1),
             "target": "met" if not misses else "**missed**: " + ", ".join(misses),
             "load generator": generator_label(self.generator),
+            "server: shed at edge / admission / expired": "/".join(
+                _count(self.server.get(k)) for k in ("shed_edge", "shed", "expired")
+            ),
+            "server loop lag max (ms)": _count(self.server.get("loop_lag_ms")),
         }
+
+
+def _count(value: float | None) -> str:
+    return "–" if value is None or math.isnan(value) else f"{value:.0f}"
+
+
+def server_view(monitor: Monitor, start: float, end: float) -> dict[str, float]:
+    """What the server's /metrics say about [start, end]: admission decisions made in it (counter
+    deltas; the sample before the window is the base) and its highest sampled loop lag."""
+    view: dict[str, float] = {}
+    for outcome in ("shed_edge", "shed", "expired"):
+        before = monitor.between(f"admission:{outcome}", 0.0, start) or [0.0]
+        within = monitor.between(f"admission:{outcome}", start, end + 1.0)  # the sample just after the end counts
+        if within:
+            view[outcome] = within[-1] - before[-1]
+    lags = monitor.between("server_loop_lag_ms", start, end)
+    if lags:
+        view["loop_lag_ms"] = max(lags)
+    return view
 
 
 def ramp_targets(steps: list[Step]) -> list[dict[str, str]]:
@@ -161,7 +198,16 @@ async def ramp(ctx: Context) -> Outcome:
         await ctx.client.closed_loop(search(questions.fresh), users=users, until=ctx.for_seconds(25))
         ended = ctx.client.now()
         step = [r for r in ctx.client.records if r.phase == name]
-        measured.append(Step.of(users, step, ended - began, ctx.client.sla_s, ctx.generator(began, ended)))
+        measured.append(
+            Step.of(
+                users,
+                step,
+                ended - began,
+                ctx.client.sla_s,
+                ctx.generator(began, ended),
+                server_view(ctx.monitor, began, ended),
+            )
+        )
     rows = [s.row() for s in measured]
     return Outcome(
         ctx.client.records,
