@@ -411,7 +411,7 @@ def create_app(
     )
     # Outermost: a worker already late refuses new requests before parsing, auth or any I/O.
     if server.admission:
-        app.add_middleware(EdgeShedMiddleware, monitor=edge)
+        app.add_middleware(EdgeShedMiddleware, monitor=edge, admission=admission, deadline_s=server.request_deadline_s)
     return app
 
 

@@ -135,28 +135,42 @@ class AdmissionCore:
             raise Shed("The request's deadline passed before it could start.", retry_after_s=1.0)
         # Nobody ahead: an interactive request waits only behind interactive ones (background
         # waiters may be held back by their share of the slots), a background one behind anybody.
-        ahead = any(not w.cancelled and w.priority <= int(priority) for w in self._queue)
-        if not ahead and self._may_start(priority):
+        if not self.must_queue(priority):
             self._start(priority)
             return None
+        refusal = self.refusal(priority, deadline_at, now)
+        if refusal is not None:
+            self.shed += 1
+            raise refusal
+        waiter = _Waiter(int(priority), next(self._seq), deadline_at)
+        heapq.heappush(self._queue, waiter)
+        return waiter
+
+    def refusal(self, priority: Priority, deadline_at: float, now: float) -> Shed | None:
+        """Why a request of ``priority`` that would have to queue now is refused (None: it may wait):
+        the queue is full for its priority, or (``shed_predicted_late``) its predicted wait would
+        leave it too little time before ``deadline_at``. Also asked at the edge (edge.py), before a
+        request costs auth and a rate-limit round trip."""
         room = self.limits.max_queue
         if priority is Priority.BACKGROUND:
             room = int(room * self.limits.background_queue_share)
         if self.queued >= room:
-            self.shed += 1
-            raise Shed("The server is at capacity; retry in a moment.", retry_after_s=1.0)
+            return Shed("The server is at capacity; retry in a moment.", retry_after_s=1.0)
+        if not self.limits.shed_predicted_late:
+            return None
         wait = self.predicted_wait(priority)
-        late = wait is not None and now + wait + self.min_service() > deadline_at
-        if self.limits.shed_predicted_late and late and wait is not None:
-            self.shed += 1
-            raise Shed(
+        if wait is not None and now + wait + self.min_service() > deadline_at:
+            return Shed(
                 f"The server is busy: this request would wait about {wait:.1f} s and could not be "
                 "answered before its deadline; retry in a moment.",
                 retry_after_s=max(1.0, wait),
             )
-        waiter = _Waiter(int(priority), next(self._seq), deadline_at)
-        heapq.heappush(self._queue, waiter)
-        return waiter
+        return None
+
+    def must_queue(self, priority: Priority) -> bool:
+        """Whether a request of ``priority`` arriving now would have to wait for a slot."""
+        ahead = any(not w.cancelled and w.priority <= int(priority) for w in self._queue)
+        return ahead or not self._may_start(priority)
 
     def min_service(self) -> float:
         """The least time worth admitting a request with."""
@@ -296,12 +310,12 @@ class AdmissionMiddleware:
             self.memory.state is MemoryState.HARD
             or (self.memory.state is MemoryState.SOFT and priority is Priority.BACKGROUND)
         ):
-            await _refuse(send, Shed("The server is low on memory; retry shortly.", retry_after_s=2.0), scope)
+            await refuse(send, Shed("The server is low on memory; retry shortly.", retry_after_s=2.0), scope)
             return
         try:
             await self.admission.enter(priority, deadline)
         except Shed as exc:
-            await _refuse(send, exc, scope)
+            await refuse(send, exc, scope)
             return
         ticket = Ticket(self.admission, priority, self.admission.clock())
         token = _TICKET.set(ticket)
@@ -362,6 +376,7 @@ async def io_wait() -> AsyncIterator[None]:
         await ticket.resume()
 
 
-async def _refuse(send: Send, exc: Shed, scope: Scope) -> None:
+async def refuse(send: Send, exc: Shed, scope: Scope) -> None:
+    """Answers 503 (OpenAI's error shape on /v1) with the refusal's Retry-After, in whole seconds."""
     headers = [(b"retry-after", str(max(1, round(exc.retry_after_s or 1))).encode())]
     await send_error(send, exc, headers, openai=openai_path(scope["path"]))

@@ -1,4 +1,5 @@
-"""Shedding at the edge: a late event loop or a long accept queue refuses new API requests at once."""
+"""Shedding at the edge: a late event loop, a long accept queue, or an admission that would refuse
+anyway refuses new API requests at once."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tomehub.resilience.admission import Admission, AdmissionLimits, Priority
 from tomehub.resilience.edge import EdgeLimits, EdgeMonitor, EdgeShedMiddleware, accept_queue
 
 
@@ -91,3 +93,42 @@ async def test_the_middleware_refuses_api_requests_but_serves_health() -> None:
     assert reached == ["/api/health", "/metrics"]
     assert monitor.shed == 2
     assert monitor.port == 8000
+
+
+async def test_a_request_admission_would_refuse_is_refused_before_auth() -> None:
+    """The queue is full (or the predicted wait leaves no time): the edge answers 503 with the
+    admission's own Retry-After, and the request never reaches the layers behind it (auth, rate limit)."""
+    admission = Admission(AdmissionLimits(max_in_flight=1, max_queue=1, shed_predicted_late=True))
+    reached: list[str] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        reached.append(scope["path"])
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    middleware = EdgeShedMiddleware(app, EdgeMonitor(EdgeLimits()), admission, deadline_s=6.0)  # type: ignore[arg-type]
+
+    async def status(path: str = "/api/smart-search") -> tuple[int, dict[bytes, bytes]]:
+        sent: list[dict[str, Any]] = []
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        await middleware({"type": "http", "method": "POST", "path": path, "headers": []}, None, send)  # type: ignore[arg-type]
+        return sent[0]["status"], dict(sent[0]["headers"])
+
+    assert (await status())[0] == 200  # a free slot: passes (the slot is taken by admission, later)
+    now = time.monotonic()
+    admission.core.offer(Priority.INTERACTIVE, now + 6, now)  # the one slot taken
+    waiter = admission.core.offer(Priority.INTERACTIVE, now + 6, now)  # the one queue place taken
+    assert waiter is not None
+    assert (await status())[0] == 503
+    assert (await status("/api/health"))[0] == 200
+    # Room in the queue again, but each request holds its slot 20 s: a new one could not start
+    # within the server's 6 s deadline, so it is refused with how long it would have waited.
+    admission.core.cancel(waiter)
+    admission.core.hold_s = 20.0
+    code, headers = await status()
+    assert code == 503 and headers[b"retry-after"] == b"20"
+    assert reached == ["/api/smart-search", "/api/health"]
+    assert admission.core.shed == 2
