@@ -123,21 +123,19 @@ def local_deployment(
     """Starts the fake provider and TomeHub and tears them down afterwards.
 
     ``server_nice`` > 0 starts TomeHub (its workers and the embedded PostgreSQL they start inherit
-    it) and the fake provider at that lower CPU priority: the load generator's processes on the same
-    cores then run as soon as they are ready, as on a machine of their own, and the server side gets
-    the CPU they leave — the split of a two-machine run, where the provider sits beside the server
-    (docs/stress-results.md)."""
+    it) at that lower CPU priority: the load generator's processes on the same cores then run as soon
+    as they are ready, as on a machine of their own, and the server gets the CPU they leave. The fake
+    provider stands for a remote one and keeps the normal priority: its latencies are the
+    scenario's, not a product of the server's CPU."""
     data_dir = Path(tempfile.mkdtemp(prefix=f"tomehub-stress-{profile}-"))
     procs: list[subprocess.Popen[bytes]] = []
     logs: list[Path] = []
     try:
         fake_port, port = _free_port(), _free_port()
         fake_log = data_dir / "fake-llm.log"
-        nice = ["nice", "-n", str(server_nice)] if server_nice > 0 else []  # nice execs: the pid stays
         procs.append(
             subprocess.Popen(
                 [
-                    *nice,
                     sys.executable,
                     "-m",
                     "tomehub",
@@ -176,7 +174,8 @@ def local_deployment(
         }
         server_log = data_dir / "tomehub.log"
         command = [sys.executable, "-m", "tomehub", "serve", "--port", str(port), "--workers", str(workers)]
-        command = [*nice, *command]
+        if server_nice > 0:
+            command = ["nice", "-n", str(server_nice), *command]  # nice execs: the pid stays the server's
         procs.append(subprocess.Popen(command, env=server_env, stdout=server_log.open("wb"), stderr=subprocess.STDOUT))
         logs.append(server_log)
         base_url = f"http://127.0.0.1:{port}"
