@@ -450,9 +450,9 @@ class ServerSettings(BaseModel):
     keep_alive_s: float = Field(default=15.0, gt=0)
     limit_concurrency: int | None = Field(default=None, ge=1)
     # Refuse at once a request whose predicted queue wait would take it past its deadline (its
-    # client would give up first): 503 in milliseconds instead of a timeout. Off by default: in the
-    # timeout-cascade stress run it turned answers into fast 503s without reducing client timeouts,
-    # which came from CPU saturation before admission (docs/stress-results.md).
+    # client would give up first): 503 in milliseconds instead of a timeout. Off by default: measured
+    # with a generator that is not the bottleneck (docs/stress-results.md, 2026-12-01), the ramp with
+    # it on was within the run-to-run spread of the ramp without it.
     shed_predicted_late: bool = False
     # Answer streams per worker; a stream holds little (flow control keeps a socket buffer at most)
     # but every stream is a task and a provider connection.

@@ -15,8 +15,8 @@ leave it less than the time a request needs at least (``min_service_s``, or the 
 shorter) — the services degrade to fit the time left, so a request admitted late is still answered.
 A waiter reaching the head of the queue with less than that left is refused then, before its client
 gives up, rather than admitted to fail. This prediction is off by default
-(``server.shed_predicted_late``): measured under the timeout-cascade stress run, it turned answers
-into fast 503s without reducing client timeouts.
+(``server.shed_predicted_late``): on the stress ramp it made no difference beyond the spread of
+runs. The edge (edge.py) asks ``refusal`` too, before a request costs auth and a rate-limit check.
 
 ``AdmissionCore`` is the pure queue logic (clock injected); ``Admission`` puts futures around it;
 ``AdmissionMiddleware`` applies it to HTTP requests.
