@@ -429,3 +429,38 @@ async def test_provider_waits_do_not_hold_the_workers_slots(
     finally:
         await fake.faults(operations={"search-embedding": None})
         await fake.reset()
+
+
+async def test_answers_being_written_do_not_hold_the_workers_slots(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory, fake_url: str
+) -> None:
+    """One slot, four questions whose writer streams for ~0.8 s: each answer gives its slot back
+    while the writer writes, so all four are answered by the model within a 3 s deadline. Held
+    through the stream, the answers queued one behind the other and the later ones ran out of time
+    (504, or quotes instead of the writer)."""
+    fake = Fake(fake_url)
+    await fake.reset()
+    settings = llm_settings(database_url, tmp_path_factory.mktemp("stream-slot-data"), fake_url)
+    settings = settings.model_copy(
+        update={"server": settings.server.model_copy(update={"max_in_flight": 1, "max_queue": 10})}
+    )
+    app = create_app(settings, local_embedder=HashingEmbedder(dim=DIM))
+    try:
+        async with LifespanManager(app, startup_timeout=60, shutdown_timeout=30) as manager:
+            transport = httpx.ASGITransport(app=manager.app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://tomehub.test", timeout=30) as client:
+                tapp = TestApp(app=app, client=client, settings=settings, embedder=HashingEmbedder(dim=DIM))
+                h = await library(tapp, NOTES)
+                await fake.faults(operations={"generation": {"token_delay_ms": 40}})
+                h = {**h, "X-TomeHub-Deadline-Ms": "3000"}
+                questions = [f"What does the keeper do before storms, {n}?" for n in range(4)]
+                answers = await asyncio.gather(
+                    *(tapp.client.post("/api/search", headers=h, json={"question": q}) for q in questions)
+                )
+                assert [r.status_code for r in answers] == [200] * 4, [r.text[:200] for r in answers]
+                assert [r.json()["answerer"] for r in answers] == ["llm"] * 4
+                core = app.state.admission.core
+                assert core.in_flight == 0 and core.io_waiting == 0
+    finally:
+        await fake.faults(operations={"generation": None})
+        await fake.reset()
