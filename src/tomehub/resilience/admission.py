@@ -330,7 +330,7 @@ class AdmissionMiddleware:
         try:
             await self.app(scope, receive, send_and_release)
         finally:
-            ticket.release()
+            ticket.close()
             _TICKET.reset(token)
 
 
@@ -342,14 +342,26 @@ class Ticket:
     priority: Priority
     admitted_at: float
     holding: bool = True
+    # The request is over: a provider wait that ends after it (a writer's stream finalised once the
+    # response has gone) must not take a slot back, for nobody would give that one back.
+    closed: bool = False
 
     def release(self) -> None:
         if self.holding:
             self.holding = False
             self.admission.leave(self.admission.clock() - self.admitted_at, self.priority)
 
+    def close(self) -> None:
+        self.release()
+        self.closed = True
+
     async def resume(self) -> None:
+        if self.closed:
+            return
         await self.admission.enter(Priority.RESUMING, None)
+        if self.closed:  # the request ended while this waited for its slot
+            self.admission.leave(priority=Priority.RESUMING)
+            return
         # The slot is a general one now (RESUMING counts no background share).
         self.priority, self.holding, self.admitted_at = Priority.RESUMING, True, self.admission.clock()
 

@@ -175,3 +175,28 @@ async def test_without_a_request_or_past_the_cap_a_provider_wait_keeps_its_slot(
         assert ticket.holding and admission.core.in_flight == 1
     ticket.release()
     assert admission.core.in_flight == 0
+
+
+async def test_a_provider_wait_that_ends_after_its_request_takes_no_slot() -> None:
+    """A writer's stream finalised after the response has gone (its consumer left it unclosed) ends
+    its provider wait late: it must not take a slot back that nobody would give back."""
+    from tomehub.resilience.admission import _TICKET, Ticket, io_wait
+
+    admission = Admission(AdmissionLimits(max_in_flight=1, max_queue=10))
+    await admission.enter(Priority.INTERACTIVE, Deadline.after(10))
+    ticket = Ticket(admission, Priority.INTERACTIVE, admission.clock())
+    _TICKET.set(ticket)
+    async with io_wait():
+        assert admission.core.in_flight == 0
+        ticket.close()  # the request ends (the middleware's finally) while the wait is still open
+    assert admission.core.in_flight == 0
+    # ...and one that ends while the late wait queues for its slot gives the slot back at once.
+    other = Ticket(admission, Priority.INTERACTIVE, admission.clock())
+    await admission.enter(Priority.INTERACTIVE, Deadline.after(10))  # someone else holds the one slot
+    other.holding = False
+    resuming = asyncio.create_task(other.resume())
+    await asyncio.sleep(0.01)
+    other.close()
+    admission.leave(0.01)  # the slot frees: the closed ticket is admitted and leaves at once
+    await resuming
+    assert admission.core.in_flight == 0 and not other.holding
