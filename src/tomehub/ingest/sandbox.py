@@ -27,6 +27,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from typing import Any
 
 from tomehub.config import IngestSettings
 from tomehub.errors import ParserCrashed, ParserFailed, ParserOutOfMemory, ParserTimedOut
@@ -128,8 +129,12 @@ class ParserSandbox:
                 fd, progress_path = tempfile.mkstemp(prefix="tomehub-parse-", suffix=".pages")
                 os.close(fd)
                 pages = _Pages(progress_path, on_pages)
+                children: list[Any] = []
                 try:
                     future = pool.submit(_parse_in_child, data, filename, progress_path)
+                    # Taken now: once the pool breaks, its manager thread may empty its list of
+                    # children before _retire reads it, and the crash's signal would be lost.
+                    children = _children(pool)
                     return self._wait(future, pages)
                 except FutureTimeout:
                     self._retire(pool, kill=True)
@@ -141,7 +146,7 @@ class ParserSandbox:
                     raise ParserOutOfMemory(self._out_of_memory(filename)) from None
                 except BrokenProcessPool:
                     blameless = pool in self._retired or self.limits.workers > 1
-                    exitcode = self._retire(pool, kill=False)
+                    exitcode = self._retire(pool, kill=False, children=children)
                     if attempt == 1 and blameless:
                         continue
                     raise self._crashed(filename, exitcode) from None
@@ -203,15 +208,14 @@ class ParserSandbox:
                 )
             return self._pool
 
-    def _retire(self, pool: ProcessPoolExecutor, *, kill: bool) -> int | None:
+    def _retire(self, pool: ProcessPoolExecutor, *, kill: bool, children: list[Any] | None = None) -> int | None:
         """Replaces the pool (if it is still current) and returns the exit code of a child that died
-        of a signal, if one did."""
+        of a signal, if one did (``children``: the pool's children as seen before it broke)."""
         with self._lock:
             if self._pool is pool:
                 self._pool = None
                 self._retired.add(pool)
-        # The pool keeps its children private; they are read here only to kill them and learn why one died.
-        children = list((getattr(pool, "_processes", None) or {}).values())
+        children = children or _children(pool)
         if kill:
             for child in children:
                 child.kill()
@@ -237,6 +241,12 @@ class ParserSandbox:
             )
         cause = f"signal {-exitcode}" if exitcode is not None else "it exited"
         return ParserCrashed(f"{filename} could not be parsed: it crashed the parser ({cause}).")
+
+
+def _children(pool: ProcessPoolExecutor) -> list[Any]:
+    """The pool's child processes. The pool keeps them private; they are read only to kill them and
+    learn why one died."""
+    return list((getattr(pool, "_processes", None) or {}).values())
 
 
 class _Pages:
