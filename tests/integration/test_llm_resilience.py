@@ -7,6 +7,7 @@ import asyncio
 import math
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -70,13 +71,26 @@ class Fake:
 
 @pytest_asyncio.fixture(loop_scope="session", scope="module")
 async def lapp(database_url: str, tmp_path_factory: pytest.TempPathFactory, fake_url: str) -> AsyncIterator[TestApp]:
-    settings = llm_settings(database_url, tmp_path_factory.mktemp("llm-data"), fake_url)
+    async with running_app(llm_settings(database_url, tmp_path_factory.mktemp("llm-data"), fake_url)) as tapp:
+        yield tapp
+
+
+@asynccontextmanager
+async def running_app(settings: Any) -> AsyncIterator[TestApp]:
+    """The app started with ``settings`` and a client to it."""
     embedder = HashingEmbedder(dim=DIM)  # only its tokenizer is used: embeddings go to the fake
     app = create_app(settings, local_embedder=embedder)
     async with LifespanManager(app, startup_timeout=60, shutdown_timeout=30) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://tomehub.test", timeout=30) as client:
             yield TestApp(app=app, client=client, settings=settings, embedder=embedder)
+
+
+def one_slot(settings: Any) -> Any:
+    """``settings`` with one admission slot per worker (and room to queue)."""
+    return settings.model_copy(
+        update={"server": settings.server.model_copy(update={"max_in_flight": 1, "max_queue": 10})}
+    )
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -406,26 +420,17 @@ async def test_provider_waits_do_not_hold_the_workers_slots(
     fake = Fake(fake_url)
     await fake.reset()
     settings = llm_settings(database_url, tmp_path_factory.mktemp("io-data"), fake_url, search_embedding_timeout_s=2.0)
-    settings = settings.model_copy(
-        update={"server": settings.server.model_copy(update={"max_in_flight": 1, "max_queue": 10})}
-    )
-    app = create_app(settings, local_embedder=HashingEmbedder(dim=DIM))
     try:
-        async with LifespanManager(app, startup_timeout=60, shutdown_timeout=30) as manager:
-            transport = httpx.ASGITransport(app=manager.app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://tomehub.test", timeout=30) as client:
-                tapp = TestApp(app=app, client=client, settings=settings, embedder=HashingEmbedder(dim=DIM))
-                _, h = tapp.new_user()
-                await tapp.ingest(h, "sea.txt", b"The lighthouse keeper watched the sea every night.")
-                await fake.faults(operations={"search-embedding": {"latency_p50_ms": 400, "latency_p95_ms": 400}})
-                h = {**h, "X-TomeHub-Deadline-Ms": "1500"}
-                answers = await asyncio.gather(
-                    *(search(tapp, h, f"lighthouse keeper {n}", expand=False) for n in range(4))
-                )
-                assert [r.status_code for r in answers] == [200] * 4, [r.text for r in answers]
-                assert all(r.headers["X-TomeHub-Tier"] == "1" for r in answers)  # embedded, not degraded
-                core = app.state.admission.core
-                assert core.in_flight == 0 and core.io_waiting == 0
+        async with running_app(one_slot(settings)) as tapp:
+            _, h = tapp.new_user()
+            await tapp.ingest(h, "sea.txt", b"The lighthouse keeper watched the sea every night.")
+            await fake.faults(operations={"search-embedding": {"latency_p50_ms": 400, "latency_p95_ms": 400}})
+            h = {**h, "X-TomeHub-Deadline-Ms": "1500"}
+            answers = await asyncio.gather(*(search(tapp, h, f"lighthouse keeper {n}", expand=False) for n in range(4)))
+            assert [r.status_code for r in answers] == [200] * 4, [r.text for r in answers]
+            assert all(r.headers["X-TomeHub-Tier"] == "1" for r in answers)  # embedded, not degraded
+            core = tapp.app.state.admission.core
+            assert core.in_flight == 0 and core.io_waiting == 0
     finally:
         await fake.faults(operations={"search-embedding": None})
         await fake.reset()
@@ -441,26 +446,19 @@ async def test_answers_being_written_do_not_hold_the_workers_slots(
     fake = Fake(fake_url)
     await fake.reset()
     settings = llm_settings(database_url, tmp_path_factory.mktemp("stream-slot-data"), fake_url)
-    settings = settings.model_copy(
-        update={"server": settings.server.model_copy(update={"max_in_flight": 1, "max_queue": 10})}
-    )
-    app = create_app(settings, local_embedder=HashingEmbedder(dim=DIM))
     try:
-        async with LifespanManager(app, startup_timeout=60, shutdown_timeout=30) as manager:
-            transport = httpx.ASGITransport(app=manager.app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://tomehub.test", timeout=30) as client:
-                tapp = TestApp(app=app, client=client, settings=settings, embedder=HashingEmbedder(dim=DIM))
-                h = await library(tapp, NOTES)
-                await fake.faults(operations={"generation": {"token_delay_ms": 40}})
-                h = {**h, "X-TomeHub-Deadline-Ms": "3000"}
-                questions = [f"What does the keeper do before storms, {n}?" for n in range(4)]
-                answers = await asyncio.gather(
-                    *(tapp.client.post("/api/search", headers=h, json={"question": q}) for q in questions)
-                )
-                assert [r.status_code for r in answers] == [200] * 4, [r.text[:200] for r in answers]
-                assert [r.json()["answerer"] for r in answers] == ["llm"] * 4
-                core = app.state.admission.core
-                assert core.in_flight == 0 and core.io_waiting == 0
+        async with running_app(one_slot(settings)) as tapp:
+            h = await library(tapp, NOTES)
+            await fake.faults(operations={"generation": {"token_delay_ms": 40}})
+            h = {**h, "X-TomeHub-Deadline-Ms": "3000"}
+            questions = [f"What does the keeper do before storms, {n}?" for n in range(4)]
+            answers = await asyncio.gather(
+                *(tapp.client.post("/api/search", headers=h, json={"question": q}) for q in questions)
+            )
+            assert [r.status_code for r in answers] == [200] * 4, [r.text[:200] for r in answers]
+            assert [r.json()["answerer"] for r in answers] == ["llm"] * 4
+            core = tapp.app.state.admission.core
+            assert core.in_flight == 0 and core.io_waiting == 0
     finally:
         await fake.faults(operations={"generation": None})
         await fake.reset()
