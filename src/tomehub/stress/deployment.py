@@ -53,7 +53,6 @@ class Deployment:
     tokens: list[str]
     profile: str = "hardened"
     workers: int = 1
-    server_nice: int = 0
     data_dir: Path | None = None
     database_url: str | None = None
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
@@ -182,7 +181,7 @@ def local_deployment(
         _wait_http(f"{base_url}/api/health", procs[-1], server_log)
         key = data_dir / "data" / "auth" / "local-signing-key.pem"
         tokens = [issue_local_token(AuthSettings(), key, f"stress-user-{n}") for n in range(users)]
-        deployment = Deployment(base_url, fake_url, tokens, profile, workers, server_nice, data_dir, None, procs, logs)
+        deployment = Deployment(base_url, fake_url, tokens, profile, workers, data_dir, None, procs, logs)
         yield deployment
     finally:
         for proc in reversed(procs):
