@@ -20,8 +20,10 @@ warm-up pass over every term:
   but HTTP and auth;
 * its main statement bare (``analytics.repo.concordance_chunks``, execute + fetch): the floor of the
   page, since the lines come from the chunks it returns;
-* the postings alone (``SELECT chunk_id FROM chunk_lexemes WHERE user_id = ... AND lexeme = ANY(...)``):
-  the physical floor of finding the chunks — an index range scan, nothing read beyond the term's rows;
+* the postings alone (``SELECT u.chunk_id FROM lexeme_postings p CROSS JOIN LATERAL
+  unpack_postings(p.chunk_ids, p.tfs) u WHERE p.user_id = ... AND p.lexeme = ANY(...)``): the physical
+  floor of finding the chunks — an index range scan over the term's packed blocks, unpacked in SQL,
+  nothing read beyond the term's blocks;
 * the distribution (``analytics.service.distribution``), which reads every posting of the term.
 
 Terms: words of the generated library at log-spaced frequency ranks (from the most frequent word that is
@@ -135,7 +137,9 @@ async def measure(db: Database, settings: Settings, user: int, terms: list[str],
             ms_postings, _ = await timed(
                 lambda: _fetch(
                     conn,
-                    "SELECT chunk_id FROM chunk_lexemes WHERE user_id = %s AND lexeme = ANY(%s)",
+                    "SELECT u.chunk_id FROM lexeme_postings p"
+                    " CROSS JOIN LATERAL unpack_postings(p.chunk_ids, p.tfs) u"
+                    " WHERE p.user_id = %s AND p.lexeme = ANY(%s)",
                     (user, pairs),
                 )
             )
@@ -182,7 +186,7 @@ async def measure(db: Database, settings: Settings, user: int, terms: list[str],
     rows = (
         ("service: concordance page (lexemes, chunks, stems, lines)", "service"),
         ("its statement bare (concordance_chunks)", "statement"),
-        ("floor: the term's postings (index range scan)", "postings"),
+        ("floor: the term's postings (block range scan, unpacked)", "postings"),
         ("distribution (every posting of the term)", "distribution"),
     )
     for label, name in rows:
@@ -213,7 +217,7 @@ async def library_facts(db: Database, user: int) -> str:
                 """
                 SELECT s.chunk_count, s.languages,
                        (SELECT count(*) FROM library_items i WHERE i.user_id = s.user_id) AS items,
-                       (SELECT count(*) FROM chunk_lexemes p WHERE p.user_id = s.user_id) AS postings
+                       (SELECT coalesce(sum(p.n), 0) FROM lexeme_postings p WHERE p.user_id = s.user_id) AS postings
                 FROM library_stats s WHERE s.user_id = %s
                 """,
                 (user,),

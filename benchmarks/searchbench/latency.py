@@ -1,4 +1,5 @@
-"""Latency runs: the app's search statement on one connection, and the HTTP API, closed loop."""
+"""Latency runs: the app's search (its two statements plus the numpy BM25 scoring, ``repo.run_search``)
+on one connection, and the HTTP API, closed loop."""
 
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import httpx
 from psycopg import errors, sql
 
 from tomehub.config import SearchSettings
 from tomehub.llm.fake.embedding import hashed_bow
+from tomehub.search import repo
 from tomehub.search.repo import SearchStatements, search_params
 from tomehub.search.schemas import SearchFilters
 from tomehub.store.db import Connection, Database
@@ -96,7 +98,7 @@ class Budget:
 
 
 def params_for(variant: Variant, query: str, *, dim: int, settings: SearchSettings) -> dict[str, Any]:
-    """The statement's parameters exactly as ``Searcher.search`` builds them (hashed query vector)."""
+    """The search's parameters exactly as ``Searcher.search`` builds them (hashed query vector)."""
     qvec = [float(x) for x in hashed_bow(query, dim)] if variant.hybrid else None
     return search_params(
         user_id=variant.user_id,
@@ -108,8 +110,21 @@ def params_for(variant: Variant, query: str, *, dim: int, settings: SearchSettin
     )
 
 
-def statement_for(statements: SearchStatements, variant: Variant) -> sql.Composed:
-    return statements.get(hybrid=variant.hybrid, filtered=variant.filters is not None)
+async def search(
+    conn: Connection, statements: SearchStatements, variant: Variant, params: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """What the app runs for one search: ``repo.run_search`` (two statements, BM25 scored in numpy)."""
+    return await repo.run_search(conn, statements, params, hybrid=variant.hybrid, filtered=variant.filters is not None)
+
+
+async def search_or_timeout(
+    conn: Connection, statements: SearchStatements, variant: Variant, params: dict[str, Any]
+) -> list[dict[str, Any]] | None:
+    """``search``, or None when a statement hit the statement timeout."""
+    try:
+        return await search(conn, statements, variant, params)
+    except errors.QueryCanceled:
+        return None
 
 
 @dataclass(frozen=True)
@@ -132,22 +147,21 @@ async def run_paired(
     settings: SearchSettings,
     warmup: list[tuple[str, str]],
     budget_s: float,
-    session: tuple[tuple[str, str], ...] = (),
 ) -> tuple[Samples, Samples | None]:
     """For each query, the bare SQL then the API request, so that background load hits both alike.
     The ``warmup`` queries run first, unmeasured (they are not among ``queries``: the app caches
     results, and a repeated query would be a cache hit).
 
-    SQL: execute + fetchall of the statement on one read-pool connection (the app's session settings,
-    statement_timeout included, plus ``session``), parameters built outside the timed region.
+    SQL: ``repo.run_search`` on one read-pool connection (the app's two statements, execute + fetch,
+    plus the numpy BM25 scoring between them; the app's session settings, statement_timeout included),
+    parameters built outside the timed region.
     API: POST /api/smart-search from a keep-alive client, one request at a time (closed loop); a 504
     (the request's deadline or the statement timeout) counts as a failure."""
-    statement = statement_for(statements, variant)
     sql_samples = Samples(planned=len(queries))
     api_samples = Samples(planned=len(queries)) if api else None
     client = _client(api)
     try:
-        async with db.read() as conn, session_settings(conn, session):
+        async with db.read() as conn:
             for phase, measured in (("warm-up", warmup), ("measured", queries)):
                 budget = Budget(budget_s)
                 for source, text in measured:
@@ -155,7 +169,7 @@ async def run_paired(
                         break
                     params = params_for(variant, text, dim=dim, settings=settings)
                     started = time.perf_counter()
-                    rows = await _execute_or_timeout(conn, statement, params)
+                    rows = await search_or_timeout(conn, statements, variant, params)
                     elapsed = (time.perf_counter() - started) * 1000
                     if phase == "measured":
                         sql_samples.record(source, elapsed if rows is not None else None, len(rows or []))
@@ -195,7 +209,7 @@ def _timed_post(
 
 @asynccontextmanager
 async def session_settings(conn: Connection, settings: tuple[tuple[str, str], ...]) -> AsyncIterator[None]:
-    """SETs what-if session settings on a pooled connection for a block, and RESETs them after."""
+    """SETs session settings on a pooled connection for a block, and RESETs them after."""
     for key, value in settings:
         await conn.execute(sql.SQL("SET {} = {}").format(sql.Identifier(key), sql.Literal(value)))
     try:
@@ -205,38 +219,32 @@ async def session_settings(conn: Connection, settings: tuple[tuple[str, str], ..
             await conn.execute(sql.SQL("RESET {}").format(sql.Identifier(key)))
 
 
-async def top_ids(
-    db: Database,
-    statements: SearchStatements,
-    variant: Variant,
-    queries: list[tuple[str, str]],
-    *,
-    dim: int,
-    settings: SearchSettings,
-    session: tuple[tuple[str, str], ...] = (),
-) -> list[list[int] | None]:
-    """The ranked chunk ids each query returns (None when it timed out)."""
-    statement = statement_for(statements, variant)
-    out: list[list[int] | None] = []
-    async with db.read() as conn, session_settings(conn, session):
-        for _, text in queries:
-            rows = await _execute_or_timeout(conn, statement, params_for(variant, text, dim=dim, settings=settings))
-            out.append(None if rows is None else [int(r["chunk_id"]) for r in rows])
-    return out
+class _Recording:
+    """A connection that runs each statement executed on it, and records it with its parameters."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self.statements: list[tuple[Any, Any]] = []
+
+    async def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
+        self.statements.append((query, params))
+        return await self._conn.execute(query, params, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
 
 
-async def _execute(conn: Connection, statement: sql.Composed, params: dict[str, Any]) -> list[dict[str, Any]]:
-    cur = await conn.execute(statement, params)
-    return await cur.fetchall()
-
-
-async def _execute_or_timeout(
-    conn: Connection, statement: sql.Composed, params: dict[str, Any]
-) -> list[dict[str, Any]] | None:
+async def _rows_or_timeout(conn: Connection, statement: sql.Composed, params: Any) -> list[dict[str, Any]] | None:
     try:
-        return await _execute(conn, statement, params)
+        return await (await conn.execute(statement, params)).fetchall()
     except errors.QueryCanceled:
         return None
+
+
+def _composable(query: Any) -> sql.SQL | sql.Composed:
+    if isinstance(query, sql.SQL | sql.Composed):
+        return query
+    return sql.SQL(query.decode() if isinstance(query, bytes | bytearray) else str(query))
 
 
 async def explain(
@@ -248,29 +256,47 @@ async def explain(
     dim: int,
     settings: SearchSettings,
     timeout_s: float,
-    session: tuple[tuple[str, str], ...] = (),
 ) -> str:
-    """EXPLAIN (ANALYZE, BUFFERS) of the statement for one query, on a read-pool connection whose
-    statement timeout is raised to ``timeout_s`` (the plan of a query that timed out is still wanted);
-    when even that does not finish, the plan without ANALYZE. Vector literals are abbreviated."""
-    settings_ = (*session, ("statement_timeout", str(int(timeout_s * 1000))))
+    """EXPLAIN (ANALYZE, BUFFERS) of each statement the search runs for one query: the search runs once
+    on a connection that records its statements, then each one is explained with the parameters it ran
+    with (the second statement's carry what the first returned, scored in numpy). On a read-pool
+    connection whose statement timeout is raised to ``timeout_s`` (the plan of a query that timed out is
+    still wanted); a statement whose EXPLAIN ANALYZE does not finish gets its plan without ANALYZE.
+    Long literals (vectors, packed arrays) are abbreviated."""
     params = params_for(variant, query, dim=dim, settings=settings)
-    async with db.read() as conn, session_settings(conn, settings_):
-        analysed = sql.SQL("EXPLAIN (ANALYZE, BUFFERS) ") + statement_for(statements, variant)
-        rows = await _execute_or_timeout(conn, analysed, params)
-        header = ""
-        if rows is None:
-            header = f"(EXPLAIN ANALYZE did not finish within {timeout_s:.0f} s; the plan without ANALYZE:)\n"
-            rows = await _execute(conn, sql.SQL("EXPLAIN ") + statement_for(statements, variant), params)
-    plan = "\n".join(str(next(iter(r.values()))) for r in rows)
-    return header + _VECTOR_LITERAL.sub("'[…vector…]'", plan)
+    parts: list[str] = []
+    async with db.read() as conn, session_settings(conn, (("statement_timeout", str(int(timeout_s * 1000))),)):
+        recording = _Recording(conn)
+        started = time.perf_counter()
+        try:
+            await search(cast(Connection, recording), statements, variant, params)
+            parts.append(
+                f"(the search: {len(recording.statements)} statement(s), "
+                f"{(time.perf_counter() - started) * 1000:.1f} ms in all, numpy scoring included)"
+            )
+        except errors.QueryCanceled:
+            parts.append(f"(the search did not finish within {timeout_s:.0f} s; the statements it had started:)")
+        total = len(recording.statements)
+        for number, (statement, args) in enumerate(recording.statements, 1):
+            text = _composable(statement)
+            rows = await _rows_or_timeout(conn, sql.SQL("EXPLAIN (ANALYZE, BUFFERS) ") + text, args)
+            header = f"-- statement {number} of {total}"
+            if rows is None:
+                header += f" (EXPLAIN ANALYZE did not finish within {timeout_s:.0f} s; the plan without ANALYZE)"
+                rows = await (await conn.execute(sql.SQL("EXPLAIN ") + text, args)).fetchall()
+            parts.append(header + "\n" + "\n".join(str(next(iter(r.values()))) for r in rows))
+    plan = "\n\n".join(parts)
+    return _LONG_LITERAL.sub("'{…}'", _VECTOR_LITERAL.sub("'[…vector…]'", plan))
 
 
 _VECTOR_LITERAL = re.compile(r"'\[[-0-9.e,]{100,}\]'")
+# Long array and bytea literals in a plan (the lexical candidates passed to the search statement).
+_LONG_LITERAL = re.compile(r"'(?:\{[^'\n]{200,}\}|\\x[0-9a-f]{200,})'")
 
 
 async def postings_touched(db: Database, variant: Variant, queries: list[tuple[str, str]]) -> list[int]:
-    """For each query: the postings rows BM25 reads (sum of df over the query's lexemes)."""
+    """For each query: the postings BM25 unpacks and scores (the query lexemes' postings, summed over
+    their packed blocks: the sum of their document frequencies)."""
     out: list[int] = []
     async with db.read() as conn:
         for _, text in queries:
@@ -290,6 +316,6 @@ qlex AS (
     CROSS JOIN LATERAL unnest(to_tsvector(cfg::regconfig,
                               CASE WHEN cfg = 'turkish' THEN %(q_tr)s ELSE %(q_std)s END)) AS l
 )
-SELECT sum((SELECT count(*) FROM chunk_lexemes p WHERE p.user_id = %(uid)s AND p.lexeme = q.lexeme)) AS n
+SELECT sum((SELECT sum(p.n) FROM lexeme_postings p WHERE p.user_id = %(uid)s AND p.lexeme = q.lexeme)) AS n
 FROM qlex q
 """

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
-from searchbench import whatif
+from searchbench import apifixes
 from tomehub.config import Settings
 from tomehub.llm.base import Matrix, ProviderUnavailable
 from tomehub.llm.fake.embedding import HashingEmbedder
@@ -64,27 +64,24 @@ def serve(
     model: str,
     version: str,
     keyword: bool,
-    patch: str,
     api_fixes: bool,
 ) -> None:
     """Runs uvicorn like ``tomehub serve`` (INFO logging, uvicorn's own log at warning, no access log),
     with the hashing embedder and without the ingestion worker (nothing is ingested meanwhile).
-    ``patch`` names a what-if fix of the search statement (``shipped`` for none); ``api_fixes``
-    applies the what-if fixes of the request path (see ``install_api_fixes``)."""
+    ``api_fixes`` applies the suggested fixes of the request path (``searchbench.apifixes``)."""
     import uvicorn
 
     from tomehub.ops.logs import configure_logging
 
-    whatif.install(patch)
     if api_fixes:
-        whatif.install_token_cache()
+        apifixes.install_token_cache()
     settings = bench_settings(database_url=database_url, data_dir=data_dir)
     configure_logging(settings.log_level)
     kind = UnavailableQueryEmbedder if keyword else HashingEmbedder
     embedder = kind(dim=dim, model=model, version=version)
     app = build_app(settings, embedder)
     if api_fixes:
-        whatif.install_async_dependencies(app)
+        apifixes.install_async_dependencies(app)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
@@ -115,7 +112,6 @@ def running_server(
     model: str,
     version: str,
     keyword: bool,
-    patch: str,
     api_fixes: bool = False,
     log: Path,
 ) -> Iterator[str]:
@@ -131,7 +127,6 @@ def running_server(
         f"--dim={dim}",
         f"--model={model}",
         f"--version={version}",
-        f"--patch={patch}",
     ]
     if keyword:
         args.append("--keyword-only")

@@ -1,7 +1,8 @@
-"""BM25 as searched equals BM25 computed from scratch: the lexical list of the search statement
-(document frequencies read from ``lexeme_df``, the filter applied in the scan) is compared with a
-straightforward exact BM25 over the same generated library, and ``lexeme_df`` is checked against a
-count of the postings after inserts, re-ingestion, deletes and the user's removal."""
+"""BM25 as searched equals BM25 computed from scratch: the lexical list of a search (packed postings
+scored with numpy, document frequencies read from ``lexeme_df``, filters listed or applied to the
+ranked candidates) is compared with a straightforward exact BM25 over the same generated library;
+the packed postings and ``lexeme_df`` are checked against the chunks' own tsvectors after inserts,
+re-ingestion, deletes and the user's removal."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from uuid import UUID
 
 from tests.integration.conftest import TestApp
 from tomehub.library import repo as library_repo
+from tomehub.library.postings import BLOCK_POSTINGS, PackedBlock
 from tomehub.library.repo import NewChunk, NewPassage
 from tomehub.library.schemas import ItemType
-from tomehub.search.repo import build_statement, run_search, search_params
+from tomehub.search.repo import DenseSpace, SearchStatements, run_search, search_params
 from tomehub.search.schemas import SearchFilters
 from tomehub.store.db import Connection
 
@@ -86,13 +88,49 @@ async def _df_mismatches(conn: Connection, user_id: int) -> list[dict[str, Any]]
         """
         SELECT coalesce(d.lexeme, p.lexeme) AS lexeme, d.df, p.n
         FROM (SELECT lexeme, df FROM lexeme_df WHERE user_id = %(uid)s) d
-        FULL JOIN (SELECT lexeme, count(*) AS n FROM chunk_lexemes WHERE user_id = %(uid)s GROUP BY lexeme) p
+        FULL JOIN (SELECT lexeme, sum(n) AS n FROM lexeme_postings WHERE user_id = %(uid)s GROUP BY lexeme) p
           ON p.lexeme = d.lexeme
         WHERE d.df IS DISTINCT FROM p.n
         """,
         {"uid": user_id},
     )
     return await cur.fetchall()
+
+
+async def _postings_mismatches(
+    conn: Connection, user_id: int, *, packed: bool = False
+) -> set[tuple[str, int, int, int]]:
+    """The (lexeme, chunk id, tf, chunk length) postings that the packed blocks and the chunks'
+    tsvectors disagree on; also checks each block's count and id range and, with ``packed`` (before
+    deletes thin the blocks out), that writes filled blocks instead of starting one each."""
+    cur = await conn.execute(
+        """SELECT c.id, c.lexeme_count, l.lexeme, coalesce(array_length(l.positions, 1), 1) AS tf
+           FROM content_chunks c, unnest(c.tsv) l WHERE c.user_id = %s""",
+        (user_id,),
+    )
+    want = {(r["lexeme"], r["id"], r["tf"], r["lexeme_count"]) for r in await cur.fetchall()}
+    cur = await conn.execute(
+        "SELECT lexeme, block_no, n, min_id, max_id, chunk_ids, tfs, doc_lens FROM lexeme_postings WHERE user_id = %s",
+        (user_id,),
+    )
+    got: set[tuple[str, int, int, int]] = set()
+    blocks: dict[str, int] = {}
+    for r in await cur.fetchall():
+        block = PackedBlock.from_row(r)
+        assert (r["n"], r["min_id"], r["max_id"]) == (block.n, block.min_id, block.max_id)
+        got |= {
+            (r["lexeme"], int(i), int(t), int(d))
+            for i, t, d in zip(block.chunk_ids, block.tfs, block.doc_lens, strict=True)
+        }
+        blocks[r["lexeme"]] = blocks.get(r["lexeme"], 0) + 1
+    # A write appends to the last block while it has room, so every block but the last holds more
+    # than BLOCK_POSTINGS less one write's postings (at most 40 chunks here).
+    postings_per_lexeme: dict[str, int] = {}
+    for lexeme, *_ in got:
+        postings_per_lexeme[lexeme] = postings_per_lexeme.get(lexeme, 0) + 1
+    for lexeme, count in blocks.items():
+        assert not packed or count <= postings_per_lexeme[lexeme] // (BLOCK_POSTINGS - 40) + 1, (lexeme, count)
+    return want ^ got
 
 
 async def _exact_bm25(
@@ -144,7 +182,6 @@ async def _searched(
 ) -> list[tuple[float, int]]:
     settings = tapp.settings.search
     filtered = filters is not None and not filters.is_empty()
-    statement = build_statement(dense=None, filtered=filtered)
     params = search_params(
         user_id=user_id,
         query=query,
@@ -155,7 +192,8 @@ async def _searched(
     )
     if allowed_max is not None:
         params["allowed_max"] = allowed_max
-    rows = await run_search(conn, statement, params)
+    statements = SearchStatements(DenseSpace("m", "1", 8))
+    rows = await run_search(conn, statements, params, hybrid=False, filtered=filtered)
     lexical = sorted((r for r in rows if r["lexical_rank"] is not None), key=lambda r: r["lexical_rank"])
     return [(float(r["lexical_score"]), int(r["chunk_id"])) for r in lexical]
 
@@ -217,34 +255,54 @@ async def test_lexical_top_k_equals_exact_bm25_with_and_without_filters(tapp: Te
         assert checked > 200  # the cases are not vacuous
 
 
-async def test_document_frequencies_follow_every_write(tapp: TestApp) -> None:
+async def test_postings_and_document_frequencies_follow_every_write(tapp: TestApp) -> None:
     rng = random.Random(7)
     db = tapp.app.state.resources.db
     async with db.write() as conn:
         user_id, items = await _library(conn, "df-writes", rng)
+        # More writes of the same words, so that lists outgrow a block.
+        for item_id in items[8:]:
+            for _ in range(3):
+                await _write(conn, user_id, item_id, [_text(rng) for _ in range(rng.randint(20, 40))])
         assert await _df_mismatches(conn, user_id) == []
+        assert await _postings_mismatches(conn, user_id, packed=True) == set()
+        longest = await (
+            await conn.execute("SELECT max(block_no) AS b FROM lexeme_postings WHERE user_id = %s", (user_id,))
+        ).fetchone()
+        assert longest is not None and longest["b"] >= 1  # the packing check covered multi-block lists
         # Re-ingestion: some chunks kept, some replaced, some dropped, some added.
         await _write(conn, user_id, items[0], [_text(rng) for _ in range(40)])
         await _write(conn, user_id, items[1], [])
         assert await _df_mismatches(conn, user_id) == []
+        assert await _postings_mismatches(conn, user_id) == set()
         async with conn.transaction():
             await library_repo.lock_library(conn, user_id=user_id)
             await library_repo.soft_delete_items(conn, user_id=user_id, item_ids=items[2:6])
             await library_repo.delete_items_chunks(conn, user_id=user_id, item_ids=items[2:6])
         assert await _df_mismatches(conn, user_id) == []
+        assert await _postings_mismatches(conn, user_id) == set()
         # Every chunk gone: no frequency is left behind (a zero would be a row for nothing).
         async with conn.transaction():
             await library_repo.lock_library(conn, user_id=user_id)
             await library_repo.delete_items_chunks(conn, user_id=user_id, item_ids=items)
         left = await (
-            await conn.execute("SELECT count(*) AS n FROM lexeme_df WHERE user_id = %s", (user_id,))
+            await conn.execute(
+                """SELECT (SELECT count(*) FROM lexeme_df WHERE user_id = %(u)s)
+                          + (SELECT count(*) FROM lexeme_postings WHERE user_id = %(u)s) AS n""",
+                {"u": user_id},
+            )
         ).fetchone()
         assert left is not None and left["n"] == 0
         await _write(conn, user_id, items[7], [_text(rng) for _ in range(5)])
         assert await _df_mismatches(conn, user_id) == []
+        assert await _postings_mismatches(conn, user_id) == set()
         # The user's removal takes the frequencies along.
         await conn.execute("DELETE FROM users WHERE id = %s", (user_id,))
         left = await (
-            await conn.execute("SELECT count(*) AS n FROM lexeme_df WHERE user_id = %s", (user_id,))
+            await conn.execute(
+                """SELECT (SELECT count(*) FROM lexeme_df WHERE user_id = %(u)s)
+                          + (SELECT count(*) FROM lexeme_postings WHERE user_id = %(u)s) AS n""",
+                {"u": user_id},
+            )
         ).fetchone()
         assert left is not None and left["n"] == 0

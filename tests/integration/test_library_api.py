@@ -123,7 +123,8 @@ async def test_delete_removes_the_item_and_its_chunks_from_search_and_statistics
                 """SELECT s.chunk_count, s.lexeme_total,
                           (SELECT count(*) FROM content_chunks c WHERE c.user_id = s.user_id) AS chunks,
                           (SELECT coalesce(sum(lexeme_count), 0) FROM content_chunks c WHERE c.user_id = s.user_id) AS lex,
-                          (SELECT count(*) FROM chunk_lexemes p WHERE p.chunk_id = %s) AS postings
+                          (SELECT count(*) FROM lexeme_postings p, unpack_postings(p.chunk_ids, p.tfs) u
+                           WHERE p.user_id = s.user_id AND u.chunk_id = %s) AS postings
                    FROM library_stats s JOIN library_items i ON i.user_id = s.user_id WHERE i.id = %s""",
                 (gone_chunk, keep["id"]),
             )

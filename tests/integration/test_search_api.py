@@ -194,11 +194,15 @@ async def test_empty_library_returns_no_hits(tapp: TestApp) -> None:
     assert (await _search(tapp, h, "anything at all"))["hits"] == []
 
 
-async def test_search_is_one_statement(tapp: TestApp, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_search_is_two_statements_whatever_the_hits(tapp: TestApp, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The query's postings (scored in numpy), then dense, fusion and every hit's details: no N+1.
     h, _ = await _library(tapp, CORPUS)
     await _search(tapp, h, "warm the user cache")
     statements = count_statements(monkeypatch)
     body = await _search(tapp, h, "lighthouse keeper storm", limit=5)
     assert len(body["hits"]) == 5
     assert all(x["title"] for x in body["hits"])
-    assert statements() == 1
+    assert statements() == 2
+    body = await _search(tapp, h, "lighthouse keeper storm harbour", limit=2)
+    assert len(body["hits"]) == 2
+    assert statements() == 4

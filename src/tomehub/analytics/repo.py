@@ -1,5 +1,6 @@
-"""SQL of the analytics: every statement starts from the user's BM25 postings (``chunk_lexemes``, keyed
-(user_id, lexeme, chunk_id)), so it reads the chunks holding the term and no others.
+"""SQL of the analytics: every statement starts from the user's BM25 postings (``lexeme_postings``,
+packed per (user_id, lexeme) and unpacked by ``unpack_postings``), so it reads the chunks holding the
+term and no others.
 
 A term's stems come in pairs (text-search configuration, lexeme): a chunk is matched only by the
 stems of its own configuration, so an English stem never finds a Turkish chunk that happens to
@@ -32,10 +33,11 @@ terms AS (
     FROM unnest(%(cfgs)s::text[], %(lexemes)s::text[]) AS t(cfg, lexeme)
 ),
 hits AS MATERIALIZED (
-    SELECT p.chunk_id, t.cfg, sum(p.tf)::int AS tf
+    SELECT u.chunk_id, t.cfg, sum(u.tf)::int AS tf
     FROM terms t
-    JOIN chunk_lexemes p ON p.user_id = %(uid)s AND p.lexeme = t.lexeme
-    GROUP BY p.chunk_id, t.cfg
+    JOIN lexeme_postings p ON p.user_id = %(uid)s AND p.lexeme = t.lexeme
+    CROSS JOIN LATERAL unpack_postings(p.chunk_ids, p.tfs) u
+    GROUP BY u.chunk_id, t.cfg
 )
 """
 

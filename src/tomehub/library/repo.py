@@ -10,7 +10,10 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+import numpy as np
+
 from tomehub.library.analysis import normalize
+from tomehub.library.postings import BLOCK_POSTINGS, PackedBlock
 from tomehub.store.db import Connection
 
 _ITEM_COLUMNS = """
@@ -362,7 +365,7 @@ async def _delete_chunks(conn: Connection, *, user_id: int, where: str, params: 
             f"""
             WITH gone AS (
                 DELETE FROM content_chunks WHERE user_id = %(uid)s AND {where}
-                RETURNING lexeme_count, passage_count, tsv
+                RETURNING id, lexeme_count, passage_count, tsv
             ), gone_df AS (
                 -- The chunks' postings go by cascade; their lexemes are the tsv's (the postings
                 -- were written from it), each counted once per chunk.
@@ -376,19 +379,77 @@ async def _delete_chunks(conn: Connection, *, user_id: int, where: str, params: 
                  WHERE d.user_id = %(uid)s AND d.lexeme = g.lexeme AND d.df > g.n
             ), totals AS (
                 SELECT count(*) AS n, coalesce(sum(lexeme_count), 0) AS lexemes,
-                       coalesce(sum(passage_count), 0) AS passages FROM gone
+                       coalesce(sum(passage_count), 0) AS passages,
+                       array_agg(id) AS ids, (SELECT array_agg(lexeme) FROM gone_df) AS terms FROM gone
             )
             UPDATE library_stats s
                SET chunk_count = s.chunk_count - t.n, lexeme_total = s.lexeme_total - t.lexemes,
                    passage_count = s.passage_count - t.passages
               FROM totals t
              WHERE s.user_id = %(uid)s
-            RETURNING t.n
+            RETURNING t.n, t.ids, t.terms
             """,
             {"uid": user_id, **params},
         )
     ).fetchone()
-    return 0 if row is None else int(row["n"])
+    if row is None or not row["n"]:
+        return 0
+    await _drop_postings(conn, user_id=user_id, chunk_ids=list(row["ids"]), lexemes=list(row["terms"] or []))
+    return int(row["n"])
+
+
+async def _drop_postings(conn: Connection, *, user_id: int, chunk_ids: list[int], lexemes: list[str]) -> None:
+    """Removes the chunks' postings from the packed blocks of their lexemes: a block left empty is
+    deleted, any other block holding one of them is rewritten without them."""
+    if not lexemes:
+        return
+    gone = np.asarray(chunk_ids, dtype=np.int64)
+    cur = await conn.execute(
+        """
+        SELECT lexeme, block_no, chunk_ids, tfs, doc_lens FROM lexeme_postings
+        WHERE user_id = %(uid)s AND lexeme = ANY(%(lexemes)s) AND min_id <= %(hi)s AND max_id >= %(lo)s
+        """,
+        {"uid": user_id, "lexemes": lexemes, "lo": int(gone.min()), "hi": int(gone.max())},
+    )
+    emptied: list[tuple[str, int]] = []
+    rewritten: list[tuple[str, int, PackedBlock]] = []
+    for r in await cur.fetchall():
+        block = PackedBlock.from_row(r)
+        kept = block.without(gone)
+        if kept is block:
+            continue
+        if kept.n == 0:
+            emptied.append((r["lexeme"], r["block_no"]))
+        else:
+            rewritten.append((r["lexeme"], r["block_no"], kept))
+    if emptied:
+        await conn.execute(
+            """DELETE FROM lexeme_postings p USING unnest(%(lexemes)s::text[], %(blocks)s::int[]) AS e(lexeme, block_no)
+               WHERE p.user_id = %(uid)s AND p.lexeme = e.lexeme AND p.block_no = e.block_no""",
+            {"uid": user_id, "lexemes": [e[0] for e in emptied], "blocks": [e[1] for e in emptied]},
+        )
+    if rewritten:
+        await conn.execute(
+            """
+            UPDATE lexeme_postings p
+               SET n = k.n, min_id = k.lo, max_id = k.hi, chunk_ids = k.chunk_ids, tfs = k.tfs, doc_lens = k.doc_lens
+              FROM unnest(%(lexemes)s::text[], %(blocks)s::int[], %(n)s::int[], %(lo)s::bigint[], %(hi)s::bigint[],
+                          %(ids)s::bytea[], %(tfs)s::bytea[], %(lens)s::bytea[])
+                   AS k(lexeme, block_no, n, lo, hi, chunk_ids, tfs, doc_lens)
+             WHERE p.user_id = %(uid)s AND p.lexeme = k.lexeme AND p.block_no = k.block_no
+            """,
+            {
+                "uid": user_id,
+                "lexemes": [lexeme for lexeme, _, _ in rewritten],
+                "blocks": [no for _, no, _ in rewritten],
+                "n": [b.n for _, _, b in rewritten],
+                "lo": [b.min_id for _, _, b in rewritten],
+                "hi": [b.max_id for _, _, b in rewritten],
+                "ids": [b.chunk_ids.tobytes() for _, _, b in rewritten],
+                "tfs": [b.tfs.tobytes() for _, _, b in rewritten],
+                "lens": [b.doc_lens.tobytes() for _, _, b in rewritten],
+            },
+        )
 
 
 async def _insert_chunks(
@@ -430,11 +491,37 @@ async def _insert_chunks(
             FROM unnest(%(p_idx)s::int[], %(p_n)s::int[], %(p_text)s::text[], %(p_hash)s::text[],
                         %(p_emb)s::text[]) AS p(idx, n, text, hash, emb)
             JOIN ins ON ins.chunk_index = p.idx
-        ), postings AS (
-            INSERT INTO chunk_lexemes (user_id, lexeme, chunk_id, tf, doc_len)
-            SELECT %(user_id)s, l.lexeme, ins.id, least(coalesce(array_length(l.positions, 1), 1), 32767),
-                   ins.lexeme_count
+        ), fresh AS (
+            -- The new chunks' postings, packed per lexeme in chunk id order (library/postings.py).
+            SELECT l.lexeme, count(*)::int AS n, min(ins.id) AS lo, max(ins.id) AS hi,
+                   string_agg(int8send(ins.id), ''::bytea ORDER BY ins.id) AS chunk_ids,
+                   string_agg(int2send(least(coalesce(array_length(l.positions, 1), 1), 32767)::int2),
+                              ''::bytea ORDER BY ins.id) AS tfs,
+                   string_agg(int4send(ins.lexeme_count), ''::bytea ORDER BY ins.id) AS doc_lens
             FROM ins, unnest(ins.tsv) l
+            GROUP BY l.lexeme
+        ), tails AS (
+            SELECT f.lexeme, t.block_no, t.n
+            FROM fresh f
+            LEFT JOIN LATERAL (SELECT b.block_no, b.n FROM lexeme_postings b
+                               WHERE b.user_id = %(user_id)s AND b.lexeme = f.lexeme
+                               ORDER BY b.block_no DESC LIMIT 1) t ON true
+        ), appended AS (
+            -- A lexeme's last block takes the new postings while it stays within the block size...
+            UPDATE lexeme_postings b
+               SET n = b.n + f.n, min_id = least(b.min_id, f.lo), max_id = greatest(b.max_id, f.hi),
+                   chunk_ids = b.chunk_ids || f.chunk_ids, tfs = b.tfs || f.tfs,
+                   doc_lens = b.doc_lens || f.doc_lens
+              FROM fresh f JOIN tails t ON t.lexeme = f.lexeme
+             WHERE b.user_id = %(user_id)s AND b.lexeme = f.lexeme AND b.block_no = t.block_no
+               AND t.n + f.n <= %(block_postings)s
+        ), blocks AS (
+            -- ...otherwise they start the next block (a document's postings are never split).
+            INSERT INTO lexeme_postings (user_id, lexeme, block_no, n, min_id, max_id, chunk_ids, tfs, doc_lens)
+            SELECT %(user_id)s, f.lexeme, coalesce(t.block_no + 1, 0), f.n, f.lo, f.hi,
+                   f.chunk_ids, f.tfs, f.doc_lens
+            FROM fresh f JOIN tails t ON t.lexeme = f.lexeme
+            WHERE t.block_no IS NULL OR t.n + f.n > %(block_postings)s
         ), dfs AS (
             -- Document frequencies of the new chunks' lexemes, added in lexeme order (a stable
             -- row-lock order; writers of one user are serialised by lock_library anyway).
@@ -473,6 +560,7 @@ async def _insert_chunks(
             "p_emb": [p.embedding for _, _, p in passages],
             "model": embedding_model,
             "version": embedding_version,
+            "block_postings": BLOCK_POSTINGS,
         },
     )
 

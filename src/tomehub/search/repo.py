@@ -1,17 +1,23 @@
-"""The search statement: lexical BM25, dense kNN, RRF fusion and the hits' item details, all in one
-round trip to the database (no N+1)."""
+"""The search: two round trips to the database whatever the number of hits (no N+1).
+
+1. The postings statement (search/keyword.py) brings the query's packed BM25 postings, which numpy
+   scores and ranks in this process.
+2. The search statement takes the lexical list as arrays and adds the dense kNN list, RRF fusion and
+   the hits' chunk and item details.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from psycopg import sql
 
 from tomehub.config import SearchSettings
 from tomehub.library.analysis import normalize
 from tomehub.search.fusion import FUSED_CTE
-from tomehub.search.keyword import KEYWORD_CTES as KEYWORD_CTES  # re-exported: benchmarks patch it
+from tomehub.search.keyword import STATS_CTE, LexicalList, bm25, postings_statement, ranked
 from tomehub.search.schemas import SearchFilters
 from tomehub.search.vector import dense_ctes
 from tomehub.store.db import Connection
@@ -55,12 +61,32 @@ allowed_chunks AS MATERIALIZED (
 
 ALLOWED_LIST_MAX = 5000
 
-# The predicate on a ranked lexical candidate: its chunk's item (a primary-key lookup per candidate,
-# written as a scalar subquery: as EXISTS, PostgreSQL hashed every allowed chunk instead).
-_ALLOWED_RANKED = (
-    "(SELECT listed FROM allowed_gate)"
-    " OR (SELECT ac.item_id FROM content_chunks ac WHERE ac.id = sc.chunk_id) IN (SELECT id FROM allowed_items)"
+# The lexical list as numpy ranked it: given as arrays, best first.
+_LEXICAL_GIVEN = """
+lexical AS (
+    SELECT l.chunk_id, l.score, l.rank
+    FROM unnest(%(lex_ids)s::bigint[], %(lex_scores)s::float8[]) WITH ORDINALITY AS l(chunk_id, score, rank)
 )
+"""
+
+# A filtered search: unless numpy kept only the listed allowed chunks already (lex_filtered), the
+# arrays hold every scored chunk, best first, and the first depth whose item is allowed are kept: a
+# primary-key lookup per candidate (a scalar subquery: as EXISTS, PostgreSQL hashed every allowed
+# chunk instead), about depth / (share of the library allowed) of them, never the whole allowed set.
+# No ORDER BY under the LIMIT: unnest yields the arrays in order, and a sort would check every
+# candidate before the LIMIT could stop it.
+_LEXICAL_FILTERED = """
+lexical AS (
+    SELECT chunk_id, score, row_number() OVER (ORDER BY ord) AS rank
+    FROM (
+        SELECT l.chunk_id, l.score, l.ord
+        FROM unnest(%(lex_ids)s::bigint[], %(lex_scores)s::float8[]) WITH ORDINALITY AS l(chunk_id, score, ord)
+        WHERE %(lex_filtered)s
+           OR (SELECT ac.item_id FROM content_chunks ac WHERE ac.id = l.chunk_id) IN (SELECT id FROM allowed_items)
+        LIMIT %(depth)s
+    ) best
+)
+"""
 
 _SELECT_HITS = """
 SELECT f.chunk_id, f.score,
@@ -68,8 +94,8 @@ SELECT f.chunk_id, f.score,
        d.rank AS dense_rank, d.similarity AS dense_similarity,
        c.item_id, c.content_type, c.chunk_index, c.text, c.page, c.chapter, c.ocr,
        i.title, i.author, i.item_type, i.tags,
-       ARRAY(SELECT lexeme FROM qlex ORDER BY lexeme) AS query_lexemes,
-       (SELECT revision FROM stats) AS revision
+       %(query_lexemes)s::text[] AS query_lexemes,
+       %(revision)s::bigint AS revision
 FROM fused f
 JOIN content_chunks c ON c.id = f.chunk_id
 JOIN library_items i ON i.id = c.item_id AND i.deleted_at IS NULL
@@ -90,24 +116,16 @@ class DenseSpace:
 
 def build_statement(*, dense: DenseSpace | None, filtered: bool) -> sql.Composed:
     """Returns the search statement for a (tier, filter) combination; built once and cached by callers."""
-    ctes: list[sql.Composable] = []
+    ctes: list[sql.Composable] = [sql.SQL(STATS_CTE)]
     if filtered:
         ctes.append(sql.SQL(_ALLOWED_CTES))
         if dense is not None:
             ctes.append(sql.SQL(_ALLOWED_DENSE_CTE))
-        scan = "NOT (SELECT listed FROM allowed_gate) OR p.chunk_id IN (SELECT id FROM allowed_few)"
-        ranked = _ALLOWED_RANKED
+        ctes.append(sql.SQL(_LEXICAL_FILTERED))
         allowed_dense = "c.chunk_id IN (SELECT id FROM allowed_chunks)"
-        ranked_limit = "OFFSET 0"
     else:
-        scan = ranked = allowed_dense = "TRUE"
-        ranked_limit = "LIMIT %(depth)s"
-    keyword = (
-        KEYWORD_CTES.replace("{allowed_scan}", scan)
-        .replace("{allowed_ranked}", ranked)
-        .replace("{ranked_limit}", ranked_limit)
-    )
-    ctes.append(sql.SQL(keyword))
+        ctes.append(sql.SQL(_LEXICAL_GIVEN))
+        allowed_dense = "TRUE"
     if dense is None:
         ctes.append(sql.SQL(_NO_DENSE))
     else:
@@ -121,7 +139,8 @@ def build_statement(*, dense: DenseSpace | None, filtered: bool) -> sql.Composed
 
 
 class SearchStatements:
-    """The four statement variants of one embedding space, composed once."""
+    """The statements of one embedding space, composed once: the postings statement with and
+    without a filter, and the search statement per (tier, filter)."""
 
     def __init__(self, dense: DenseSpace) -> None:
         self._by_key = {
@@ -129,9 +148,16 @@ class SearchStatements:
             for hybrid in (True, False)
             for filtered in (True, False)
         }
+        self._postings = {
+            filtered: sql.SQL(postings_statement(allowed_ctes=_ALLOWED_CTES if filtered else None))
+            for filtered in (True, False)
+        }
 
     def get(self, *, hybrid: bool, filtered: bool) -> sql.Composed:
         return self._by_key[(hybrid, filtered)]
+
+    def postings(self, *, filtered: bool) -> sql.SQL:
+        return self._postings[filtered]
 
 
 def search_params(
@@ -167,9 +193,43 @@ def search_params(
     }
 
 
-async def run_search(conn: Connection, statement: sql.Composed, params: dict[str, Any]) -> list[dict[str, Any]]:
-    cur = await conn.execute(statement, params)
+async def run_search(
+    conn: Connection, statements: SearchStatements, params: dict[str, Any], *, hybrid: bool, filtered: bool
+) -> list[dict[str, Any]]:
+    """Runs a search: the query's postings, BM25 in numpy, then the search statement."""
+    lexical = await lexical_list(conn, statements, params, filtered=filtered)
+    if not lexical.chunk_ids.size and not hybrid:
+        return []
+    cur = await conn.execute(
+        statements.get(hybrid=hybrid, filtered=filtered),
+        {
+            **params,
+            "lex_ids": lexical.chunk_ids.tolist(),
+            "lex_scores": lexical.scores.tolist(),
+            "lex_filtered": not lexical.needs_filter,
+            "query_lexemes": lexical.query_lexemes,
+            "revision": lexical.revision,
+        },
+    )
     return await cur.fetchall()
+
+
+async def lexical_list(
+    conn: Connection, statements: SearchStatements, params: dict[str, Any], *, filtered: bool
+) -> LexicalList:
+    """Returns the BM25 candidates of a search: its top ``depth``, or every scored chunk when a
+    filter too broad to list is left to the search statement."""
+    # Binary: the postings arrive as raw bytes (text would hex-encode them, doubling the transfer).
+    cur = await conn.execute(statements.postings(filtered=filtered), params, binary=True)
+    row = await cur.fetchone()
+    if row is None:  # no statistics yet: an empty library
+        return LexicalList(np.empty(0, np.int64), np.empty(0, np.float64), [], 0)
+    ids, scores = bm25(row, k1=params["k1"], b=params["b"])
+    depth = int(params["depth"])
+    broad = filtered and not row["allowed_listed"]
+    allowed = np.asarray(row["allowed_ids"], dtype=np.int64) if filtered and not broad else None
+    ids, scores = ranked(ids, scores, None if broad else depth, allowed)
+    return LexicalList(ids, scores, list(row["query_lexemes"]), int(row["revision"]), needs_filter=broad)
 
 
 async def library_revision(conn: Connection, *, user_id: int) -> int:

@@ -216,12 +216,13 @@ class Searcher:
         filters: SearchFilters | None,
         deadline: Deadline,
     ) -> list[dict[str, Any]]:
-        statement = self.statements.get(hybrid=qvec is not None, filtered=filters is not None)
         params = repo.search_params(
             user_id=user_id, query=query, qvec=qvec, limit=n, filters=filters, settings=self.settings
         )
         async with self.db.search(deadline) as conn:
-            return await repo.run_search(conn, statement, params)
+            return await repo.run_search(
+                conn, self.statements, params, hybrid=qvec is not None, filtered=filters is not None
+            )
 
     async def _query_vector(self, query: str, deadline: Deadline) -> tuple[list[float] | None, str | None]:
         """Returns the query's vector, or None and the reason it could not be had."""
