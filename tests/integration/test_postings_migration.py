@@ -54,7 +54,7 @@ def test_existing_postings_are_packed_into_blocks(pg_server: EmbeddedServer) -> 
         }
     assert len(before) > 1200
 
-    assert apply_migrations(url) == ["0015_packed_postings"]
+    assert apply_migrations(url)[0] == "0015_packed_postings"
 
     with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
         rows = conn.execute("SELECT * FROM lexeme_postings ORDER BY lexeme, block_no").fetchall()

@@ -184,3 +184,64 @@ async def test_a_filter_narrow_enough_to_list_is_scanned_exactly(tapp: TestApp) 
             )
             row = await (await conn.execute(choice, params)).fetchone()
             assert row is not None and row["exact"] is exact, (item, row)
+
+
+async def test_a_broad_filter_walks_the_graph_checking_each_passage(tapp: TestApp) -> None:
+    # A filter too broad to list, on a library past the exact-scan bound: the dense list walks the
+    # HNSW index and checks each passage's item as it comes, instead of scanning and sorting every
+    # passage that passes a list of the allowed chunks.
+    from psycopg import sql
+
+    from tomehub.search.repo import DenseSpace, build_statement, search_params
+    from tomehub.search.schemas import SearchFilters
+
+    user_id = await _fill(tapp, "two-items", 1500, seed=5)
+    await _fill(tapp, "two-items", 1500, seed=6)
+    db = tapp.app.state.resources.db
+    async with db.write() as conn:
+        await conn.execute("ANALYZE chunk_passages")
+        rows = await (
+            await conn.execute(
+                """SELECT c.item_id, p.chunk_id AS id, p.embedding::text AS e
+                   FROM chunk_passages p JOIN content_chunks c ON c.id = p.chunk_id WHERE p.user_id = %s""",
+                (user_id,),
+            )
+        ).fetchall()
+    allowed_item = rows[0]["item_id"]
+    mine = [r for r in rows if r["item_id"] == allowed_item]
+    assert 0 < len(mine) < len(rows)
+    query = "navigation by the stars"
+    qvec = hashed_bow(query, tapp.embedder.dim)
+    vectors = np.array([[float(x) for x in r["e"].strip("[]").split(",")] for r in mine])
+    sims = vectors @ qvec / np.linalg.norm(vectors, axis=1)
+    exact_top = {mine[i]["id"] for i in np.argsort(-sims)[:10]}
+
+    statement = build_statement(
+        dense=DenseSpace(tapp.embedder.model, tapp.embedder.version, tapp.embedder.dim), filtered=True
+    )
+    settings = tapp.settings.search.model_copy(update={"exact_vector_max_passages": 0})
+    params = search_params(
+        user_id=user_id,
+        query=query,
+        qvec=[float(x) for x in qvec],
+        limit=10,
+        filters=SearchFilters(item_ids=[allowed_item]),
+        settings=settings,
+    )
+    # Broad: the allowed chunks are not listed; no lexical list, so the hits are the dense list's.
+    params |= {"allowed_max": 3, "lex_ids": [], "lex_scores": [], "lex_filtered": True, "query_lexemes": [],
+               "revision": 0}  # fmt: skip
+    async with db.read() as conn, conn.transaction():
+        # At 3,000 passages a sequential scan is cheaper than the graph; the plan of a large library is
+        # what is tested, so the planner is told so.
+        for setting in ("enable_seqscan", "enable_sort"):
+            await conn.execute(f"SET LOCAL {setting} = off")
+        plan = "\n".join(
+            r["QUERY PLAN"]
+            for r in await (await conn.execute(sql.SQL("EXPLAIN ANALYZE ") + statement, params)).fetchall()
+        )
+        hits = await (await conn.execute(statement, params)).fetchall()
+    assert "Index Scan using chunk_passages_hnsw" in plan, plan
+    assert len(hits) == 10
+    assert {h["item_id"] for h in hits} == {allowed_item}
+    assert len({h["chunk_id"] for h in hits} & exact_top) >= 8

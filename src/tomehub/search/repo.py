@@ -49,15 +49,23 @@ allowed_gate AS MATERIALIZED (
 )
 """
 
-# The dense list's filter: every allowed chunk, read items first. It is a plain list on purpose: with
-# it the planner searches a selective filter exactly; given the per-row predicate instead, it walked
-# the HNSW graph, whose filtered walk returned 4 of the 50 chunks asked for at 10,000 chunks (tag of
-# 9 %). Only hybrid statements reference it (an unreferenced CTE is never run).
+# The dense list's filter when its passages are scanned exactly (a listed filter, or a small
+# library): every allowed chunk, read items first (an index-only scan of content_chunks_item_ids).
+# Only hybrid statements reference it, and a CTE is run only when a branch that reads it runs.
 _ALLOWED_DENSE_CTE = """
 allowed_chunks AS MATERIALIZED (
     SELECT c.id FROM content_chunks c WHERE c.item_id IN (SELECT id FROM allowed_items)
 )
 """
+
+# ...and when the HNSW graph is walked (a broad filter on a large library): each passage the index
+# yields is checked by its chunk's item, so the walk stops as soon as passage_depth pass (iterative
+# scans). With the allowed chunks as a list instead, the planner scanned and sorted every passage of
+# the user that passed (~150 ms at 100,000 chunks for a tag of 11 %); the allowed items as an array
+# (computed once) keep the check a per-row filter that the planner cannot turn into a join.
+_ALLOWED_PASSAGE = (
+    "(SELECT ac.item_id FROM content_chunks ac WHERE ac.id = c.chunk_id) = ANY(ARRAY(SELECT id FROM allowed_items))"
+)
 
 ALLOWED_LIST_MAX = 5000
 
@@ -122,16 +130,21 @@ def build_statement(*, dense: DenseSpace | None, filtered: bool) -> sql.Composed
         if dense is not None:
             ctes.append(sql.SQL(_ALLOWED_DENSE_CTE))
         ctes.append(sql.SQL(_LEXICAL_FILTERED))
-        allowed_dense = "c.chunk_id IN (SELECT id FROM allowed_chunks)"
+        allowed_dense, allowed_walk = "c.chunk_id IN (SELECT id FROM allowed_chunks)", _ALLOWED_PASSAGE
     else:
         ctes.append(sql.SQL(_LEXICAL_GIVEN))
-        allowed_dense = "TRUE"
+        allowed_dense = allowed_walk = "TRUE"
     if dense is None:
         ctes.append(sql.SQL(_NO_DENSE))
     else:
         ctes.append(
             dense_ctes(
-                model=dense.model, version=dense.version, dim=dense.dim, allowed=allowed_dense, filtered=filtered
+                model=dense.model,
+                version=dense.version,
+                dim=dense.dim,
+                allowed=allowed_dense,
+                allowed_walk=allowed_walk,
+                filtered=filtered,
             )
         )
     ctes.append(sql.SQL(FUSED_CTE))

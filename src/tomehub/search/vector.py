@@ -55,10 +55,13 @@ def index_name(model: str, version: str) -> str:
     return f"chunk_passages_hnsw_{slug}_{digest}"
 
 
-def dense_ctes(*, model: str, version: str, dim: int, allowed: str, filtered: bool = False) -> sql.Composed:
+def dense_ctes(
+    *, model: str, version: str, dim: int, allowed: str, allowed_walk: str | None = None, filtered: bool = False
+) -> sql.Composed:
     """Returns the CTEs ``dense_plan`` and ``dense`` (chunk_id, similarity, rank); parameters qvec,
-    uid, depth, passage_depth, exact_max. ``allowed`` filters on ``c.chunk_id``; ``filtered``: the
-    statement has search/repo.py's allowed CTEs."""
+    uid, depth, passage_depth, exact_max. ``allowed`` filters the exact scan's passages on
+    ``c.chunk_id``, ``allowed_walk`` (default: the same) the walk's, one passage at a time as the
+    index yields them; ``filtered``: the statement has search/repo.py's allowed CTEs."""
     distance = sql.SQL("c.embedding::vector({dim}) <=> %(qvec)s::vector({dim})").format(dim=sql.Literal(dim))
     own_rows = sql.SQL(
         "c.user_id = %(uid)s AND c.embedding_model = {model} AND c.embedding_version = {version}"
@@ -79,7 +82,7 @@ dense_passages AS (
     UNION ALL
     (SELECT c.chunk_id, {distance} AS distance
        FROM chunk_passages c
-      WHERE {own_rows} AND {allowed} AND NOT (SELECT exact FROM dense_plan)
+      WHERE {own_rows} AND {allowed_walk} AND NOT (SELECT exact FROM dense_plan)
       ORDER BY {distance}
       LIMIT %(passage_depth)s)
 ),
@@ -92,7 +95,12 @@ dense AS (
     LIMIT %(depth)s
 )
 """
-    ).format(distance=distance, own_rows=own_rows, allowed=sql.SQL(allowed))
+    ).format(
+        distance=distance,
+        own_rows=own_rows,
+        allowed=sql.SQL(allowed),
+        allowed_walk=sql.SQL(allowed if allowed_walk is None else allowed_walk),
+    )
 
 
 _TRY_INDEX_LOCK = "SELECT pg_try_advisory_lock(hashtext('tomehub:vector-index')) AS locked"
