@@ -27,10 +27,10 @@ dense AS (SELECT NULL::bigint AS chunk_id, NULL::float8 AS similarity, NULL::big
 """
 
 # A filtered search starts from the allowed items (a few rows: items, not chunks). Their chunks are
-# listed only while there are few of them (at most ALLOWED_LIST_MAX): then the postings scan keeps
-# only those chunks (a hashed lookup per posting, and fewer chunks to score). A broad filter is
-# instead applied inside the scan of the ranked candidates, best first, by the chunk's primary key:
-# about depth / (share of the library allowed) lookups, and never the whole allowed set.
+# listed only while there are few of them (at most ALLOWED_LIST_MAX): then numpy keeps only those
+# chunks before it takes the lexical top. A broad filter is instead applied to the ranked lexical
+# candidates, best first, by the chunk's primary key (_LEXICAL_FILTERED): about depth / (share of
+# the library allowed) lookups, and never the whole allowed set.
 _ALLOWED_CTES = """
 allowed_items AS MATERIALIZED (
     SELECT i.id FROM library_items i
