@@ -12,7 +12,7 @@ from yoyo import get_backend, read_migrations
 from tests.integration.conftest import url_for_database
 from tomehub.library.postings import BLOCK_POSTINGS, PackedBlock
 from tomehub.store.embedded import EmbeddedServer
-from tomehub.store.migrate import MIGRATIONS_DIR, _yoyo_url, apply_migrations
+from tomehub.store.migrate import MIGRATIONS_DIR, apply_migrations, yoyo_url
 
 # 300 chunks over a small vocabulary: "common" is in every chunk (three blocks), "rare" in a few.
 _OLD_LIBRARY = """
@@ -41,7 +41,7 @@ def test_existing_postings_are_packed_into_blocks(pg_server: EmbeddedServer) -> 
     with psycopg.connect(pg_server.url, autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name}")
     url = url_for_database(pg_server.url, name)
-    backend = get_backend(_yoyo_url(url))
+    backend = get_backend(yoyo_url(url))
     older = read_migrations(str(MIGRATIONS_DIR)).filter(lambda m: m.id < "0015")
     with backend.lock():
         backend.apply_migrations(backend.to_apply(older))

@@ -16,7 +16,7 @@ _log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
-def _yoyo_url(url: str) -> str:
+def yoyo_url(url: str) -> str:
     # yoyo picks its psycopg 3 backend by scheme.
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):
@@ -26,7 +26,7 @@ def _yoyo_url(url: str) -> str:
 
 def apply_migrations(url: str) -> list[str]:
     """Applies pending migrations and returns the ids it applied."""
-    backend = get_backend(_yoyo_url(url))
+    backend = get_backend(yoyo_url(url))
     migrations = read_migrations(str(MIGRATIONS_DIR))
     with backend.lock():
         pending = backend.to_apply(migrations)
