@@ -210,6 +210,8 @@ async def run_search(
     conn: Connection, statements: SearchStatements, params: dict[str, Any], *, hybrid: bool, filtered: bool
 ) -> list[dict[str, Any]]:
     """Runs a search: the query's postings, BM25 in numpy, then the search statement."""
+    # The two statements may see different snapshots; a chunk deleted in between has no row to join
+    # in the second, so it drops out of the hits rather than showing stale text.
     lexical = await lexical_list(conn, statements, params, filtered=filtered)
     if not lexical.chunk_ids.size and not hybrid:
         return []
