@@ -358,8 +358,9 @@ async def delete_items_chunks(conn: Connection, *, user_id: int, item_ids: list[
 
 
 async def _delete_chunks(conn: Connection, *, user_id: int, where: str, params: dict[str, Any]) -> int:
-    # Postings (by cascade), document frequencies and statistics change in one statement, after
-    # the caller's lock_library: writers of one user touch lexeme_df only while holding it.
+    # Chunks, document frequencies and statistics change in one statement, then the postings blocks
+    # in one more, all after the caller's lock_library: writers of one user touch lexeme_df and
+    # lexeme_postings only while holding it.
     row = await (
         await conn.execute(
             f"""
@@ -367,8 +368,8 @@ async def _delete_chunks(conn: Connection, *, user_id: int, where: str, params: 
                 DELETE FROM content_chunks WHERE user_id = %(uid)s AND {where}
                 RETURNING id, lexeme_count, passage_count, tsv
             ), gone_df AS (
-                -- The chunks' postings go by cascade; their lexemes are the tsv's (the postings
-                -- were written from it), each counted once per chunk.
+                -- The chunks' lexemes are the tsv's (their postings were written from it), each
+                -- counted once per chunk; _drop_postings then takes the postings out of the blocks.
                 SELECT l.lexeme, count(*) AS n FROM gone, unnest(gone.tsv) l GROUP BY l.lexeme
             ), df_dropped AS (
                 -- Disjoint from df_kept (one statement may not modify a row twice).
