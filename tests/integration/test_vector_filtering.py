@@ -140,7 +140,15 @@ async def test_a_filter_narrow_enough_to_list_is_scanned_exactly(tapp: TestApp) 
     # however large the library. A broad filter still walks.
     from psycopg import sql
 
-    from tomehub.search.repo import _ALLOWED_CTES, _ALLOWED_DENSE_CTE, ALLOWED_LIST_MAX, search_params
+    from tomehub.search.repo import (
+        _ALLOWED_DENSE_CTE,
+        _ALLOWED_ITEMS_CTE,
+        ALLOWED_LIST_MAX,
+        DenseSpace,
+        SearchStatements,
+        lexical_list,
+        search_params,
+    )
     from tomehub.search.schemas import SearchFilters
 
     await _fill(tapp, "wide-user", ALLOWED_LIST_MAX + 100, seed=3)
@@ -164,7 +172,7 @@ async def test_a_filter_narrow_enough_to_list_is_scanned_exactly(tapp: TestApp) 
     )
     choice = sql.SQL(
         "WITH stats AS (SELECT passage_count FROM library_stats WHERE user_id = %(uid)s), "
-        + _ALLOWED_CTES
+        + _ALLOWED_ITEMS_CTE
         + ", "
         + _ALLOWED_DENSE_CTE
         + ", {} "
@@ -182,6 +190,10 @@ async def test_a_filter_narrow_enough_to_list_is_scanned_exactly(tapp: TestApp) 
                 filters=SearchFilters(item_ids=[item]),
                 settings=settings,
             )
+            # The listing verdict is the postings statement's, as in a search.
+            statements = SearchStatements(DenseSpace(tapp.embedder.model, tapp.embedder.version, tapp.embedder.dim))
+            lexical = await lexical_list(conn, statements, params, filtered=True)
+            params["allowed_listed"] = not lexical.needs_filter
             row = await (await conn.execute(choice, params)).fetchone()
             assert row is not None and row["exact"] is exact, (item, row)
 
@@ -229,7 +241,7 @@ async def test_a_broad_filter_walks_the_graph_checking_each_passage(tapp: TestAp
         settings=settings,
     )
     # Broad: the allowed chunks are not listed; no lexical list, so the hits are the dense list's.
-    params |= {"allowed_max": 3, "lex_ids": [], "lex_scores": [], "lex_filtered": True, "query_lexemes": [],
+    params |= {"allowed_listed": False, "lex_ids": [], "lex_scores": [], "query_lexemes": [],
                "revision": 0}  # fmt: skip
     async with db.read() as conn, conn.transaction():
         # At 3,000 passages a sequential scan is cheaper than the graph; the plan of a large library is

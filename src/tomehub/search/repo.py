@@ -31,14 +31,21 @@ dense AS (SELECT NULL::bigint AS chunk_id, NULL::float8 AS similarity, NULL::big
 # chunks before it takes the lexical top. A broad filter is instead applied to the ranked lexical
 # candidates, best first, by the chunk's primary key (_LEXICAL_FILTERED): about depth / (share of
 # the library allowed) lookups, and never the whole allowed set.
-_ALLOWED_CTES = """
+_ALLOWED_ITEMS_CTE = """
 allowed_items AS MATERIALIZED (
     SELECT i.id FROM library_items i
     WHERE i.user_id = %(uid)s AND i.deleted_at IS NULL
       AND (%(f_items)s::uuid[] IS NULL OR i.id = ANY(%(f_items)s::uuid[]))
       AND (%(f_types)s::text[] IS NULL OR i.item_type = ANY(%(f_types)s::text[]))
       AND (%(f_tags)s::text[] IS NULL OR i.tags && %(f_tags)s::text[])
-),
+)
+"""
+
+# Whether the allowed chunks are few enough to list: decided once, by the postings statement, which
+# returns the verdict (and the list); the search statement gets it as the parameter allowed_listed.
+_ALLOWED_CTES = (
+    _ALLOWED_ITEMS_CTE
+    + """,
 allowed_few AS MATERIALIZED (
     SELECT c.id FROM content_chunks c
     WHERE c.item_id IN (SELECT id FROM allowed_items)
@@ -48,6 +55,7 @@ allowed_gate AS MATERIALIZED (
     SELECT count(*) <= %(allowed_max)s AS listed FROM allowed_few
 )
 """
+)
 
 # The dense list's filter when its passages are scanned exactly (a listed filter, or a small
 # library): every allowed chunk, read items first (an index-only scan of content_chunks_item_ids).
@@ -77,7 +85,7 @@ lexical AS (
 )
 """
 
-# A filtered search: unless numpy kept only the listed allowed chunks already (lex_filtered), the
+# A filtered search: unless numpy kept only the listed allowed chunks already (allowed_listed), the
 # arrays hold every scored chunk, best first, and the first depth whose item is allowed are kept: a
 # primary-key lookup per candidate (a scalar subquery: as EXISTS, PostgreSQL hashed every allowed
 # chunk instead), about depth / (share of the library allowed) of them, never the whole allowed set.
@@ -89,7 +97,7 @@ lexical AS (
     FROM (
         SELECT l.chunk_id, l.score, l.ord
         FROM unnest(%(lex_ids)s::bigint[], %(lex_scores)s::float8[]) WITH ORDINALITY AS l(chunk_id, score, ord)
-        WHERE %(lex_filtered)s
+        WHERE %(allowed_listed)s
            OR (SELECT ac.item_id FROM content_chunks ac WHERE ac.id = l.chunk_id) IN (SELECT id FROM allowed_items)
         LIMIT %(depth)s
     ) best
@@ -126,7 +134,7 @@ def build_statement(*, dense: DenseSpace | None, filtered: bool) -> sql.Composed
     """Returns the search statement for a (tier, filter) combination; built once and cached by callers."""
     ctes: list[sql.Composable] = [sql.SQL(STATS_CTE)]
     if filtered:
-        ctes.append(sql.SQL(_ALLOWED_CTES))
+        ctes.append(sql.SQL(_ALLOWED_ITEMS_CTE))
         if dense is not None:
             ctes.append(sql.SQL(_ALLOWED_DENSE_CTE))
         ctes.append(sql.SQL(_LEXICAL_FILTERED))
@@ -221,7 +229,7 @@ async def run_search(
             **params,
             "lex_ids": lexical.chunk_ids.tolist(),
             "lex_scores": lexical.scores.tolist(),
-            "lex_filtered": not lexical.needs_filter,
+            "allowed_listed": not lexical.needs_filter,
             "query_lexemes": lexical.query_lexemes,
             "revision": lexical.revision,
         },

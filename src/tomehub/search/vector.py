@@ -43,10 +43,10 @@ dense_plan AS MATERIALIZED (
 ),
 """
 
-# A filtered search whose allowed chunks were few enough to list (search/repo.py's allowed_gate) scans
-# them exactly: a walk would need passage_depth / (the filter's share of the index) tuples and could
-# stop at hnsw.max_scan_tuples short of them.
-_NARROW_FILTER = "(SELECT listed FROM allowed_gate)"
+# A filtered search whose allowed chunks were few enough to list (the postings statement's verdict,
+# passed as the parameter allowed_listed) scans them exactly: a walk would need passage_depth / (the
+# filter's share of the index) tuples and could stop at hnsw.max_scan_tuples short of them.
+_NARROW_FILTER = "%(allowed_listed)s::boolean"
 
 
 def index_name(model: str, version: str) -> str:
@@ -61,7 +61,8 @@ def dense_ctes(
     """Returns the CTEs ``dense_plan`` and ``dense`` (chunk_id, similarity, rank); parameters qvec,
     uid, depth, passage_depth, exact_max. ``allowed`` filters the exact scan's passages on
     ``c.chunk_id``, ``allowed_walk`` (default: the same) the walk's, one passage at a time as the
-    index yields them; ``filtered``: the statement has search/repo.py's allowed CTEs."""
+    index yields them; ``filtered``: the statement has search/repo.py's allowed CTEs and the
+    parameter allowed_listed."""
     distance = sql.SQL("c.embedding::vector({dim}) <=> %(qvec)s::vector({dim})").format(dim=sql.Literal(dim))
     own_rows = sql.SQL(
         "c.user_id = %(uid)s AND c.embedding_model = {model} AND c.embedding_version = {version}"
