@@ -25,6 +25,12 @@ NOTE = (
     b"# Lighthouses\n\nThe Pharos of Alexandria guided ships into the harbour for centuries. "
     b"Its keepers burned wood and later oil to keep the light.\n"
 )
+# More passages than one embedding batch: its chunks are written first, then embedded batch by batch.
+LONG_NOTE = b"# Keepers\n\n" + b"\n\n".join(
+    b"Keeper %d trimmed the wick of lamp %d, polished its lens and logged each ship that passed the rocks "
+    b"at night, with its flag, its heading and the weather of the watch. " % (n, n) * 6
+    for n in range(40)
+)
 
 
 class GatedEmbedder(HashingEmbedder):
@@ -164,8 +170,31 @@ async def test_an_item_deleted_while_its_file_is_parsed_gets_no_chunk(
     finally:
         resume.set()
         await _stop(worker)
-    _assert_cancelled(run, "while it was being parsed")
+    _assert_cancelled(run, "before its text was indexed")
     assert run["chunks_written"] == 0
+    left = await _leftovers(tapp, accepted["item_id"])
+    assert left["chunks"] == 0 and left["passages"] == 0 and left["stats_consistent"]
+
+
+async def test_an_item_deleted_while_its_small_file_is_embedded_gets_no_chunk(
+    tapp: TestApp, gated: GatedEmbedder
+) -> None:
+    _, h = tapp.new_user()
+    gated.gate.clear()
+    accepted = await _upload(tapp, h, "pharos.md", NOTE)
+    worker = _background_worker(tapp)
+    try:
+        await asyncio.wait_for(gated.entered.wait(), 10)
+        # A file of one embedding batch is embedded before anything of it is written.
+        assert (await _leftovers(tapp, accepted["item_id"]))["chunks"] == 0
+        await _delete(tapp, h, accepted["item_id"])
+        gated.gate.set()
+        run = await tapp.wait_run(h, accepted["run_id"])
+    finally:
+        gated.gate.set()
+        await _stop(worker)
+    _assert_cancelled(run, "before its text was indexed")
+    assert run["chunks_written"] == 0 and run["passages_embedded"] == 0
     left = await _leftovers(tapp, accepted["item_id"])
     assert left["chunks"] == 0 and left["passages"] == 0 and left["stats_consistent"]
 
@@ -173,7 +202,7 @@ async def test_an_item_deleted_while_its_file_is_parsed_gets_no_chunk(
 async def test_an_item_deleted_while_its_file_is_embedded_keeps_nothing(tapp: TestApp, gated: GatedEmbedder) -> None:
     _, h = tapp.new_user()
     gated.gate.clear()
-    accepted = await _upload(tapp, h, "keepers.md", NOTE)
+    accepted = await _upload(tapp, h, "keepers.md", LONG_NOTE)
     worker = _background_worker(tapp)
     try:
         await asyncio.wait_for(gated.entered.wait(), 10)

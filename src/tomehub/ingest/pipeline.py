@@ -16,7 +16,7 @@ from uuid import UUID
 
 from tomehub.errors import DocumentError, DocumentTooLarge, EmptyDocument, PoisonFile
 from tomehub.ingest import highlights, repo
-from tomehub.ingest.chunking import Chunk
+from tomehub.ingest.chunking import Chunk, content_hash
 from tomehub.ingest.page_progress import page_recorder
 from tomehub.ingest.parsers import ParsedDocument
 from tomehub.ingest.parsers.highlights import KINDLE, highlight_format, read_highlights
@@ -80,12 +80,9 @@ async def process_file(*, ctx: WorkerContext, file_id: UUID) -> None:
             ctx, file_id=file_id, run_id=run_id, user_id=user_id, item_id=item_id, filename=filename, exc=exc
         )
         return
-    async with ctx.db.write() as conn, conn.transaction():
-        # The lock deletion takes, then the item's row: a delete either committed before (and the
-        # file is cancelled here) or waits until these chunks are written, and then deletes them.
-        await library_repo.lock_library(conn, user_id=user_id)
-        if await _cancel_if_deleted(conn, row, when="while it was being parsed"):
-            return
+    # Read before the library's lock is taken: a vector copied from a row deleted meanwhile is still
+    # the vector of that text.
+    async with ctx.db.read() as conn:
         reusable = await library_repo.reusable_embeddings(
             conn,
             user_id=user_id,
@@ -93,11 +90,19 @@ async def process_file(*, ctx: WorkerContext, file_id: UUID) -> None:
             model=ctx.embedder.model,
             version=ctx.embedder.version,
         )
+    embedded, failure = await _embed_up_front(ctx, chunks, reusable)
+    written = [new_chunk(c, BODY, config, reusable) for c in chunks]
+    async with ctx.db.write() as conn, conn.transaction():
+        # The lock deletion takes, then the item's row: a delete either committed before (and the
+        # file is cancelled here) or waits until these chunks are written, and then deletes them.
+        await library_repo.lock_library(conn, user_id=user_id)
+        if await _cancel_if_deleted(conn, row, when="before its text was indexed"):
+            return
         write = await library_repo.write_chunks(
             conn,
             user_id=user_id,
             item_id=item_id,
-            chunks=[new_chunk(c, BODY, config, reusable) for c in chunks],
+            chunks=written,
             embedding_model=ctx.embedder.model,
             embedding_version=ctx.embedder.version,
         )
@@ -108,8 +113,39 @@ async def process_file(*, ctx: WorkerContext, file_id: UUID) -> None:
         if item is not None and not item["author"] and doc.author:
             fields["author"] = doc.author[:300]
         await library_repo.update_item(conn, user_id=user_id, item_id=item_id, fields=fields)
-        await repo.add_run_counts(conn, run_id=run_id, written=write.inserted)
-    await _embed_and_finish(ctx, row)
+        await repo.add_run_counts(conn, run_id=run_id, written=write.inserted, embedded=embedded, file_id=file_id)
+        # Every passage written with its vector (none kept from an earlier version, which may lack
+        # one): the file is done in the same transaction as its chunks.
+        complete = write.kept == 0 and all(p.embedding is not None for c in written for p in c.passages)
+        if complete:
+            await _finish(conn, row)
+    if failure is not None:
+        await _embedding_failed(ctx, row, failure)
+    elif not complete:
+        await _embed_and_finish(ctx, row)
+
+
+async def _embed_up_front(
+    ctx: WorkerContext, chunks: list[Chunk], reusable: dict[str, str]
+) -> tuple[int, Exception | None]:
+    """Embeds a small file's new passages before its chunks are written, adding their vectors to
+    ``reusable`` (content hash -> vector); returns how many passages took one, and the embedder's
+    failure if it failed. The passages are then written with their vectors in one transaction:
+    no second transaction updates them (each update is a new row version and a second entry in every
+    index), and no query looks for passages missing a vector. A file of more passages than one
+    embedding batch is embedded after its chunks are written, batch by batch (embed_pending), so
+    that its run shows progress and an interruption resumes where it stopped."""
+    texts = {content_hash(p): p for c in chunks for p in c.passages}
+    missing = [h for h in texts if h not in reusable]
+    if not missing or len(missing) > ctx.settings.embedding.batch_size:
+        return 0, None
+    try:
+        vectors = await ctx.embedder.embed_passages([texts[h] for h in missing])
+    except EMBEDDING_FAILURES as exc:
+        return 0, exc
+    reusable.update((h, library_repo.vector_literal(vectors[i].tolist())) for i, h in enumerate(missing))
+    fresh = set(missing)
+    return sum(content_hash(p) in fresh for c in chunks for p in c.passages), None
 
 
 async def embed_file(*, ctx: WorkerContext, file_id: UUID) -> None:
@@ -177,7 +213,7 @@ async def _import_highlight_file(ctx: WorkerContext, row: dict[str, Any], data: 
 
 
 async def _embed_and_finish(ctx: WorkerContext, row: dict[str, Any], *, whole_library: bool = False) -> None:
-    file_id, run_id, item_id, filename = row["id"], row["run_id"], row["item_id"], row["filename"]
+    file_id, run_id, item_id = row["id"], row["run_id"], row["item_id"]
     try:
         await embed_pending(
             ctx=ctx,
@@ -192,13 +228,21 @@ async def _embed_and_finish(ctx: WorkerContext, row: dict[str, Any], *, whole_li
     async with ctx.db.write() as conn, conn.transaction():
         if await _cancel_if_deleted(conn, row, when="while it was being embedded"):
             return
-        if await _load_file(conn, file_id) is not None:
-            # Passages this file did not embed itself were reused: kept, copied from identical text,
-            # or embedded meanwhile by another job. An earlier attempt's embeddings count as its own.
-            await repo.count_reused_passages(conn, file_id=file_id, run_id=run_id, item_id=item_id)
-            await repo.finish_file(conn, file_id=file_id, run_id=run_id, filename=filename, error_code=None, error=None)
-            if row.get("embedding_attempts"):
-                await repo.set_embedding_retry(conn, run_id=run_id, error=None, retry_at_s=None)
+        await _finish(conn, row)
+
+
+async def _finish(conn: Connection, row: dict[str, Any]) -> None:
+    """Counts a file's reused passages and finishes it in its run, unless it is finished already.
+    Call inside a transaction that holds the item's share lock (_cancel_if_deleted)."""
+    file_id, run_id = row["id"], row["run_id"]
+    if await _load_file(conn, file_id) is None:
+        return
+    # Passages this file did not embed itself were reused: kept, copied from identical text, or
+    # embedded meanwhile by another job. An earlier attempt's embeddings count as its own.
+    await repo.count_reused_passages(conn, file_id=file_id, run_id=run_id, item_id=row["item_id"])
+    await repo.finish_file(conn, file_id=file_id, run_id=run_id, filename=row["filename"], error_code=None, error=None)
+    if row.get("embedding_attempts"):
+        await repo.set_embedding_retry(conn, run_id=run_id, error=None, retry_at_s=None)
 
 
 async def _embedding_failed(ctx: WorkerContext, row: dict[str, Any], exc: Exception) -> None:
