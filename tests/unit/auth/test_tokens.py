@@ -104,3 +104,32 @@ def test_workers_starting_together_agree_on_one_key(tmp_path: Path) -> None:
 
 def _key_modulus(path: Path) -> int:
     return load_or_create_signing_key(path).private_numbers().public_numbers.n
+
+
+def test_a_verified_token_is_remembered_until_it_expires(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    key_path = tmp_path / "key.pem"
+    settings = AuthSettings(leeway_s=0)
+    verifier = TokenVerifier(settings, local_key_path=key_path)
+    decodes = 0
+    decode = jwt.decode
+
+    def counting_decode(*args: object, **kwargs: object) -> object:
+        nonlocal decodes
+        decodes += 1
+        return decode(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(jwt, "decode", counting_decode)
+    token = issue_local_token(settings, key_path, "alice", ttl_s=2)
+    assert verifier.verify(token).uid == "alice"
+    assert verifier.verify(token).uid == "alice"
+    assert decodes == 1  # the second request's token was not verified again
+    # A bad token is never remembered: each try is verified, and refused.
+    forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    for _ in range(2):
+        with pytest.raises(Unauthorized):
+            verifier.verify(forged)
+    assert decodes == 3
+    # Past its expiry the token is verified again, and refused.
+    time.sleep(2.2)
+    with pytest.raises(Unauthorized, match="expired"):
+        verifier.verify(token)
