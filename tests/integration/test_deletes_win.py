@@ -17,6 +17,7 @@ from asgi_lifespan import LifespanManager
 from tests.integration.conftest import TestApp, make_settings
 from tests.unit.ingest.test_svg_text import _fixed_layout_epub, _svg_page
 from tomehub.ingest import accept, pipeline
+from tomehub.library import repo as library_repo
 from tomehub.llm.base import Matrix
 from tomehub.llm.fake.embedding import HashingEmbedder
 from tomehub.main import create_app
@@ -172,6 +173,38 @@ async def test_an_item_deleted_while_its_file_is_parsed_gets_no_chunk(
         await _stop(worker)
     _assert_cancelled(run, "before its text was indexed")
     assert run["chunks_written"] == 0
+    left = await _leftovers(tapp, accepted["item_id"])
+    assert left["chunks"] == 0 and left["passages"] == 0 and left["stats_consistent"]
+
+
+async def test_an_item_deleted_between_adding_its_chunks_and_indexing_them_gets_no_chunk(
+    tapp: TestApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A new item's chunks are added before the library's lock is taken; a delete in that window
+    # neither waits for them nor deadlocks with them, and they are rolled back.
+    added, resume = asyncio.Event(), asyncio.Event()
+    add = library_repo.add_chunks
+
+    async def add_then_wait(*args: Any, **kwargs: Any) -> list[int]:
+        ids = await add(*args, **kwargs)
+        added.set()
+        await resume.wait()
+        return ids
+
+    monkeypatch.setattr(library_repo, "add_chunks", add_then_wait)
+    _, h = tapp.new_user()
+    accepted = await _upload(tapp, h, "pharos.md", NOTE)
+    worker = _background_worker(tapp)
+    try:
+        await asyncio.wait_for(added.wait(), 10)
+        await asyncio.wait_for(_delete(tapp, h, accepted["item_id"]), 10)
+        resume.set()
+        run = await tapp.wait_run(h, accepted["run_id"])
+    finally:
+        resume.set()
+        await _stop(worker)
+    _assert_cancelled(run, "before its text was indexed")
+    assert run["chunks_written"] == 0 and run["passages_embedded"] == 0
     left = await _leftovers(tapp, accepted["item_id"])
     assert left["chunks"] == 0 and left["passages"] == 0 and left["stats_consistent"]
 

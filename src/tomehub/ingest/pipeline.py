@@ -33,6 +33,7 @@ from tomehub.ingest.service import (
 )
 from tomehub.library import repo as library_repo
 from tomehub.library.analysis import detect_config
+from tomehub.library.repo import ChunkWrite, NewChunk
 from tomehub.llm.embedder import EMBEDDING_FAILURES, describe_failure
 from tomehub.store.db import Connection
 from tomehub.store.originals import open_originals
@@ -92,37 +93,67 @@ async def process_file(*, ctx: WorkerContext, file_id: UUID) -> None:
         )
     embedded, failure = await _embed_up_front(ctx, chunks, reusable)
     written = [new_chunk(c, BODY, config, reusable) for c in chunks]
-    async with ctx.db.write() as conn, conn.transaction():
-        # The lock deletion takes, then the item's row: a delete either committed before (and the
-        # file is cancelled here) or waits until these chunks are written, and then deletes them.
-        await library_repo.lock_library(conn, user_id=user_id)
-        if await _cancel_if_deleted(conn, row, when="before its text was indexed"):
-            return
-        write = await library_repo.write_chunks(
-            conn,
-            user_id=user_id,
-            item_id=item_id,
-            chunks=written,
-            embedding_model=ctx.embedder.model,
-            embedding_version=ctx.embedder.version,
-        )
-        fields: dict[str, object] = {"language": config, "status": "ready", "status_detail": None}
-        item = await library_repo.get_item(conn, user_id=user_id, item_id=item_id)
-        if item is not None and item["title"] == title_from_filename(filename) and doc.title:
-            fields["title"] = doc.title[:500]
-        if item is not None and not item["author"] and doc.author:
-            fields["author"] = doc.author[:300]
-        await library_repo.update_item(conn, user_id=user_id, item_id=item_id, fields=fields)
-        await repo.add_run_counts(conn, run_id=run_id, written=write.inserted, embedded=embedded, file_id=file_id)
-        # Every passage written with its vector (none kept from an earlier version, which may lack
-        # one): the file is done in the same transaction as its chunks.
-        complete = write.kept == 0 and all(p.embedding is not None for c in written for p in c.passages)
-        if complete:
-            await _finish(conn, row)
+    try:
+        async with ctx.db.write() as conn, conn.transaction():
+            write = await _write_chunks(ctx, conn, row, written)
+            fields: dict[str, object] = {"language": config, "status": "ready", "status_detail": None}
+            item = await library_repo.get_item(conn, user_id=user_id, item_id=item_id)
+            if item is not None and item["title"] == title_from_filename(filename) and doc.title:
+                fields["title"] = doc.title[:500]
+            if item is not None and not item["author"] and doc.author:
+                fields["author"] = doc.author[:300]
+            await library_repo.update_item(conn, user_id=user_id, item_id=item_id, fields=fields)
+            await repo.add_run_counts(conn, run_id=run_id, written=write.inserted, embedded=embedded, file_id=file_id)
+            # Every passage written with its vector (none kept from an earlier version, which may
+            # lack one): the file is done in the same transaction as its chunks.
+            complete = write.kept == 0 and all(p.embedding is not None for c in written for p in c.passages)
+            if complete:
+                await _finish(conn, row)
+    except _ItemDeleted:
+        # Rolled back, so nothing of the file was written; the file ends cancelled.
+        async with ctx.db.write() as conn, conn.transaction():
+            await library_repo.lock_library(conn, user_id=user_id)
+            await _cancel_if_deleted(conn, row, when="before its text was indexed")
+        return
     if failure is not None:
         await _embedding_failed(ctx, row, failure)
     elif not complete:
         await _embed_and_finish(ctx, row)
+
+
+class _ItemDeleted(Exception):
+    """The file's item was deleted before its chunks were indexed: the transaction rolls back."""
+
+
+async def _write_chunks(
+    ctx: WorkerContext, conn: Connection, row: dict[str, Any], chunks: list[NewChunk]
+) -> ChunkWrite:
+    """Writes a file's chunks in the caller's transaction, or raises _ItemDeleted.
+
+    The library's lock serialises one user's writers, as they update the same postings, document
+    frequencies and statistics. A new item's chunks and passages are added before it is taken: they
+    are rows no one else can see, and inserting the passages' vectors into the HNSW graph is most of
+    a small document's write, which other documents need not wait for. Then the lock deletion takes,
+    then the item's row: a delete either committed before (and the file is cancelled) or waits until
+    these chunks are written, and then deletes them."""
+    user_id, item_id = row["user_id"], row["item_id"]
+    model, version = ctx.embedder.model, ctx.embedder.version
+    new_item = not await library_repo.existing_chunks(conn, item_id=item_id)
+    added = (
+        await library_repo.add_chunks(
+            conn, user_id=user_id, item_id=item_id, chunks=chunks, embedding_model=model, embedding_version=version
+        )
+        if new_item
+        else []
+    )
+    await library_repo.lock_library(conn, user_id=user_id)
+    if not await library_repo.lock_live_item(conn, user_id=user_id, item_id=item_id):
+        raise _ItemDeleted
+    if new_item:
+        return await library_repo.index_new_item_chunks(conn, user_id=user_id, chunk_ids=added)
+    return await library_repo.write_chunks(
+        conn, user_id=user_id, item_id=item_id, chunks=chunks, embedding_model=model, embedding_version=version
+    )
 
 
 async def _embed_up_front(

@@ -340,6 +340,15 @@ async def write_chunks(
     return ChunkWrite(inserted=len(fresh), deleted=deleted, kept=len(chunks) - len(fresh))
 
 
+async def index_new_item_chunks(conn: Connection, *, user_id: int, chunk_ids: list[int]) -> ChunkWrite:
+    """Indexes a new item's chunks added by add_chunks (see write_chunks for an item that has some).
+    Call inside a transaction that holds ``lock_library``."""
+    await index_chunks(conn, user_id=user_id, chunk_ids=chunk_ids)
+    if chunk_ids:
+        await bump_revision(conn, user_id=user_id)
+    return ChunkWrite(inserted=len(chunk_ids), deleted=0, kept=0)
+
+
 async def delete_item_chunks(conn: Connection, *, user_id: int, item_id: UUID) -> int:
     """Deletes all chunks of an item (their postings go with them) and updates the statistics."""
     return await delete_items_chunks(conn, user_id=user_id, item_ids=[item_id])
@@ -460,10 +469,35 @@ async def _insert_chunks(
     embedding_model: str,
     embedding_version: str,
 ) -> None:
-    # One statement analyses the texts (PostgreSQL's snowball stemmer for each chunk's language),
-    # inserts the chunks and their passages, writes the postings and updates the user's statistics.
+    ids = await add_chunks(
+        conn,
+        user_id=user_id,
+        item_id=item_id,
+        chunks=chunks,
+        embedding_model=embedding_model,
+        embedding_version=embedding_version,
+    )
+    await index_chunks(conn, user_id=user_id, chunk_ids=ids)
+
+
+async def add_chunks(
+    conn: Connection,
+    *,
+    user_id: int,
+    item_id: UUID,
+    chunks: list[NewChunk],
+    embedding_model: str,
+    embedding_version: str,
+) -> list[int]:
+    """Inserts chunks and their passages (with the vectors they carry) and returns the chunks' ids;
+    they are not yet in the postings nor counted in the statistics (index_chunks, in the same
+    transaction). Touches no row another writer holds, so a new item's chunks may be added before
+    the library's lock is taken: inserting the passages' vectors into the HNSW graph is most of a
+    small document's write, and other documents' writes need not wait for it."""
+    # One statement analyses the texts (PostgreSQL's snowball stemmer for each chunk's language) and
+    # inserts the chunks and their passages.
     passages = [(c.chunk_index, n, p) for c in chunks for n, p in enumerate(c.passages)]
-    await conn.execute(
+    cur = await conn.execute(
         """
         WITH src AS (
             SELECT s.*, to_tsvector(s.cfg::regconfig, s.analysed) AS tsv
@@ -480,7 +514,7 @@ async def _insert_chunks(
                              FROM unnest(src.tsv) l), 0),
                    src.hash, src.npass, src.ocr
             FROM src
-            RETURNING id, chunk_index, tsv, lexeme_count, ts_config, passage_count
+            RETURNING id, chunk_index
         ), passages AS (
             INSERT INTO chunk_passages (chunk_id, user_id, passage_index, text, content_hash, embedding,
                                         embedding_model, embedding_version)
@@ -490,6 +524,44 @@ async def _insert_chunks(
             FROM unnest(%(p_idx)s::int[], %(p_n)s::int[], %(p_text)s::text[], %(p_hash)s::text[],
                         %(p_emb)s::text[]) AS p(idx, n, text, hash, emb)
             JOIN ins ON ins.chunk_index = p.idx
+        )
+        SELECT id FROM ins ORDER BY id
+        """,
+        {
+            "user_id": user_id,
+            "item_id": item_id,
+            "idx": [c.chunk_index for c in chunks],
+            "text": [c.text for c in chunks],
+            "analysed": [normalize(c.text, c.ts_config) for c in chunks],
+            "ctype": [c.content_type for c in chunks],
+            "cfg": [c.ts_config for c in chunks],
+            "hash": [c.content_hash for c in chunks],
+            "page": [c.page for c in chunks],
+            "chapter": [c.chapter for c in chunks],
+            "npass": [len(c.passages) for c in chunks],
+            "ocr": [c.ocr for c in chunks],
+            "p_idx": [idx for idx, _, _ in passages],
+            "p_n": [n for _, n, _ in passages],
+            "p_text": [p.text for _, _, p in passages],
+            "p_hash": [p.content_hash for _, _, p in passages],
+            "p_emb": [p.embedding for _, _, p in passages],
+            "model": embedding_model,
+            "version": embedding_version,
+        },
+    )
+    return [int(r["id"]) for r in await cur.fetchall()]
+
+
+async def index_chunks(conn: Connection, *, user_id: int, chunk_ids: list[int]) -> None:
+    """Adds chunks written by add_chunks to the user's postings, document frequencies and statistics.
+    Call inside a transaction that holds ``lock_library``: the rows it updates are every writer's."""
+    if not chunk_ids:
+        return
+    await conn.execute(
+        """
+        WITH ins AS (
+            SELECT c.id, c.tsv, c.lexeme_count, c.ts_config, c.passage_count
+            FROM content_chunks c WHERE c.id = ANY(%(ids)s::bigint[])
         ), fresh AS (
             -- The new chunks' postings, packed per lexeme in chunk id order (library/postings.py).
             SELECT l.lexeme, count(*)::int AS n, min(ins.id) AS lo, max(ins.id) AS hi,
@@ -539,28 +611,7 @@ async def _insert_chunks(
                        array_agg(DISTINCT ts_config::text) AS cfgs FROM ins) t
          WHERE s.user_id = %(user_id)s
         """,
-        {
-            "user_id": user_id,
-            "item_id": item_id,
-            "idx": [c.chunk_index for c in chunks],
-            "text": [c.text for c in chunks],
-            "analysed": [normalize(c.text, c.ts_config) for c in chunks],
-            "ctype": [c.content_type for c in chunks],
-            "cfg": [c.ts_config for c in chunks],
-            "hash": [c.content_hash for c in chunks],
-            "page": [c.page for c in chunks],
-            "chapter": [c.chapter for c in chunks],
-            "npass": [len(c.passages) for c in chunks],
-            "ocr": [c.ocr for c in chunks],
-            "p_idx": [idx for idx, _, _ in passages],
-            "p_n": [n for _, n, _ in passages],
-            "p_text": [p.text for _, _, p in passages],
-            "p_hash": [p.content_hash for _, _, p in passages],
-            "p_emb": [p.embedding for _, _, p in passages],
-            "model": embedding_model,
-            "version": embedding_version,
-            "block_postings": BLOCK_POSTINGS,
-        },
+        {"user_id": user_id, "ids": chunk_ids, "block_postings": BLOCK_POSTINGS},
     )
 
 
