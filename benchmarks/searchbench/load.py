@@ -86,14 +86,17 @@ async def insert_pending_item(db: Database, user: int, doc: Document) -> UUID:
 
 
 async def index_document(db: Database, user: int, item_id: UUID, doc: Document, space: EmbeddingSpace) -> int:
-    """The indexing transaction of ``process_file``: lock, reuse lookup, write_chunks, item update."""
+    """The indexing of ``process_file`` (its ``_write_chunks``): the reuse lookup, then one transaction
+    that adds the new item's chunks and passages, takes the library's lock, checks the item, indexes
+    the chunks and updates the item."""
     hashes = [p.content_hash for c in doc.chunks for p in c.passages]
-    async with db.write() as conn, conn.transaction():
-        await library_repo.lock_library(conn, user_id=user)
+    async with db.read() as conn:
         await library_repo.reusable_embeddings(
             conn, user_id=user, hashes=hashes, model=space.model, version=space.version
         )
-        write = await library_repo.write_chunks(
+    async with db.write() as conn, conn.transaction():
+        assert not await library_repo.existing_chunks(conn, item_id=item_id)
+        added = await library_repo.add_chunks(
             conn,
             user_id=user,
             item_id=item_id,
@@ -101,6 +104,9 @@ async def index_document(db: Database, user: int, item_id: UUID, doc: Document, 
             embedding_model=space.model,
             embedding_version=space.version,
         )
+        await library_repo.lock_library(conn, user_id=user)
+        assert await library_repo.lock_live_item(conn, user_id=user, item_id=item_id)
+        write = await library_repo.index_new_item_chunks(conn, user_id=user, chunk_ids=added)
         await library_repo.get_item(conn, user_id=user, item_id=item_id)
         await library_repo.update_item(
             conn, user_id=user, item_id=item_id, fields={"language": doc.ts_config, "status": "ready"}

@@ -16,7 +16,6 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
-from searchbench import apifixes
 from tomehub.config import Settings
 from tomehub.llm.base import Matrix, ProviderUnavailable
 from tomehub.llm.fake.embedding import HashingEmbedder
@@ -64,24 +63,18 @@ def serve(
     model: str,
     version: str,
     keyword: bool,
-    api_fixes: bool,
 ) -> None:
     """Runs uvicorn like ``tomehub serve`` (INFO logging, uvicorn's own log at warning, no access log),
-    with the hashing embedder and without the ingestion worker (nothing is ingested meanwhile).
-    ``api_fixes`` applies the suggested fixes of the request path (``searchbench.apifixes``)."""
+    with the hashing embedder and without the ingestion worker (nothing is ingested meanwhile)."""
     import uvicorn
 
     from tomehub.ops.logs import configure_logging
 
-    if api_fixes:
-        apifixes.install_token_cache()
     settings = bench_settings(database_url=database_url, data_dir=data_dir)
     configure_logging(settings.log_level)
     kind = UnavailableQueryEmbedder if keyword else HashingEmbedder
     embedder = kind(dim=dim, model=model, version=version)
     app = build_app(settings, embedder)
-    if api_fixes:
-        apifixes.install_async_dependencies(app)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
@@ -112,7 +105,6 @@ def running_server(
     model: str,
     version: str,
     keyword: bool,
-    api_fixes: bool = False,
     log: Path,
 ) -> Iterator[str]:
     """Starts the server process, waits until it answers /api/health, yields its base URL."""
@@ -130,8 +122,6 @@ def running_server(
     ]
     if keyword:
         args.append("--keyword-only")
-    if api_fixes:
-        args.append("--api-fixes")
     with log.open("ab") as sink:
         process = subprocess.Popen(args, stdout=sink, stderr=sink)
     base_url = f"http://127.0.0.1:{port}"

@@ -18,7 +18,7 @@ from tomehub.search.schemas import TIER_HEADER
 router = APIRouter(prefix="/api", tags=["answer"])
 
 
-def get_answers(request: Request) -> AnswerService:
+async def get_answers(request: Request) -> AnswerService:
     answers: AnswerService = request.app.state.answers
     return answers
 

@@ -14,7 +14,7 @@ from tomehub.auth.passwords import Passwords
 from tomehub.auth.tokens import Principal
 from tomehub.config import Settings
 from tomehub.errors import Unauthorized
-from tomehub.resources import get_deadline, get_resources
+from tomehub.resources import deadline_of, resources_of
 
 
 @dataclass(frozen=True)
@@ -56,12 +56,12 @@ def build_auth_services(settings: Settings) -> AuthServices:
     )
 
 
-def get_auth_services(request: Request) -> AuthServices:
+async def get_auth_services(request: Request) -> AuthServices:
     services: AuthServices = request.app.state.auth
     return services
 
 
-def get_principal(request: Request) -> Principal:
+def principal_of(request: Request) -> Principal:
     """Returns the principal the auth middleware verified for this request."""
     principal = request.scope.get("state", {}).get("principal")
     if not isinstance(principal, Principal):
@@ -69,10 +69,15 @@ def get_principal(request: Request) -> Principal:
     return principal
 
 
+async def get_principal(request: Request) -> Principal:
+    # Async, as every dependency of a hot route: see tomehub/resources.py.
+    return principal_of(request)
+
+
 async def current_user(request: Request) -> User:
-    principal = get_principal(request)
-    resources = get_resources(request)
-    deadline = get_deadline(request)
+    principal = principal_of(request)
+    resources = resources_of(request)
+    deadline = deadline_of(request)
     user_id = await resources.users.user_id(principal.uid, deadline=deadline)
     services: AuthServices | None = getattr(request.app.state, "auth", None)
     if services is None:

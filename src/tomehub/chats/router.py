@@ -22,7 +22,7 @@ router = APIRouter(prefix="/api", tags=["chats"])
 MAX_QUERY_CHARS = 200
 
 
-def get_chats(request: Request) -> ChatService:
+async def get_chats(request: Request) -> ChatService:
     chats: ChatService = request.app.state.chats
     return chats
 

@@ -24,7 +24,7 @@ from tomehub.store.text import unstorable
 router = APIRouter(prefix="/api", tags=["ingest"])
 
 
-def get_queue(request: Request) -> IngestQueue:
+async def get_queue(request: Request) -> IngestQueue:
     queue: IngestQueue = request.app.state.ingest_queue
     return queue
 
@@ -40,7 +40,7 @@ def _form_body(file_description: str, *fields: str) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": form}}}}
 
 
-def get_upload_slots(request: Request) -> UploadSlots:
+async def get_upload_slots(request: Request) -> UploadSlots:
     slots: UploadSlots = request.app.state.upload_slots
     return slots
 

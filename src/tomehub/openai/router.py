@@ -73,7 +73,7 @@ def openai_error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {**doc, "model": OpenAIErrorOut} for status, doc in error_responses(*statuses).items()}
 
 
-def get_chats(request: Request) -> ChatService:
+async def get_chats(request: Request) -> ChatService:
     chats: ChatService = request.app.state.chats
     return chats
 

@@ -17,7 +17,7 @@ router = APIRouter(prefix="/api", tags=["search"])
 DEGRADED_HEADER = "X-TomeHub-Degraded"
 
 
-def get_searcher(request: Request) -> Searcher:
+async def get_searcher(request: Request) -> Searcher:
     searcher: Searcher = request.app.state.searcher
     return searcher
 

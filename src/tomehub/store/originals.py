@@ -249,7 +249,7 @@ def open_originals(settings: Settings) -> OriginalStore:
     return LocalOriginals(settings.resolved_data_dir / "originals")
 
 
-def get_originals(request: Request) -> OriginalStore:
+async def get_originals(request: Request) -> OriginalStore:
     """Returns the app's original store (built once at start-up)."""
     store: OriginalStore = request.app.state.originals
     return store
