@@ -49,18 +49,16 @@ class OriginalMissing(DocumentError):
 
 async def process_file(*, ctx: WorkerContext, file_id: UUID) -> None:
     """Parses, chunks, indexes and embeds one queued file. Safe to run again after any failure."""
-    async with ctx.db.write() as conn:
-        row = await _load_file(conn, file_id)
-    if row is None:
-        _log.info("file %s already processed", file_id)
-        return
-    run_id, user_id, item_id, filename = row["run_id"], row["user_id"], row["item_id"], row["filename"]
-    # Deletes win: a file whose item was deleted while it waited is dropped here, before any work.
     async with ctx.db.write() as conn, conn.transaction():
+        row = await _load_file(conn, file_id)
+        if row is None:
+            _log.info("file %s already processed", file_id)
+            return
+        # Deletes win: a file whose item was deleted while it waited is dropped here, before any work.
         if await _cancel_if_deleted(conn, row, when="before it was processed"):
             return
-    async with ctx.db.write() as conn:
-        await repo.mark_run_started(conn, run_id=run_id)
+        await repo.mark_run_started(conn, run_id=row["run_id"])
+    run_id, user_id, item_id, filename = row["run_id"], row["user_id"], row["item_id"], row["filename"]
     try:
         data = await _read_original(ctx, row)
     except DocumentError as exc:
