@@ -89,7 +89,9 @@ async def process_file(*, ctx: WorkerContext, file_id: UUID) -> None:
             model=ctx.embedder.model,
             version=ctx.embedder.version,
         )
-    embedded, failure = await _embed_up_front(ctx, chunks, reusable)
+        new_item = not await library_repo.existing_chunks(conn, item_id=item_id)
+    # Only a new item's: every passage of it is written, so each vector lands and is counted once.
+    embedded, failure = await _embed_up_front(ctx, chunks, reusable) if new_item else (0, None)
     written = [new_chunk(c, BODY, config, reusable) for c in chunks]
     try:
         async with ctx.db.write() as conn, conn.transaction():
@@ -157,8 +159,8 @@ async def _write_chunks(
 async def _embed_up_front(
     ctx: WorkerContext, chunks: list[Chunk], reusable: dict[str, str]
 ) -> tuple[int, Exception | None]:
-    """Embeds a small file's new passages before its chunks are written, adding their vectors to
-    ``reusable`` (content hash -> vector); returns how many passages took one, and the embedder's
+    """Embeds the passages of a new item's small file before its chunks are written, adding their
+    vectors to ``reusable`` (content hash -> vector); returns how many passages took one, and the embedder's
     failure if it failed. The passages are then written with their vectors in one transaction:
     no second transaction updates them (each update is a new row version and a second entry in every
     index), and no query looks for passages missing a vector. A file of more passages than one
