@@ -166,7 +166,9 @@ async def _embed_up_front(
     index), and no query looks for passages missing a vector. A file of more passages than one
     embedding batch is embedded after its chunks are written, batch by batch (embed_pending), so
     that its run shows progress and an interruption resumes where it stopped."""
-    texts = {content_hash(p): p for c in chunks for p in c.passages}
+    passages = [p for c in chunks for p in c.passages]
+    hashes = [content_hash(p) for p in passages]
+    texts = dict(zip(hashes, passages, strict=True))
     missing = [h for h in texts if h not in reusable]
     if not missing or len(missing) > ctx.settings.embedding.batch_size:
         return 0, None
@@ -176,7 +178,7 @@ async def _embed_up_front(
         return 0, exc
     reusable.update((h, library_repo.vector_literal(vectors[i].tolist())) for i, h in enumerate(missing))
     fresh = set(missing)
-    return sum(content_hash(p) in fresh for c in chunks for p in c.passages), None
+    return sum(h in fresh for h in hashes), None
 
 
 async def embed_file(*, ctx: WorkerContext, file_id: UUID) -> None:

@@ -327,7 +327,7 @@ async def write_chunks(
         else 0
     )
     if fresh:
-        await _insert_chunks(
+        added = await add_chunks(
             conn,
             user_id=user_id,
             item_id=item_id,
@@ -335,6 +335,7 @@ async def write_chunks(
             embedding_model=embedding_model,
             embedding_version=embedding_version,
         )
+        await index_chunks(conn, user_id=user_id, chunk_ids=added)
     if stale or fresh:
         await bump_revision(conn, user_id=user_id)
     return ChunkWrite(inserted=len(fresh), deleted=deleted, kept=len(chunks) - len(fresh))
@@ -458,26 +459,6 @@ async def _drop_postings(conn: Connection, *, user_id: int, chunk_ids: list[int]
             "lens": [b.doc_lens.tobytes() for _, _, b in changed],
         },
     )
-
-
-async def _insert_chunks(
-    conn: Connection,
-    *,
-    user_id: int,
-    item_id: UUID,
-    chunks: list[NewChunk],
-    embedding_model: str,
-    embedding_version: str,
-) -> None:
-    ids = await add_chunks(
-        conn,
-        user_id=user_id,
-        item_id=item_id,
-        chunks=chunks,
-        embedding_model=embedding_model,
-        embedding_version=embedding_version,
-    )
-    await index_chunks(conn, user_id=user_id, chunk_ids=ids)
 
 
 async def add_chunks(
