@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from psycopg import sql
 
 from tests.integration.conftest import TestApp
 from tomehub.llm.fake.embedding import hashed_bow
-from tomehub.search.vector import dense_ctes
+from tomehub.search.vector import dense_ctes, ensure_vector_index, index_name
 
 BIG_USER_CHUNKS = 10_000
 SMALL_USER_CHUNKS = 60
@@ -82,8 +83,6 @@ async def test_small_user_in_large_table_keeps_exact_recall(tapp: TestApp, monke
     recall = len(got & exact_top) / 10
     assert recall >= 0.9, recall
 
-    from psycopg import sql
-
     statement = dense_ctes(
         model=tapp.embedder.model, version=tapp.embedder.version, dim=tapp.embedder.dim, allowed="TRUE"
     )
@@ -138,8 +137,6 @@ async def test_a_filter_narrow_enough_to_list_is_scanned_exactly(tapp: TestApp) 
     # A walk filtered to a small share of the index needs passage_depth / share tuples and could stop
     # at hnsw.max_scan_tuples short of them: a listed (small) allowed set is scanned exactly instead,
     # however large the library. A broad filter still walks.
-    from psycopg import sql
-
     from tomehub.search.repo import (
         _ALLOWED_DENSE_CTE,
         _ALLOWED_ITEMS_CTE,
@@ -202,8 +199,6 @@ async def test_a_broad_filter_walks_the_graph_checking_each_passage(tapp: TestAp
     # A filter too broad to list, on a library past the exact-scan bound: the dense list walks the
     # HNSW index and checks each passage's item as it comes, instead of scanning and sorting every
     # passage that passes a list of the allowed chunks.
-    from psycopg import sql
-
     from tomehub.search.repo import DenseSpace, build_statement, search_params
     from tomehub.search.schemas import SearchFilters
 
@@ -257,3 +252,42 @@ async def test_a_broad_filter_walks_the_graph_checking_each_passage(tapp: TestAp
     assert len(hits) == 10
     assert {h["item_id"] for h in hits} == {allowed_item}
     assert len({h["chunk_id"] for h in hits} & exact_top) >= 8
+
+
+async def test_a_start_replaces_an_index_of_an_older_layout(tapp: TestApp) -> None:
+    # A server upgraded from the float4 graph: its space is registered under the old index's name.
+    db = tapp.app.state.resources.db
+    model, version, dim = tapp.embedder.model, tapp.embedder.version, tapp.embedder.dim
+    new_name = index_name(model, version)
+    old_name = "chunk_passages_hnsw_float4_layout"
+    async with db.write() as conn:
+        await conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(new_name)))
+        await conn.execute(
+            sql.SQL(
+                "CREATE INDEX {} ON chunk_passages USING hnsw ((embedding::vector({})) vector_cosine_ops) "
+                "WHERE embedding_model = {} AND embedding_version = {}"
+            ).format(sql.Identifier(old_name), sql.Literal(dim), sql.Literal(model), sql.Literal(version))
+        )
+        await conn.execute(
+            "UPDATE embedding_spaces SET index_name = %s WHERE model = %s AND version = %s", (old_name, model, version)
+        )
+
+    assert await ensure_vector_index(db, model=model, version=version, dim=dim) == new_name
+
+    async with db.read() as conn:
+        indexes = {
+            r["indexname"]: r["indexdef"]
+            for r in await (
+                await conn.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'chunk_passages'")
+            ).fetchall()
+        }
+        space = await (
+            await conn.execute(
+                "SELECT index_name FROM embedding_spaces WHERE model = %s AND version = %s", (model, version)
+            )
+        ).fetchone()
+    assert old_name not in indexes
+    assert "halfvec_cosine_ops" in indexes[new_name], indexes[new_name]
+    assert space is not None and space["index_name"] == new_name
+    # A second start finds it built and changes nothing.
+    assert await ensure_vector_index(db, model=model, version=version, dim=dim) == new_name

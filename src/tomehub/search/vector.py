@@ -1,7 +1,7 @@
 """Dense retrieval: pgvector cosine distance over the passages' vectors of the current embedding
 model; a chunk's similarity is that of its best passage ("small-to-big").
 
-Each model has its own partial HNSW index (an expression index over ``embedding::vector(dim)`` for
+Each model has its own partial HNSW index (an expression index over ``embedding::halfvec(dim)`` for
 rows of that model), so vectors of different models or dimensions are never compared. The index is
 shared by every user, so which search is cheaper depends on the user's share of it:
 
@@ -23,11 +23,14 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import re
 
 from psycopg import sql
 
 from tomehub.store.db import Database
+
+log = logging.getLogger(__name__)
 
 # The walk or the scan, decided once per search: MATERIALIZED keeps it a one-time filter evaluated
 # before either branch. reltuples is -1 before the index is first vacuumed or analysed (counted as
@@ -49,9 +52,16 @@ dense_plan AS MATERIALIZED (
 _NARROW_FILTER = "%(allowed_listed)s::boolean"
 
 
+# The index's layout is part of its name, so a start after a layout change builds the new index and
+# then drops the old one (ensure_vector_index). "halfvec": the graph holds half-precision copies of
+# the vectors (the table keeps full precision), half the size of a float4 graph, so more of it stays
+# in shared buffers, and each distance reads half the bytes (docs/performance.md, stop 20).
+_INDEX_LAYOUT = "halfvec"
+
+
 def index_name(model: str, version: str) -> str:
     slug = re.sub(r"[^a-z0-9]+", "_", f"{model}_{version}".lower()).strip("_")[:30]
-    digest = hashlib.sha256(f"{model}\x00{version}".encode()).hexdigest()[:8]
+    digest = hashlib.sha256(f"{model}\x00{version}\x00{_INDEX_LAYOUT}".encode()).hexdigest()[:8]
     return f"chunk_passages_hnsw_{slug}_{digest}"
 
 
@@ -64,6 +74,9 @@ def dense_ctes(
     index yields them; ``filtered``: the statement has search/repo.py's allowed CTEs and the
     parameter allowed_listed."""
     distance = sql.SQL("c.embedding::vector({dim}) <=> %(qvec)s::vector({dim})").format(dim=sql.Literal(dim))
+    # The walk is ordered by the index's half-precision distance; the distance it reports (and the
+    # fusion ranks by) is the full-precision one, computed on the few rows the walk returns.
+    walk_order = sql.SQL("c.embedding::halfvec({dim}) <=> %(qvec)s::halfvec({dim})").format(dim=sql.Literal(dim))
     own_rows = sql.SQL(
         "c.user_id = %(uid)s AND c.embedding_model = {model} AND c.embedding_version = {version}"
     ).format(model=sql.Literal(model), version=sql.Literal(version))
@@ -84,7 +97,7 @@ dense_passages AS (
     (SELECT c.chunk_id, {distance} AS distance
        FROM chunk_passages c
       WHERE {own_rows} AND {allowed_walk} AND NOT (SELECT exact FROM dense_plan)
-      ORDER BY {distance}
+      ORDER BY {walk_order}
       LIMIT %(passage_depth)s)
 ),
 dense AS (
@@ -98,6 +111,7 @@ dense AS (
 """
     ).format(
         distance=distance,
+        walk_order=walk_order,
         own_rows=own_rows,
         allowed=sql.SQL(allowed),
         allowed_walk=sql.SQL(allowed if allowed_walk is None else allowed_walk),
@@ -109,11 +123,12 @@ _INDEX_LOCK_POLL_S = 0.1
 
 
 async def ensure_vector_index(db: Database, *, model: str, version: str, dim: int) -> str:
-    """Creates the HNSW index of a model's vectors if it is missing (without blocking writes)."""
+    """Creates the HNSW index of a model's vectors if it is missing (without blocking writes), and
+    drops that model's index of an older layout once the new one is built."""
     name = index_name(model, version)
     statement = sql.SQL(
         "CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON chunk_passages "
-        "USING hnsw ((embedding::vector({dim})) vector_cosine_ops) "
+        "USING hnsw ((embedding::halfvec({dim})) halfvec_cosine_ops) "
         "WHERE embedding_model = {model} AND embedding_version = {version}"
     ).format(name=sql.Identifier(name), dim=sql.Literal(dim), model=sql.Literal(model), version=sql.Literal(version))
     async with db.write() as conn:
@@ -127,14 +142,25 @@ async def ensure_vector_index(db: Database, *, model: str, version: str, dim: in
                 break
             await asyncio.sleep(_INDEX_LOCK_POLL_S)
         try:
+            previous = await (
+                await conn.execute(
+                    "SELECT index_name FROM embedding_spaces WHERE model = %s AND version = %s", (model, version)
+                )
+            ).fetchone()
+            if previous is not None and previous["index_name"] != name:
+                log.info("building the %s vector index %s (replaces %s)", _INDEX_LAYOUT, name, previous["index_name"])
             await conn.execute(statement)
+            if previous is not None and previous["index_name"] != name:
+                await conn.execute(
+                    sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.Identifier(previous["index_name"]))
+                )
+            await conn.execute(
+                """INSERT INTO embedding_spaces (model, version, dim, index_name) VALUES (%s, %s, %s, %s)
+                   ON CONFLICT (model, version) DO UPDATE SET index_name = EXCLUDED.index_name""",
+                (model, version, dim, name),
+            )
         finally:
             await conn.execute("SELECT pg_advisory_unlock(hashtext('tomehub:vector-index'))")
-        await conn.execute(
-            """INSERT INTO embedding_spaces (model, version, dim, index_name) VALUES (%s, %s, %s, %s)
-               ON CONFLICT (model, version) DO NOTHING""",
-            (model, version, dim, name),
-        )
     return name
 
 
