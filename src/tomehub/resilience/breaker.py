@@ -239,7 +239,17 @@ class CircuitBreaker:
         return admission
 
     async def record(self, admission: Admission, outcome: Outcome) -> None:
-        await self.store.update(self.name, lambda s: self.core.record(s, self.clock(), outcome, probe=admission.probe))
+        def change(snap: Snapshot) -> tuple[BreakerState, BreakerState]:
+            before = snap.state
+            self.core.record(snap, self.clock(), outcome, probe=admission.probe)
+            return before, snap.state
+
+        before, after = await self.store.update(self.name, change)
+        # Logged once per transition, not per refused or degraded call: an outage is one line.
+        if after is not before and after is BreakerState.OPEN:
+            _log.warning("%s breaker opened: the provider is failing; calls pause", self.name)
+        elif after is not before and after is BreakerState.CLOSED:
+            _log.warning("%s breaker closed: the provider answers again", self.name)
 
     async def status(self) -> Status:
         snap = await self.store.read(self.name)

@@ -240,8 +240,10 @@ class Searcher:
         try:
             raw = await self.cache.get_or_compute(key, embed)
         except (LLMError, Unavailable, DeadlineExceeded) as exc:
-            # Tier 2: keyword retrieval still answers; the tier tells the client why it differs.
-            _log.info("query embedding unavailable (%s); keyword-only search", exc.__class__.__name__)
+            # Tier 2: keyword retrieval still answers; the tier tells the client why it differs. Debug
+            # only: during an outage every search lands here (the breaker logs its transitions and
+            # tomehub_search_tier_total counts the searches).
+            _log.debug("query embedding unavailable (%s); keyword-only search", exc.__class__.__name__)
             return None, degradation_reason(exc)
         return [float(x) for x in np.frombuffer(raw, dtype=np.float32)], None
 

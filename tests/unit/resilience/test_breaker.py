@@ -142,3 +142,25 @@ def test_gauge_values_cover_every_state() -> None:
     assert set(STATE_VALUES) == set(BreakerState)
     assert STATE_VALUES[BreakerState.OPEN] == 2
     assert STATE_VALUES[BreakerState("half_open")] == 1
+
+
+
+async def test_an_outage_is_logged_once_when_it_opens_and_once_when_it_closes(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = Clock()
+    b = breaker(clock)
+    with caplog.at_level("WARNING", logger="tomehub.resilience.breaker"):
+        for _ in range(5):
+            await run(b, Outcome.FAILURE)
+        for _ in range(20):  # every refused call during the outage: no line each
+            with pytest.raises(BreakerOpen):
+                await b.admit()
+        clock.now += 3
+        for _ in range(2):
+            await run(b, Outcome.SUCCESS)
+    assert (await b.status()).state is BreakerState.CLOSED
+    assert [r.getMessage() for r in caplog.records] == [
+        "search-embedding breaker opened: the provider is failing; calls pause",
+        "search-embedding breaker closed: the provider answers again",
+    ]
