@@ -144,7 +144,6 @@ def test_gauge_values_cover_every_state() -> None:
     assert STATE_VALUES[BreakerState("half_open")] == 1
 
 
-
 async def test_an_outage_is_logged_once_when_it_opens_and_once_when_it_closes(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
