@@ -291,3 +291,39 @@ async def test_a_start_replaces_an_index_of_an_older_layout(tapp: TestApp) -> No
     assert space is not None and space["index_name"] == new_name
     # A second start finds it built and changes nothing.
     assert await ensure_vector_index(db, model=model, version=version, dim=dim) == new_name
+
+
+async def test_a_walked_search_starts_no_parallel_workers_for_the_exact_branch(tapp: TestApp) -> None:
+    # The exact branch of a walked search never runs, but a parallel plan for it would start (and
+    # stop) its workers on every search (6-7 ms at 100,000 chunks). That plan is forced here as it
+    # comes at that size: parallel plans made free, and the exact branch reading every row of the
+    # user (their index dropped inside this transaction, which is rolled back). Only the read
+    # connections' own setting can then keep the workers out.
+    db = tapp.app.state.resources.db
+    big_id = await tapp.app.state.resources.users.user_id("big-user")
+    statement = dense_ctes(
+        model=tapp.embedder.model, version=tapp.embedder.version, dim=tapp.embedder.dim, allowed="TRUE"
+    )
+    probe = sql.SQL("WITH stats AS (SELECT 1000000000::bigint AS passage_count), {} SELECT chunk_id FROM dense").format(
+        statement
+    )
+    params = {
+        "uid": big_id,
+        "qvec": "[" + ",".join(str(float(x)) for x in hashed_bow("tides", tapp.embedder.dim)) + "]",
+        "depth": 10,
+        "passage_depth": 30,
+        "exact_max": 0,
+    }
+    async with db.search() as conn:
+        tx = conn.transaction(force_rollback=True)
+        async with tx:
+            for setting in ("parallel_setup_cost", "parallel_tuple_cost", "min_parallel_table_scan_size"):
+                await conn.execute(f"SET LOCAL {setting} = 0")
+            await conn.execute("DROP INDEX chunk_passages_user")
+            plan = "\n".join(
+                r["QUERY PLAN"]
+                for r in await (await conn.execute(sql.SQL("EXPLAIN (ANALYZE) ") + probe, params)).fetchall()
+            )
+    assert "Index Scan using chunk_passages_hnsw" in plan, plan
+    assert "Seq Scan on chunk_passages" in plan, plan  # the exact branch, planned (never executed)
+    assert "Gather" not in plan and "Workers" not in plan, plan

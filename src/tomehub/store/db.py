@@ -42,6 +42,12 @@ def _session_options(*, statement_timeout_ms: int, search: SearchSettings | None
             # Iterative scans keep walking the graph until enough rows pass the per-user filter,
             # so filtering never silently loses recall.
             "-c hnsw.iterative_scan=relaxed_order",
+            # No parallel workers for request-path reads. The search statement's exact branch is
+            # planned as a parallel sort over every passage of the user even when the walk runs
+            # instead: its workers were started and stopped for nothing, 6-7 ms of every search at
+            # 100,000 chunks (docs/performance.md, stop 20); and under concurrent users, workers
+            # only take the cores other requests need.
+            "-c max_parallel_workers_per_gather=0",
             f"-c hnsw.max_scan_tuples={search.hnsw_max_scan_tuples}",
         ]
     return " ".join(opts)
