@@ -4,6 +4,7 @@ large table still gets their true nearest neighbours."""
 from __future__ import annotations
 
 import numpy as np
+import psycopg
 import pytest
 from psycopg import sql
 
@@ -327,3 +328,34 @@ async def test_a_walked_search_starts_no_parallel_workers_for_the_exact_branch(t
     assert "Index Scan using chunk_passages_hnsw" in plan, plan
     assert "Seq Scan on chunk_passages" in plan, plan  # the exact branch, planned (never executed)
     assert "Gather" not in plan and "Workers" not in plan, plan
+
+
+async def test_a_start_rebuilds_a_vector_index_left_unfinished(tapp: TestApp) -> None:
+    # A start killed while it built the index leaves an invalid index under the name; IF NOT EXISTS
+    # alone would keep it, and every search would scan instead of walk. A failed CREATE INDEX
+    # CONCURRENTLY (a unique index over duplicates) leaves exactly such an index here.
+    await _fill(tapp, "unfinished-index-user", 2, seed=3)  # two passages of one model: duplicates
+    db = tapp.app.state.resources.db
+    model, version, dim = tapp.embedder.model, tapp.embedder.version, tapp.embedder.dim
+    name = index_name(model, version)
+    async with db.write() as conn:
+        await conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(name)))
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            await conn.execute(
+                sql.SQL("CREATE UNIQUE INDEX CONCURRENTLY {} ON chunk_passages (embedding_model)").format(
+                    sql.Identifier(name)
+                )
+            )
+
+    assert await ensure_vector_index(db, model=model, version=version, dim=dim) == name
+
+    async with db.read() as conn:
+        row = await (
+            await conn.execute(
+                "SELECT i.indisvalid AS valid, pg_get_indexdef(i.indexrelid) AS def FROM pg_index i "
+                "WHERE i.indexrelid = to_regclass(%s)",
+                (name,),
+            )
+        ).fetchone()
+    assert row is not None and row["valid"], row
+    assert "halfvec_cosine_ops" in row["def"], row["def"]

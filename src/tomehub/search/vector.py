@@ -119,6 +119,7 @@ dense AS (
 
 
 _TRY_INDEX_LOCK = "SELECT pg_try_advisory_lock(hashtext('tomehub:vector-index')) AS locked"
+_INVALID_INDEX = "SELECT 1 FROM pg_index WHERE indexrelid = to_regclass(%s) AND NOT indisvalid"
 _INDEX_LOCK_POLL_S = 0.1
 
 
@@ -149,6 +150,12 @@ async def ensure_vector_index(db: Database, *, model: str, version: str, dim: in
             ).fetchone()
             if previous is not None and previous["index_name"] != name:
                 log.info("building the %s vector index %s (replaces %s)", _INDEX_LAYOUT, name, previous["index_name"])
+            # A build interrupted (a start killed mid-way) leaves an invalid index of this name, which
+            # IF NOT EXISTS would keep forever and no search can use: it is dropped and built again.
+            invalid = await (await conn.execute(_INVALID_INDEX, (name,))).fetchone()
+            if invalid is not None:
+                log.warning("vector index %s was left unfinished; building it again", name)
+                await conn.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.Identifier(name)))
             await conn.execute(statement)
             if previous is not None and previous["index_name"] != name:
                 await conn.execute(
