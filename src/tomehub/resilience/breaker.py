@@ -246,9 +246,11 @@ class CircuitBreaker:
 
         before, after = await self.store.update(self.name, change)
         # Logged once per transition, not per refused or degraded call: an outage is one line.
-        if after is not before and after is BreakerState.OPEN:
+        if after is before:
+            return
+        if after is BreakerState.OPEN:
             _log.warning("%s breaker opened: the provider is failing; calls pause", self.name)
-        elif after is not before and after is BreakerState.CLOSED:
+        elif after is BreakerState.CLOSED:
             _log.warning("%s breaker closed: the provider answers again", self.name)
 
     async def status(self) -> Status:

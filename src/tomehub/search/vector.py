@@ -148,8 +148,9 @@ async def ensure_vector_index(db: Database, *, model: str, version: str, dim: in
                     "SELECT index_name FROM embedding_spaces WHERE model = %s AND version = %s", (model, version)
                 )
             ).fetchone()
-            if previous is not None and previous["index_name"] != name:
-                log.info("building the %s vector index %s (replaces %s)", _INDEX_LAYOUT, name, previous["index_name"])
+            replaced = previous["index_name"] if previous is not None and previous["index_name"] != name else None
+            if replaced is not None:
+                log.info("building the %s vector index %s (replaces %s)", _INDEX_LAYOUT, name, replaced)
             # A build interrupted (a start killed mid-way) leaves an invalid index of this name, which
             # IF NOT EXISTS would keep forever and no search can use: it is dropped and built again.
             invalid = await (await conn.execute(_INVALID_INDEX, (name,))).fetchone()
@@ -157,10 +158,8 @@ async def ensure_vector_index(db: Database, *, model: str, version: str, dim: in
                 log.warning("vector index %s was left unfinished; building it again", name)
                 await conn.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.Identifier(name)))
             await conn.execute(statement)
-            if previous is not None and previous["index_name"] != name:
-                await conn.execute(
-                    sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.Identifier(previous["index_name"]))
-                )
+            if replaced is not None:
+                await conn.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.Identifier(replaced)))
             await conn.execute(
                 """INSERT INTO embedding_spaces (model, version, dim, index_name) VALUES (%s, %s, %s, %s)
                    ON CONFLICT (model, version) DO UPDATE SET index_name = EXCLUDED.index_name""",
