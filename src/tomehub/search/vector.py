@@ -157,7 +157,13 @@ async def ensure_vector_index(db: Database, *, model: str, version: str, dim: in
             if invalid is not None:
                 log.warning("vector index %s was left unfinished; building it again", name)
                 await conn.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.Identifier(name)))
-            await conn.execute(statement)
+            # A build over a large library outlasts the write statement timeout (a minute per ~200,000
+            # passages on two cores); the start waits for it rather than failing.
+            await conn.execute("SET statement_timeout = 0")
+            try:
+                await conn.execute(statement)
+            finally:
+                await conn.execute("RESET statement_timeout")
             if replaced is not None:
                 await conn.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.Identifier(replaced)))
             await conn.execute(
