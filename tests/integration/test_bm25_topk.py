@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import math
 import random
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
+
+import pytest
 
 from tests.integration.conftest import TestApp
 from tomehub.library import repo as library_repo
 from tomehub.library.postings import BLOCK_POSTINGS, PackedBlock
 from tomehub.library.repo import NewChunk, NewPassage
 from tomehub.library.schemas import ItemType
+from tomehub.search import repo as search_repo
 from tomehub.search.repo import DenseSpace, SearchStatements, run_search, search_params
 from tomehub.search.schemas import SearchFilters
 from tomehub.store.db import Connection
@@ -205,7 +208,13 @@ def _assert_same_top(got: list[tuple[float, int]], exact: list[tuple[float, int]
         assert math.isclose(gs, ws, rel_tol=1e-9)
 
 
-async def test_lexical_top_k_equals_exact_bm25_with_and_without_filters(tapp: TestApp) -> None:
+async def test_lexical_top_k_equals_exact_bm25_with_and_without_filters(
+    tapp: TestApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A broad filter's candidates are checked a slice at a time, the next sized from the share of
+    # the last that passed; with the smallest first slice, searches below take several rounds.
+    monkeypatch.setattr(search_repo, "FIRST_SLICE_PER_DEPTH", 1)
+    rounds: list[int] = []
     rng = random.Random(12)
     db = tapp.app.state.resources.db
     settings = tapp.settings.search
@@ -250,9 +259,27 @@ async def test_lexical_top_k_equals_exact_bm25_with_and_without_filters(tapp: Te
                 if filters is not None:
                     # The same filter as a broad one (its chunks not listed, the predicate checked
                     # on the ranked candidates).
-                    broad = await _searched(tapp, conn, user_id=user_id, query=query, filters=filters, allowed_max=3)
+                    counting = _CountingChecks(conn)
+                    broad = await _searched(
+                        tapp, cast(Connection, counting), user_id=user_id, query=query, filters=filters, allowed_max=3
+                    )
                     _assert_same_top(broad, exact, depth)
+                    rounds.append(counting.checks)
         assert checked > 200  # the cases are not vacuous
+        assert max(rounds) >= 2, rounds  # later slices were exercised
+
+
+class _CountingChecks:
+    """A connection that counts a broad filter's candidate checks."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.checks = 0
+
+    async def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
+        if query is search_repo._ALLOWED_AMONG:
+            self.checks += 1
+        return await self.conn.execute(query, params, **kwargs)
 
 
 async def test_postings_and_document_frequencies_follow_every_write(tapp: TestApp) -> None:

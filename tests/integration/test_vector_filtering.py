@@ -39,9 +39,9 @@ async def _fill(tapp: TestApp, uid: str, n: int, seed: int) -> int:
                 FROM generate_series(1, %(n)s) g
                 RETURNING id, content_hash
             )
-            INSERT INTO chunk_passages (chunk_id, user_id, passage_index, text, content_hash, embedding,
+            INSERT INTO chunk_passages (chunk_id, item_id, user_id, passage_index, text, content_hash, embedding,
                                         embedding_model, embedding_version)
-            SELECT id, %(uid)s, 0, 'qqq', content_hash,
+            SELECT id, %(item)s, %(uid)s, 0, 'qqq', content_hash,
                    ARRAY(SELECT random() - 0.5 + id * 0 FROM generate_series(1, {dim}))::vector,
                    %(model)s, %(version)s
             FROM chunks
@@ -191,7 +191,7 @@ async def test_a_filter_narrow_enough_to_list_is_scanned_exactly(tapp: TestApp) 
             # The listing verdict is the postings statement's, as in a search.
             statements = SearchStatements(DenseSpace(tapp.embedder.model, tapp.embedder.version, tapp.embedder.dim))
             lexical = await lexical_list(conn, statements, params, filtered=True)
-            params["allowed_listed"] = not lexical.needs_filter
+            params["allowed_listed"] = lexical.allowed_listed
             row = await (await conn.execute(choice, params)).fetchone()
             assert row is not None and row["exact"] is exact, (item, row)
 
@@ -250,6 +250,10 @@ async def test_a_broad_filter_walks_the_graph_checking_each_passage(tapp: TestAp
         )
         hits = await (await conn.execute(statement, params)).fetchall()
     assert "Index Scan using chunk_passages_hnsw" in plan, plan
+    # Each passage the walk yields is checked on its own row (its item), with no lookup of its chunk.
+    walk = plan[plan.index("Index Scan using chunk_passages_hnsw") :].splitlines()
+    walk_filter = next(line for line in walk if "Filter:" in line)
+    assert "item_id = ANY" in walk_filter and "SubPlan" not in walk_filter, walk_filter
     assert len(hits) == 10
     assert {h["item_id"] for h in hits} == {allowed_item}
     assert len({h["chunk_id"] for h in hits} & exact_top) >= 8

@@ -497,9 +497,9 @@ async def add_chunks(
             FROM src
             RETURNING id, chunk_index
         ), passages AS (
-            INSERT INTO chunk_passages (chunk_id, user_id, passage_index, text, content_hash, embedding,
+            INSERT INTO chunk_passages (chunk_id, item_id, user_id, passage_index, text, content_hash, embedding,
                                         embedding_model, embedding_version)
-            SELECT ins.id, %(user_id)s, p.n, p.text, p.hash, p.emb::vector,
+            SELECT ins.id, %(item_id)s, %(user_id)s, p.n, p.text, p.hash, p.emb::vector,
                    CASE WHEN p.emb IS NULL THEN NULL ELSE %(model)s END,
                    CASE WHEN p.emb IS NULL THEN NULL ELSE %(version)s END
             FROM unnest(%(p_idx)s::int[], %(p_n)s::int[], %(p_text)s::text[], %(p_hash)s::text[],

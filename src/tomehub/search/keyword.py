@@ -83,9 +83,9 @@ class LexicalList:
     scores: np.ndarray
     query_lexemes: list[str]
     revision: int
-    # False: every chunk is allowed, or the candidates are filtered already; True: the candidates
-    # are every scored chunk and the search statement keeps the first ``depth`` whose item is allowed.
-    needs_filter: bool = False
+    # Whether the search's filter, if any, allowed few enough chunks to list; the dense list then
+    # scans them exactly instead of walking the graph (search/vector.py).
+    allowed_listed: bool = True
 
 
 def bm25(row: dict[str, Any], *, k1: float, b: float) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,71 @@
+"""Migration 0018 gives every existing passage its chunk's item, and drops the vector indexes
+(rebuilt in one pass by the next start) instead of re-inserting every rewritten row into them."""
+
+from __future__ import annotations
+
+import uuid
+
+import psycopg
+from psycopg.rows import dict_row
+from yoyo import get_backend, read_migrations
+
+from tests.integration.conftest import url_for_database
+from tomehub.store.embedded import EmbeddedServer
+from tomehub.store.migrate import MIGRATIONS_DIR, apply_migrations, yoyo_url
+
+# Two items of 20 chunks, two passages each, with vectors and a registered HNSW index.
+_OLD_LIBRARY = """
+INSERT INTO users (uid) VALUES ('migrated');
+INSERT INTO library_stats (user_id) SELECT id FROM users WHERE uid = 'migrated';
+INSERT INTO library_items (id, user_id, item_type, title)
+SELECT ('00000000-0000-0000-0000-00000000000' || n)::uuid, u.id, 'BOOK', 'Old book ' || n
+FROM users u, generate_series(1, 2) n WHERE u.uid = 'migrated';
+INSERT INTO content_chunks (user_id, item_id, content_type, chunk_index, text, ts_config, tsv, lexeme_count,
+                            content_hash)
+SELECT i.user_id, i.id, 'BODY', g, 'text ' || g, 'english', to_tsvector('english', 'text'), 1, 'h' || g
+FROM library_items i, generate_series(0, 19) g;
+INSERT INTO chunk_passages (chunk_id, user_id, passage_index, text, content_hash, embedding, embedding_model,
+                            embedding_version)
+SELECT c.id, c.user_id, p, c.text, c.content_hash || p, ARRAY[random(), random(), random()]::vector, 'm', '1'
+FROM content_chunks c, generate_series(0, 1) p;
+INSERT INTO embedding_spaces (model, version, dim, index_name) VALUES ('m', '1', 3, 'old_passage_hnsw');
+CREATE INDEX old_passage_hnsw ON chunk_passages USING hnsw ((embedding::halfvec(3)) halfvec_cosine_ops)
+    WHERE embedding_model = 'm' AND embedding_version = '1';
+"""
+
+
+def test_existing_passages_get_their_items_and_the_vector_index_is_left_to_the_start(
+    pg_server: EmbeddedServer,
+) -> None:
+    name = "m_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(pg_server.url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    url = url_for_database(pg_server.url, name)
+    backend = get_backend(yoyo_url(url))
+    older = read_migrations(str(MIGRATIONS_DIR)).filter(lambda m: m.id < "0018")
+    with backend.lock():
+        backend.apply_migrations(backend.to_apply(older))
+    backend.connection.close()
+    with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
+        conn.execute(_OLD_LIBRARY)
+
+    assert apply_migrations(url)[0] == "0018_passage_item_ids"
+
+    with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
+        rows = conn.execute(
+            """SELECT p.item_id AS copied, c.item_id FROM chunk_passages p
+               JOIN content_chunks c ON c.id = p.chunk_id"""
+        ).fetchall()
+        assert len(rows) == 80
+        assert all(r["copied"] == r["item_id"] for r in rows)
+        assert len({r["copied"] for r in rows}) == 2
+        assert conn.execute("SELECT to_regclass('old_passage_hnsw') AS i").fetchone() == {"i": None}
+        # The space stays registered: the start's CREATE INDEX ... IF NOT EXISTS builds it again.
+        assert conn.execute("SELECT index_name FROM embedding_spaces").fetchall() == [
+            {"index_name": "old_passage_hnsw"}
+        ]
+        nullable = conn.execute(
+            "SELECT is_nullable FROM information_schema.columns "
+            "WHERE table_name = 'chunk_passages' AND column_name = 'item_id'"
+        ).fetchone()
+        assert nullable == {"is_nullable": "NO"}
