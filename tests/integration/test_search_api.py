@@ -196,7 +196,7 @@ async def test_empty_library_returns_no_hits(tapp: TestApp) -> None:
 
 async def test_search_is_two_statements_whatever_the_hits(tapp: TestApp, monkeypatch: pytest.MonkeyPatch) -> None:
     # The query's postings (scored in numpy), then dense, fusion and every hit's details: no N+1.
-    h, _ = await _library(tapp, CORPUS)
+    h, items = await _library(tapp, CORPUS)
     await _search(tapp, h, "warm the user cache")
     statements = count_statements(monkeypatch)
     body = await _search(tapp, h, "lighthouse keeper storm", limit=5)
@@ -206,3 +206,10 @@ async def test_search_is_two_statements_whatever_the_hits(tapp: TestApp, monkeyp
     body = await _search(tapp, h, "lighthouse keeper storm harbour", limit=2)
     assert len(body["hits"]) == 2
     assert statements() == 4
+    # A filter too broad to list its chunks adds one: which of the best candidates it allows.
+    monkeypatch.setattr("tomehub.search.repo.ALLOWED_LIST_MAX", 0)
+    body = await _search(
+        tapp, h, "lighthouse keeper storm", limit=3, filters={"item_ids": [items[0]["id"], items[1]["id"]]}
+    )
+    assert body["hits"] and {x["item_id"] for x in body["hits"]} <= {items[0]["id"], items[1]["id"]}
+    assert statements() == 7
