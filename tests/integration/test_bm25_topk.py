@@ -100,6 +100,18 @@ async def _df_mismatches(conn: Connection, user_id: int) -> list[dict[str, Any]]
     return await cur.fetchall()
 
 
+async def _item_count_mismatches(conn: Connection, user_id: int) -> list[dict[str, Any]]:
+    """Items whose chunk count (kept at write time) is not the number of their chunks."""
+    cur = await conn.execute(
+        """
+        SELECT i.id, i.chunk_count, (SELECT count(*) FROM content_chunks c WHERE c.item_id = i.id) AS n
+        FROM library_items i WHERE i.user_id = %(uid)s
+        """,
+        {"uid": user_id},
+    )
+    return [r for r in await cur.fetchall() if r["chunk_count"] != r["n"]]
+
+
 async def _postings_mismatches(
     conn: Connection, user_id: int, *, packed: bool = False
 ) -> set[tuple[str, int, int, int]]:
@@ -211,9 +223,9 @@ def _assert_same_top(got: list[tuple[float, int]], exact: list[tuple[float, int]
 async def test_lexical_top_k_equals_exact_bm25_with_and_without_filters(
     tapp: TestApp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A broad filter's candidates are checked a slice at a time, the next sized from the share of
-    # the last that passed; with the smallest first slice, searches below take several rounds.
-    monkeypatch.setattr(search_repo, "FIRST_SLICE_PER_DEPTH", 1)
+    # A broad filter's candidates are checked a slice at a time, each sized from the share expected
+    # to pass; with a tiny margin, the searches below take several rounds.
+    monkeypatch.setattr(search_repo, "SLICE_MARGIN", 0.05)
     rounds: list[int] = []
     rng = random.Random(12)
     db = tapp.app.state.resources.db
@@ -292,6 +304,7 @@ async def test_postings_and_document_frequencies_follow_every_write(tapp: TestAp
             for _ in range(3):
                 await _write(conn, user_id, item_id, [_text(rng) for _ in range(rng.randint(20, 40))])
         assert await _df_mismatches(conn, user_id) == []
+        assert await _item_count_mismatches(conn, user_id) == []
         assert await _postings_mismatches(conn, user_id, packed=True) == set()
         longest = await (
             await conn.execute("SELECT max(block_no) AS b FROM lexeme_postings WHERE user_id = %s", (user_id,))
@@ -301,12 +314,14 @@ async def test_postings_and_document_frequencies_follow_every_write(tapp: TestAp
         await _write(conn, user_id, items[0], [_text(rng) for _ in range(40)])
         await _write(conn, user_id, items[1], [])
         assert await _df_mismatches(conn, user_id) == []
+        assert await _item_count_mismatches(conn, user_id) == []
         assert await _postings_mismatches(conn, user_id) == set()
         async with conn.transaction():
             await library_repo.lock_library(conn, user_id=user_id)
             await library_repo.soft_delete_items(conn, user_id=user_id, item_ids=items[2:6])
             await library_repo.delete_items_chunks(conn, user_id=user_id, item_ids=items[2:6])
         assert await _df_mismatches(conn, user_id) == []
+        assert await _item_count_mismatches(conn, user_id) == []
         assert await _postings_mismatches(conn, user_id) == set()
         # Every chunk gone: no frequency is left behind (a zero would be a row for nothing).
         async with conn.transaction():
@@ -322,6 +337,7 @@ async def test_postings_and_document_frequencies_follow_every_write(tapp: TestAp
         assert left is not None and left["n"] == 0
         await _write(conn, user_id, items[7], [_text(rng) for _ in range(5)])
         assert await _df_mismatches(conn, user_id) == []
+        assert await _item_count_mismatches(conn, user_id) == []
         assert await _postings_mismatches(conn, user_id) == set()
         # The user's removal takes the frequencies along.
         await conn.execute("DELETE FROM users WHERE id = %s", (user_id,))

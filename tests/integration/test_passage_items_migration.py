@@ -1,5 +1,6 @@
 """Migration 0018 gives every existing passage its chunk's item, and drops the vector indexes
-(rebuilt in one pass by the next start) instead of re-inserting every rewritten row into them."""
+(rebuilt in one pass by the next start) instead of re-inserting every rewritten row into them;
+migration 0019 gives every item the count of its chunks."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ CREATE INDEX old_passage_hnsw ON chunk_passages USING hnsw ((embedding::halfvec(
 """
 
 
-def test_existing_passages_get_their_items_and_the_vector_index_is_left_to_the_start(
+def test_existing_passages_get_their_items_and_items_their_chunk_counts(
     pg_server: EmbeddedServer,
 ) -> None:
     name = "m_" + uuid.uuid4().hex[:12]
@@ -69,3 +70,5 @@ def test_existing_passages_get_their_items_and_the_vector_index_is_left_to_the_s
             "WHERE table_name = 'chunk_passages' AND column_name = 'item_id'"
         ).fetchone()
         assert nullable == {"is_nullable": "NO"}
+        counts = conn.execute("SELECT chunk_count FROM library_items ORDER BY id").fetchall()
+        assert counts == [{"chunk_count": 20}, {"chunk_count": 20}]

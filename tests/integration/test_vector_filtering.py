@@ -48,6 +48,7 @@ async def _fill(tapp: TestApp, uid: str, n: int, seed: int) -> int:
             """,
             {"uid": user_id, "item": item["id"], "model": model, "version": version, "n": n},
         )
+        await conn.execute("UPDATE library_items SET chunk_count = %s WHERE id = %s", (n, item["id"]))
         await conn.execute(
             """UPDATE library_stats SET chunk_count = chunk_count + %s, passage_count = passage_count + %s,
                       languages = '{simple}' WHERE user_id = %s""",

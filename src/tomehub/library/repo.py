@@ -19,7 +19,7 @@ from tomehub.store.db import Connection
 _ITEM_COLUMNS = """
     i.id, i.item_type, i.title, i.author, i.isbn, i.tags, i.summary, i.source_filename,
     i.language, i.status, i.status_detail, i.created_at, i.updated_at, i.source_item_id,
-    (SELECT count(*) FROM content_chunks c WHERE c.item_id = i.id) AS chunk_count
+    i.chunk_count
 """
 
 
@@ -376,7 +376,11 @@ async def _delete_chunks(conn: Connection, *, user_id: int, where: str, params: 
             f"""
             WITH gone AS (
                 DELETE FROM content_chunks WHERE user_id = %(uid)s AND {where}
-                RETURNING id, lexeme_count, passage_count, tsv
+                RETURNING id, item_id, lexeme_count, passage_count, tsv
+            ), uncounted AS (
+                UPDATE library_items i SET chunk_count = i.chunk_count - g.n
+                  FROM (SELECT item_id, count(*) AS n FROM gone GROUP BY item_id) g
+                 WHERE i.id = g.item_id
             ), gone_df AS (
                 -- The chunks' lexemes are the tsv's (their postings were written from it), each
                 -- counted once per chunk; _drop_postings then takes the postings out of the blocks.
@@ -471,8 +475,9 @@ async def add_chunks(
     embedding_version: str,
 ) -> list[int]:
     """Inserts chunks and their passages (with the vectors they carry) and returns the chunks' ids;
-    they are not yet in the postings nor counted in the statistics (index_chunks, in the same
-    transaction). Touches no row another writer holds, so a new item's chunks may be added before
+    they are not yet in the postings nor counted in the library's statistics (index_chunks, in the
+    same transaction), but are in their item's chunk count. Touches no row another document's writer
+    holds (of the shared rows, only its own item's), so a new item's chunks may be added before
     the library's lock is taken: inserting the passages' vectors into the HNSW graph is most of a
     small document's write, and other documents' writes need not wait for it."""
     # One statement analyses the texts (PostgreSQL's snowball stemmer for each chunk's language) and
@@ -505,6 +510,8 @@ async def add_chunks(
             FROM unnest(%(p_idx)s::int[], %(p_n)s::int[], %(p_text)s::text[], %(p_hash)s::text[],
                         %(p_emb)s::text[]) AS p(idx, n, text, hash, emb)
             JOIN ins ON ins.chunk_index = p.idx
+        ), counted AS (
+            UPDATE library_items SET chunk_count = chunk_count + (SELECT count(*) FROM ins) WHERE id = %(item_id)s
         )
         SELECT id FROM ins ORDER BY id
         """,

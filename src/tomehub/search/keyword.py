@@ -64,7 +64,10 @@ CROSS JOIN LATERAL (
 # allowed CTEs), and if so which: they are then kept in numpy, before the top is taken.
 _ALLOWED_COLUMNS = """,
        (SELECT listed FROM allowed_gate) AS allowed_listed,
-       CASE WHEN (SELECT listed FROM allowed_gate) THEN ARRAY(SELECT id FROM allowed_few) END AS allowed_ids"""
+       (SELECT chunks FROM allowed_gate) AS allowed_chunks,
+       CASE WHEN (SELECT listed FROM allowed_gate)
+            THEN ARRAY(SELECT c.id FROM content_chunks c WHERE c.item_id IN (SELECT id FROM allowed_items))
+       END AS allowed_ids"""
 
 
 def postings_statement(*, allowed_ctes: str | None) -> str:

@@ -37,7 +37,7 @@ dense AS (SELECT NULL::bigint AS chunk_id, NULL::float8 AS similarity, NULL::big
 # allowed) primary-key lookups, and never the whole allowed set.
 _ALLOWED_ITEMS_CTE = """
 allowed_items AS MATERIALIZED (
-    SELECT i.id FROM library_items i
+    SELECT i.id, i.chunk_count FROM library_items i
     WHERE i.user_id = %(uid)s AND i.deleted_at IS NULL
       AND (%(f_items)s::uuid[] IS NULL OR i.id = ANY(%(f_items)s::uuid[]))
       AND (%(f_types)s::text[] IS NULL OR i.item_type = ANY(%(f_types)s::text[]))
@@ -45,18 +45,16 @@ allowed_items AS MATERIALIZED (
 )
 """
 
-# Whether the allowed chunks are few enough to list: decided once, by the postings statement, which
-# returns the verdict (and the list); the search statement gets it as the parameter allowed_listed.
+# Whether the allowed chunks are few enough to list, from the allowed items' chunk counts (kept at
+# write time: no chunk row is read to decide): decided once, by the postings statement, which
+# returns the verdict, the count and, if listed, the chunks; the search statement gets the verdict as
+# the parameter allowed_listed.
 _ALLOWED_CTES = (
     _ALLOWED_ITEMS_CTE
     + """,
-allowed_few AS MATERIALIZED (
-    SELECT c.id FROM content_chunks c
-    WHERE c.item_id IN (SELECT id FROM allowed_items)
-    LIMIT %(allowed_max)s + 1
-),
 allowed_gate AS MATERIALIZED (
-    SELECT count(*) <= %(allowed_max)s AS listed FROM allowed_few
+    SELECT coalesce(sum(chunk_count), 0) AS chunks, coalesce(sum(chunk_count), 0) <= %(allowed_max)s AS listed
+    FROM allowed_items
 )
 """
 )
@@ -103,11 +101,11 @@ ORDER BY l.ord
 """
 )
 
-# The first slice of a broad filter's candidates holds this many per lexical candidate wanted. A
-# filter too broad to list allows more than ALLOWED_LIST_MAX chunks (5 % of a 100,000-chunk
-# library); each check costs ~5 µs a candidate there, so the first slice is kept short and the next
-# one sized from the share of the first that passed (with a margin), or doubled when none did.
-FIRST_SLICE_PER_DEPTH = 8
+# Each slice of a broad filter's candidates holds the candidates still wanted divided by the share
+# of them expected to pass, times this margin: the first slice at the allowed items' share of the
+# library's chunks, each next one at the share of the checked candidates that passed (twice the last
+# slice while none did). A check costs ~5 µs a candidate at 100,000 chunks, a slice a round trip.
+SLICE_MARGIN = 1.5
 
 _SELECT_HITS = """
 SELECT f.chunk_id, f.score,
@@ -256,18 +254,20 @@ async def lexical_list(
         allowed = np.asarray(row["allowed_ids"], dtype=np.int64) if filtered else None
         ids, scores = ranked(ids, scores, depth, allowed)
     else:
-        ids, scores = await _first_allowed(conn, params, ids, scores, depth)
+        share = int(row["allowed_chunks"]) / float(row["n"])
+        ids, scores = await _first_allowed(conn, params, ids, scores, depth, share)
     return LexicalList(ids, scores, list(row["query_lexemes"]), int(row["revision"]), allowed_listed=listed)
 
 
 async def _first_allowed(
-    conn: Connection, params: dict[str, Any], ids: np.ndarray, scores: np.ndarray, depth: int
+    conn: Connection, params: dict[str, Any], ids: np.ndarray, scores: np.ndarray, depth: int, share: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """Returns the first ``depth`` of the scored chunks, best first, whose item a broad filter
-    allows: the ranked candidates are checked a slice at a time until enough passed or none is
-    left. Only as many candidates as are checked are sorted."""
+    allows (``share``: the allowed chunks' share of the library): the ranked candidates are checked
+    a slice at a time until enough passed or none is left. Only the candidates checked are sorted."""
     kept: list[np.ndarray] = []
-    found, start, size = 0, 0, depth * FIRST_SLICE_PER_DEPTH
+    found, start = 0, 0
+    size = max(1, math.ceil(SLICE_MARGIN * depth / max(share, 1e-9)))
     best_ids, best_scores = ids[:0], scores[:0]
     while found < depth and start < len(ids):
         # The best start + size in order; each longer prefix begins with the previous one.
@@ -277,9 +277,7 @@ async def _first_allowed(
         kept.append(positions)
         found += len(positions)
         start += size
-        # Enough for the rest at the share seen so far, half as many again for luck; twice the last
-        # slice while nothing has passed.
-        size = math.ceil(1.5 * (depth - found) * start / found) if found else 2 * size
+        size = max(1, math.ceil(SLICE_MARGIN * (depth - found) * start / found)) if found else 2 * size
     chosen = np.concatenate(kept)[:depth] if kept else np.empty(0, np.int64)
     return best_ids[chosen], best_scores[chosen]
 
