@@ -48,6 +48,7 @@ from tomehub.ops import versions
 from tomehub.ops.health import router as health_router
 from tomehub.ops.input_text import reject_unstorable_text
 from tomehub.ops.logs import configure_logging
+from tomehub.ops.memory import keep_freed_memory
 from tomehub.ops.metrics import router as metrics_router
 from tomehub.ops.metrics import sample_pool_gauges
 from tomehub.ops.requests import RequestContextMiddleware
@@ -147,6 +148,8 @@ def connect_redis(url: str) -> Redis:
 
 async def open_runtime(settings: Settings, *, local_embedder: LocalEmbeddingProvider | None = None) -> Runtime:
     """Starts (or connects to) PostgreSQL, migrates it, opens the pools, the models and the queue."""
+    # A search's numpy arrays stay in the heap between searches instead of being mapped afresh.
+    keep_freed_memory()
     # Asked once, first: a wrong dimension stops the start before anything is built on it.
     settings = await check_embedding_dim(settings)
     # Extra parsers are known before any upload is checked or unpacked here (not only in parse children).
