@@ -349,3 +349,26 @@ async def test_postings_and_document_frequencies_follow_every_write(tapp: TestAp
             )
         ).fetchone()
         assert left is not None and left["n"] == 0
+
+
+async def test_a_delete_does_not_wait_for_chunks_added_before_the_library_lock(tapp: TestApp) -> None:
+    # An ingestion adds a new item's chunks before it takes the library's lock; a delete takes the
+    # lock, then the item's row. Were the item's row written by add_chunks (its chunk count), the
+    # delete would wait for the ingestion and the ingestion for the lock: a deadlock.
+    db = tapp.app.state.resources.db
+    async with db.write() as setup:
+        user_id = await _new_user(setup, "lock-order")
+        item_id = await library_repo.insert_item(setup, user_id=user_id, item_type="ARTICLE", title="t")
+    async with db.write() as ingest, ingest.transaction():
+        await library_repo.add_chunks(
+            ingest, user_id=user_id, item_id=item_id, chunks=_chunks(["river bridge"]), embedding_model="m",
+            embedding_version="1",
+        )  # fmt: skip
+        async with db.write() as delete, delete.transaction():
+            await delete.execute("SET LOCAL lock_timeout = '2s'")
+            await library_repo.lock_library(delete, user_id=user_id)
+            assert await library_repo.soft_delete_item(delete, user_id=user_id, item_id=item_id)
+            await library_repo.delete_item_chunks(delete, user_id=user_id, item_id=item_id)
+        await library_repo.lock_library(ingest, user_id=user_id)
+        # The ingestion learns that its item is gone (and rolls back, as the pipeline does).
+        assert not await library_repo.lock_live_item(ingest, user_id=user_id, item_id=item_id)

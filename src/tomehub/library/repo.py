@@ -475,9 +475,9 @@ async def add_chunks(
     embedding_version: str,
 ) -> list[int]:
     """Inserts chunks and their passages (with the vectors they carry) and returns the chunks' ids;
-    they are not yet in the postings nor counted in the library's statistics (index_chunks, in the
-    same transaction), but are in their item's chunk count. Touches no row another document's writer
-    holds (of the shared rows, only its own item's), so a new item's chunks may be added before
+    they are not yet in the postings nor counted in the statistics or their item's chunk count
+    (index_chunks, in the same transaction). Touches no row another writer holds, so a new item's
+    chunks may be added before
     the library's lock is taken: inserting the passages' vectors into the HNSW graph is most of a
     small document's write, and other documents' writes need not wait for it."""
     # One statement analyses the texts (PostgreSQL's snowball stemmer for each chunk's language) and
@@ -510,8 +510,6 @@ async def add_chunks(
             FROM unnest(%(p_idx)s::int[], %(p_n)s::int[], %(p_text)s::text[], %(p_hash)s::text[],
                         %(p_emb)s::text[]) AS p(idx, n, text, hash, emb)
             JOIN ins ON ins.chunk_index = p.idx
-        ), counted AS (
-            UPDATE library_items SET chunk_count = chunk_count + (SELECT count(*) FROM ins) WHERE id = %(item_id)s
         )
         SELECT id FROM ins ORDER BY id
         """,
@@ -541,15 +539,22 @@ async def add_chunks(
 
 
 async def index_chunks(conn: Connection, *, user_id: int, chunk_ids: list[int]) -> None:
-    """Adds chunks written by add_chunks to the user's postings, document frequencies and statistics.
-    Call inside a transaction that holds ``lock_library``: the rows it updates are every writer's."""
+    """Adds chunks written by add_chunks to the user's postings, document frequencies and statistics,
+    and to their items' chunk counts. Call inside a transaction that holds ``lock_library``: the rows
+    it updates are every writer's."""
     if not chunk_ids:
         return
     await conn.execute(
         """
         WITH ins AS (
-            SELECT c.id, c.tsv, c.lexeme_count, c.ts_config, c.passage_count
+            SELECT c.id, c.item_id, c.tsv, c.lexeme_count, c.ts_config, c.passage_count
             FROM content_chunks c WHERE c.id = ANY(%(ids)s::bigint[])
+        ), counted AS (
+            -- Here, under the library's lock, not in add_chunks: a delete takes the lock, then the
+            -- item's row, and a writer holding the row while waiting for the lock would deadlock it.
+            UPDATE library_items i SET chunk_count = i.chunk_count + g.n
+              FROM (SELECT item_id, count(*) AS n FROM ins GROUP BY item_id) g
+             WHERE i.id = g.item_id
         ), fresh AS (
             -- The new chunks' postings, packed per lexeme in chunk id order (library/postings.py).
             SELECT l.lexeme, count(*)::int AS n, min(ins.id) AS lo, max(ins.id) AS hi,
