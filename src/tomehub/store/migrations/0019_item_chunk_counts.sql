@@ -1,5 +1,5 @@
--- Each item counts its chunks, kept in the same statements that add and delete them
--- (library/repo.py's add_chunks and _delete_chunks). A filtered search then knows how many chunks
+-- Each item counts its chunks, kept in the statements that index and delete them, under the
+-- library's lock (library/repo.py's index_chunks and _delete_chunks). A filtered search then knows how many chunks
 -- its allowed items hold from the items alone: whether to list them, and what share of the library
 -- they are, without counting up to 5,001 chunk rows per search (search/repo.py). Item listings read
 -- the count instead of counting each item's chunks.
