@@ -101,8 +101,9 @@ async def test_sigkill_mid_job_loses_and_duplicates_nothing(database_url: str, t
                                         WHERE c.item_id = %(item)s) AS passages,
                                       (SELECT count(*) FROM chunk_passages p JOIN content_chunks c ON c.id = p.chunk_id
                                         WHERE c.item_id = %(item)s AND p.embedding IS NULL) AS missing,
-                                      (SELECT chunk_count FROM library_stats s JOIN library_items i ON i.user_id = s.user_id
-                                        WHERE i.id = %(item)s) AS stats_chunks""",
+                                      (SELECT s.chunk_count FROM library_stats s JOIN library_items i ON i.user_id = s.user_id
+                                        WHERE i.id = %(item)s) AS stats_chunks,
+                                      (SELECT chunk_count FROM library_items WHERE id = %(item)s) AS item_chunks""",
                             {"item": accepted["item_id"]},
                         )
                     ).fetchone()
@@ -113,7 +114,7 @@ async def test_sigkill_mid_job_loses_and_duplicates_nothing(database_url: str, t
                     proc.wait(timeout=30)
     assert run["status"] == "succeeded"
     assert run["files_done"] == 1 and run["files_failed"] == 0
-    assert counts["chunks"] == counts["indexes"] == counts["stats_chunks"]  # no duplicate chunk
+    assert counts["chunks"] == counts["indexes"] == counts["stats_chunks"] == counts["item_chunks"]  # no duplicate
     assert counts["missing"] == 0
     assert run["chunks_written"] == counts["chunks"]
     # Every passage embedded once: those before the kill and those after add up, nothing twice.
