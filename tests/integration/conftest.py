@@ -18,13 +18,14 @@ import pytest
 import pytest_asyncio
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
+from yoyo import get_backend, read_migrations
 
 from tomehub.auth.tokens import issue_local_token
 from tomehub.config import Settings
 from tomehub.llm.fake.embedding import HashingEmbedder
 from tomehub.main import create_app
 from tomehub.store.embedded import EmbeddedServer, start_embedded
-from tomehub.store.migrate import apply_migrations
+from tomehub.store.migrate import MIGRATIONS_DIR, apply_migrations, yoyo_url
 
 TEMPLATE_DB = "tomehub_template"
 
@@ -32,6 +33,21 @@ TEMPLATE_DB = "tomehub_template"
 def url_for_database(url: str, dbname: str) -> str:
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path="/" + dbname))
+
+
+def database_migrated_before(server: EmbeddedServer, migration_id: str) -> str:
+    """Returns the URL of a new database on ``server`` with every migration before ``migration_id``
+    applied (a library as an older TomeHub left it, for a migration's test)."""
+    name = "m_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(server.url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    url = url_for_database(server.url, name)
+    backend = get_backend(yoyo_url(url))
+    older = read_migrations(str(MIGRATIONS_DIR)).filter(lambda m: m.id < migration_id)
+    with backend.lock():
+        backend.apply_migrations(backend.to_apply(older))
+    backend.connection.close()
+    return url
 
 
 @pytest.fixture(scope="session")

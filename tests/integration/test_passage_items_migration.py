@@ -4,15 +4,12 @@ migration 0019 gives every item the count of its chunks."""
 
 from __future__ import annotations
 
-import uuid
-
 import psycopg
 from psycopg.rows import dict_row
-from yoyo import get_backend, read_migrations
 
-from tests.integration.conftest import url_for_database
+from tests.integration.conftest import database_migrated_before
 from tomehub.store.embedded import EmbeddedServer
-from tomehub.store.migrate import MIGRATIONS_DIR, apply_migrations, yoyo_url
+from tomehub.store.migrate import apply_migrations
 
 # Two items of 20 chunks, two passages each, with vectors and a registered HNSW index.
 _OLD_LIBRARY = """
@@ -38,15 +35,7 @@ CREATE INDEX old_passage_hnsw ON chunk_passages USING hnsw ((embedding::halfvec(
 def test_existing_passages_get_their_items_and_items_their_chunk_counts(
     pg_server: EmbeddedServer,
 ) -> None:
-    name = "m_" + uuid.uuid4().hex[:12]
-    with psycopg.connect(pg_server.url, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    url = url_for_database(pg_server.url, name)
-    backend = get_backend(yoyo_url(url))
-    older = read_migrations(str(MIGRATIONS_DIR)).filter(lambda m: m.id < "0018")
-    with backend.lock():
-        backend.apply_migrations(backend.to_apply(older))
-    backend.connection.close()
+    url = database_migrated_before(pg_server, "0018")
     with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
         conn.execute(_OLD_LIBRARY)
 

@@ -3,16 +3,13 @@ into ``lexeme_postings`` blocks that hold the very same postings, and search rea
 
 from __future__ import annotations
 
-import uuid
-
 import psycopg
 from psycopg.rows import dict_row
-from yoyo import get_backend, read_migrations
 
-from tests.integration.conftest import url_for_database
+from tests.integration.conftest import database_migrated_before
 from tomehub.library.postings import BLOCK_POSTINGS, PackedBlock
 from tomehub.store.embedded import EmbeddedServer
-from tomehub.store.migrate import MIGRATIONS_DIR, apply_migrations, yoyo_url
+from tomehub.store.migrate import apply_migrations
 
 # 300 chunks over a small vocabulary: "common" is in every chunk (three blocks), "rare" in a few.
 _OLD_LIBRARY = """
@@ -37,15 +34,7 @@ INSERT INTO lexeme_df (user_id, lexeme, df) SELECT user_id, lexeme, count(*) FRO
 
 
 def test_existing_postings_are_packed_into_blocks(pg_server: EmbeddedServer) -> None:
-    name = "m_" + uuid.uuid4().hex[:12]
-    with psycopg.connect(pg_server.url, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    url = url_for_database(pg_server.url, name)
-    backend = get_backend(yoyo_url(url))
-    older = read_migrations(str(MIGRATIONS_DIR)).filter(lambda m: m.id < "0015")
-    with backend.lock():
-        backend.apply_migrations(backend.to_apply(older))
-    backend.connection.close()
+    url = database_migrated_before(pg_server, "0015")
     with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
         conn.execute(_OLD_LIBRARY)
         before = {

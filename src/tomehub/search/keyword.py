@@ -65,9 +65,7 @@ CROSS JOIN LATERAL (
 _ALLOWED_COLUMNS = """,
        (SELECT listed FROM allowed_gate) AS allowed_listed,
        (SELECT chunks FROM allowed_gate) AS allowed_chunks,
-       CASE WHEN (SELECT listed FROM allowed_gate)
-            THEN ARRAY(SELECT c.id FROM content_chunks c WHERE c.item_id IN (SELECT id FROM allowed_items))
-       END AS allowed_ids"""
+       CASE WHEN (SELECT listed FROM allowed_gate) THEN ARRAY(SELECT id FROM allowed_chunks) END AS allowed_ids"""
 
 
 def postings_statement(*, allowed_ctes: str | None) -> str:

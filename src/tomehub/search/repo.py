@@ -45,6 +45,16 @@ allowed_items AS MATERIALIZED (
 )
 """
 
+# Every allowed chunk, read items first (an index-only scan of content_chunks_item_ids): the list of
+# a filter narrow enough to list, which numpy keeps the lexical candidates to, and the dense list's
+# filter when its passages are scanned exactly (a listed filter, or a small library). A CTE is run
+# only when a branch that reads it runs.
+_ALLOWED_DENSE_CTE = """
+allowed_chunks AS MATERIALIZED (
+    SELECT c.id FROM content_chunks c WHERE c.item_id IN (SELECT id FROM allowed_items)
+)
+"""
+
 # Whether the allowed chunks are few enough to list, from the allowed items' chunk counts (kept at
 # write time: no chunk row is read to decide): decided once, by the postings statement, which
 # returns the verdict, the count and, if listed, the chunks; the search statement gets the verdict as
@@ -55,18 +65,9 @@ _ALLOWED_CTES = (
 allowed_gate AS MATERIALIZED (
     SELECT coalesce(sum(chunk_count), 0) AS chunks, coalesce(sum(chunk_count), 0) <= %(allowed_max)s AS listed
     FROM allowed_items
+),"""
+    + _ALLOWED_DENSE_CTE
 )
-"""
-)
-
-# The dense list's filter when its passages are scanned exactly (a listed filter, or a small
-# library): every allowed chunk, read items first (an index-only scan of content_chunks_item_ids).
-# Only hybrid statements reference it, and a CTE is run only when a branch that reads it runs.
-_ALLOWED_DENSE_CTE = """
-allowed_chunks AS MATERIALIZED (
-    SELECT c.id FROM content_chunks c WHERE c.item_id IN (SELECT id FROM allowed_items)
-)
-"""
 
 # ...and when the HNSW graph is walked (a broad filter on a large library): each passage the index
 # yields is checked by its item, which the passage row carries (migration 0018), so the walk stops as
