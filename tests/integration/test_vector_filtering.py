@@ -201,7 +201,7 @@ async def test_a_broad_filter_walks_the_graph_checking_each_passage(tapp: TestAp
     # A filter too broad to list, on a library past the exact-scan bound: the dense list walks the
     # HNSW index and checks each passage's item as it comes, instead of scanning and sorting every
     # passage that passes a list of the allowed chunks.
-    from tomehub.search.repo import DenseSpace, build_statement, search_params
+    from tomehub.search.repo import DenseSpace, build_statement, search_params, walk_pinned
     from tomehub.search.schemas import SearchFilters
 
     user_id = await _fill(tapp, "two-items", 1500, seed=5)
@@ -240,11 +240,8 @@ async def test_a_broad_filter_walks_the_graph_checking_each_passage(tapp: TestAp
     # Broad: the allowed chunks are not listed; no lexical list, so the hits are the dense list's.
     params |= {"allowed_listed": False, "lex_ids": [], "lex_scores": [], "query_lexemes": [],
                "revision": 0}  # fmt: skip
-    async with db.read() as conn, conn.transaction():
-        # At 3,000 passages a sequential scan is cheaper than the graph; the plan of a large library is
-        # what is tested, so the planner is told so.
-        for setting in ("enable_seqscan", "enable_sort"):
-            await conn.execute(f"SET LOCAL {setting} = off")
+    async with db.read() as conn, walk_pinned(conn):
+        # As run_search runs a broad filter's statement (see the next test).
         plan = "\n".join(
             r["QUERY PLAN"]
             for r in await (await conn.execute(sql.SQL("EXPLAIN ANALYZE ") + statement, params)).fetchall()
@@ -258,6 +255,52 @@ async def test_a_broad_filter_walks_the_graph_checking_each_passage(tapp: TestAp
     assert len(hits) == 10
     assert {h["item_id"] for h in hits} == {allowed_item}
     assert len({h["chunk_id"] for h in hits} & exact_top) >= 8
+
+
+async def test_a_broad_filter_walks_the_graph_where_the_planner_would_scan(tapp: TestApp) -> None:
+    # The planner estimates a broad filter's item check as rejecting nearly every passage; on this
+    # small library (and, unprepared, at 100,000 chunks) it would then scan and sort every passage.
+    # run_search pins the walk: the HNSW index is scanned and the passages' table is not.
+    from tomehub.search import repo
+    from tomehub.search.schemas import SearchFilters
+    from tomehub.search.vector import index_name
+
+    user_id = await _fill(tapp, "broad", 1500, seed=7)
+    await _fill(tapp, "broad", 1500, seed=8)
+    db = tapp.app.state.resources.db
+    async with db.write() as conn:
+        await conn.execute("ANALYZE chunk_passages")
+        item = (await (await conn.execute(
+            "SELECT item_id FROM content_chunks WHERE user_id = %s LIMIT 1", (user_id,))).fetchone() or {})["item_id"]  # fmt: skip
+    space = repo.DenseSpace(tapp.embedder.model, tapp.embedder.version, tapp.embedder.dim)
+    settings = tapp.settings.search.model_copy(update={"exact_vector_max_passages": 0})
+    query = "navigation by the stars"
+    params = repo.search_params(
+        user_id=user_id, query=query, qvec=[float(x) for x in hashed_bow(query, tapp.embedder.dim)], limit=10,
+        filters=SearchFilters(item_ids=[item]), settings=settings,
+    )  # fmt: skip
+    params["allowed_max"] = 0  # too broad to list, whatever its size
+
+    async def scans() -> tuple[int, int]:
+        async with db.read() as conn:
+            await conn.execute("SELECT pg_stat_clear_snapshot()")
+            row = await (await conn.execute(
+                """SELECT (SELECT idx_scan FROM pg_stat_user_indexes WHERE indexrelname = %s) AS walks,
+                          (SELECT seq_scan FROM pg_stat_user_tables WHERE relname = 'chunk_passages') AS scans""",
+                (index_name(space.model, space.version),))).fetchone()  # fmt: skip
+        assert row is not None
+        return int(row["walks"]), int(row["scans"])
+
+    before = await scans()
+    async with db.read() as conn:
+        hits = await repo.run_search(conn, repo.SearchStatements(space), params, hybrid=True, filtered=True)
+        # The backend's counters reach the shared statistics when it next goes idle.
+        await conn.execute("SELECT pg_stat_force_next_flush()")
+    after = await scans()
+
+    assert hits and {h["item_id"] for h in hits} == {item}
+    assert after[0] > before[0], (before, after)
+    assert after[1] == before[1], (before, after)
 
 
 async def test_a_start_replaces_an_index_of_an_older_layout(tapp: TestApp) -> None:

@@ -12,6 +12,8 @@ rejects most of the best candidates): which of the best lexical candidates it al
 from __future__ import annotations
 
 import math
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -225,18 +227,36 @@ async def run_search(
     lexical = await lexical_list(conn, statements, params, filtered=filtered)
     if not lexical.chunk_ids.size and not hybrid:
         return []
-    cur = await conn.execute(
-        statements.get(hybrid=hybrid, filtered=filtered),
-        {
-            **params,
-            "lex_ids": lexical.chunk_ids.tolist(),
-            "lex_scores": lexical.scores.tolist(),
-            "allowed_listed": lexical.allowed_listed,
-            "query_lexemes": lexical.query_lexemes,
-            "revision": lexical.revision,
-        },
-    )
-    return await cur.fetchall()
+    statement = statements.get(hybrid=hybrid, filtered=filtered)
+    args = {
+        **params,
+        "lex_ids": lexical.chunk_ids.tolist(),
+        "lex_scores": lexical.scores.tolist(),
+        "allowed_listed": lexical.allowed_listed,
+        "query_lexemes": lexical.query_lexemes,
+        "revision": lexical.revision,
+    }
+    if hybrid and not lexical.allowed_listed:
+        async with walk_pinned(conn):
+            return await (await conn.execute(statement, args)).fetchall()
+    return await (await conn.execute(statement, args)).fetchall()
+
+
+# The planner cannot know a broad filter's share before the allowed items are read, so it estimates
+# the walk's item check as rejecting 99.5 % of passages; at that share a sequential scan and sort of
+# every passage costs about as much as the walk, and which one a plan takes depended on whether the
+# statement was prepared: at 100,000 chunks the scan took 180-260 ms where the walk takes 40-60
+# (docs/performance.md, stop 22). Within the statement's transaction, neither a sequential scan nor a
+# sort may stand in for the index (the sorts the statement cannot do without still run).
+_PIN_WALK = "SELECT set_config('enable_seqscan', 'off', true), set_config('enable_sort', 'off', true)"
+
+
+@asynccontextmanager
+async def walk_pinned(conn: Connection) -> AsyncIterator[None]:
+    """A transaction in which a filtered search statement walks the HNSW index."""
+    async with conn.transaction():
+        await conn.execute(_PIN_WALK)
+        yield
 
 
 async def lexical_list(
