@@ -27,8 +27,8 @@ _TUNING = """\
 # Several API workers, ingestion workers and their pools share one server.
 max_connections = 200
 # A quarter of the memory, the usual starting point: at 100,000 chunks a search's HNSW walk and
-# postings read ~4,000 pages of a 1.4 GB database; with 256 MB they came from the OS cache, not the
-# buffer pool, and a new query's search took ~40 % longer (docs/performance.md, stop 22).
+# postings read ~4,000 pages of a 1.4 GB database; with 256 MB most came from the OS cache, not the
+# buffer pool, and a search took 25-40 % longer (docs/performance.md, stop 22).
 shared_buffers = {shared_buffers_mb}MB
 # Sorts and hash joins of a search stay in memory.
 work_mem = 16MB
