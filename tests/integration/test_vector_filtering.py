@@ -3,6 +3,9 @@ large table still gets their true nearest neighbours."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from typing import Any
+
 import numpy as np
 import psycopg
 import pytest
@@ -257,50 +260,69 @@ async def test_a_broad_filter_walks_the_graph_checking_each_passage(tapp: TestAp
     assert len({h["chunk_id"] for h in hits} & exact_top) >= 8
 
 
-async def test_a_broad_filter_walks_the_graph_where_the_planner_would_scan(tapp: TestApp) -> None:
+async def test_a_broad_filter_walks_the_graph_where_the_planner_would_scan(
+    tapp: TestApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # The planner estimates a broad filter's item check as rejecting nearly every passage; on this
-    # small library (and, unprepared, at 100,000 chunks) it would then scan and sort every passage.
-    # run_search pins the walk: the HNSW index is scanned and the passages' table is not.
+    # small library (and, unprepared, at 100,000 chunks) it then plans to scan and sort every passage.
+    # Inside walk_pinned it walks the HNSW index, and run_search runs a broad filter's statement there.
+    from contextlib import asynccontextmanager
+
     from tomehub.search import repo
     from tomehub.search.schemas import SearchFilters
-    from tomehub.search.vector import index_name
 
-    user_id = await _fill(tapp, "broad", 1500, seed=7)
-    await _fill(tapp, "broad", 1500, seed=8)
+    # Many items, as a library has: the planner prices a check against an array of them as rejecting
+    # most passages (it cannot know the array's length before the statement runs).
+    for seed in range(100):
+        user_id = await _fill(tapp, "broad", 30, seed=seed)
     db = tapp.app.state.resources.db
     async with db.write() as conn:
-        await conn.execute("ANALYZE chunk_passages")
-        item = (await (await conn.execute(
-            "SELECT item_id FROM content_chunks WHERE user_id = %s LIMIT 1", (user_id,))).fetchone() or {})["item_id"]  # fmt: skip
+        await conn.execute("ANALYZE")
+    async with db.read() as conn:
+        rows = await (await conn.execute(
+            "SELECT id FROM library_items WHERE user_id = %s ORDER BY id LIMIT 20", (user_id,))).fetchall()  # fmt: skip
+    items = [r["id"] for r in rows]
     space = repo.DenseSpace(tapp.embedder.model, tapp.embedder.version, tapp.embedder.dim)
+    statements = repo.SearchStatements(space)
     settings = tapp.settings.search.model_copy(update={"exact_vector_max_passages": 0})
     query = "navigation by the stars"
     params = repo.search_params(
         user_id=user_id, query=query, qvec=[float(x) for x in hashed_bow(query, tapp.embedder.dim)], limit=10,
-        filters=SearchFilters(item_ids=[item]), settings=settings,
+        filters=SearchFilters(item_ids=items), settings=settings,
     )  # fmt: skip
     params["allowed_max"] = 0  # too broad to list, whatever its size
+    statement = sql.SQL("EXPLAIN ") + statements.get(hybrid=True, filtered=True)
+    args = params | {"allowed_listed": False, "lex_ids": [], "lex_scores": [], "query_lexemes": [], "revision": 0}
 
-    async def scans() -> tuple[int, int]:
-        async with db.read() as conn:
-            await conn.execute("SELECT pg_stat_clear_snapshot()")
-            row = await (await conn.execute(
-                """SELECT (SELECT idx_scan FROM pg_stat_user_indexes WHERE indexrelname = %s) AS walks,
-                          (SELECT seq_scan FROM pg_stat_user_tables WHERE relname = 'chunk_passages') AS scans""",
-                (index_name(space.model, space.version),))).fetchone()  # fmt: skip
-        assert row is not None
-        return int(row["walks"]), int(row["scans"])
+    async def walk_plan(pinned: bool) -> str:
+        async with db.read() as conn, conn.transaction():
+            if pinned:
+                await conn.execute(repo._PIN_WALK)
+            plan = [r["QUERY PLAN"] for r in await (await conn.execute(statement, args, prepare=False)).fetchall()]
+        # The walk branch is the one filtered by each passage's item.
+        text = "\n".join(plan)
+        return text[text.index("NOT (InitPlan") - 200 :]
 
-    before = await scans()
+    # Unpinned, the planner reads the passages some other way and sorts them all (a sequential scan,
+    # or a scan of another index, by its estimates of the moment).
+    assert "chunk_passages_hnsw" not in await walk_plan(pinned=False)
+    pinned_plan = await walk_plan(pinned=True)
+    assert "Index Scan using chunk_passages_hnsw" in pinned_plan and "Seq Scan on chunk_passages" not in pinned_plan
+
+    pins: list[bool] = []
+    original = repo.walk_pinned
+
+    @asynccontextmanager
+    async def spy(conn: Any) -> AsyncIterator[None]:
+        pins.append(True)
+        async with original(conn):
+            yield
+
+    monkeypatch.setattr(repo, "walk_pinned", spy)
     async with db.read() as conn:
-        hits = await repo.run_search(conn, repo.SearchStatements(space), params, hybrid=True, filtered=True)
-        # The backend's counters reach the shared statistics when it next goes idle.
-        await conn.execute("SELECT pg_stat_force_next_flush()")
-    after = await scans()
-
-    assert hits and {h["item_id"] for h in hits} == {item}
-    assert after[0] > before[0], (before, after)
-    assert after[1] == before[1], (before, after)
+        hits = await repo.run_search(conn, statements, params, hybrid=True, filtered=True)
+    assert pins == [True]
+    assert hits and {h["item_id"] for h in hits} <= set(items)
 
 
 async def test_a_start_replaces_an_index_of_an_older_layout(tapp: TestApp) -> None:
