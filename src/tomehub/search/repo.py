@@ -6,7 +6,9 @@
    the hits' chunk and item details.
 
 A filter too broad to list its chunks adds a round trip between them (or a few, when the filter
-rejects most of the best candidates): which of the best lexical candidates it allows.
+rejects most of the best candidates): which of the best lexical candidates it allows. Its hybrid
+search statement then runs in a transaction that keeps the planner on the HNSW walk (walk_pinned:
+BEGIN, one setting, COMMIT around it).
 """
 
 from __future__ import annotations
