@@ -112,17 +112,17 @@ def _install_tuning(pgdata: Path) -> None:
     managed, local = pgdata / TUNING_FILE, pgdata / LOCAL_TUNING_FILE
     previous = managed.read_text() if managed.exists() else None
     hand_edited = previous is not None and previous != _FIXED_TUNING and not previous.startswith(_HEADER)
-    if hand_edited and not local.exists():
-        managed.rename(local)
-        _log.info("kept the hand-edited %s as %s", TUNING_FILE, LOCAL_TUNING_FILE)
-    if hand_edited and local.exists() and managed.exists():
+    if hand_edited and local.exists():
         _log.warning("%s was edited by hand and %s exists: both left as they are", TUNING_FILE, LOCAL_TUNING_FILE)
     else:
+        if hand_edited:
+            managed.rename(local)
+            _log.info("kept the hand-edited %s as %s", TUNING_FILE, LOCAL_TUNING_FILE)
         managed.write_text(tuning(memory_bytes()))
         managed.chmod(0o644)
     conf = pgdata / "postgresql.conf"
     text = conf.read_text()
-    missing = [f"include_if_exists = '{name}'" for name in (TUNING_FILE, LOCAL_TUNING_FILE)]
-    missing = [line for line in missing if line not in text]
+    includes = (f"include_if_exists = '{name}'" for name in (TUNING_FILE, LOCAL_TUNING_FILE))
+    missing = [line for line in includes if line not in text]
     if missing:
         conf.write_text(text.rstrip("\n") + "\n" + "\n".join(missing) + "\n")
