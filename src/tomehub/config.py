@@ -263,6 +263,10 @@ class BreakerSettings(BaseModel):
     open_s: float = 10.0
     half_open_probes: int = 2
     probes_to_close: int = 2
+    # Shared through Redis, a worker decides on the state it saw within this long and sends its
+    # successes in batches this often; failures and transitions go at once. One Redis transaction
+    # per call collided on the breaker's key at load (docs/stress-results.md). 0: every call asks.
+    shared_sync_s: float = Field(default=0.25, ge=0)
 
 
 class LLMSettings(BaseModel):

@@ -164,12 +164,14 @@ async def check_embedding_dim(settings: Settings) -> Settings:
     return settings
 
 
-def _breakers(policy: BreakerPolicy, store: BreakerStore, *, global_scope: bool) -> dict[Operation, CircuitBreaker]:
+def _breakers(
+    policy: BreakerPolicy, store: BreakerStore, *, global_scope: bool, sync_s: float
+) -> dict[Operation, CircuitBreaker]:
     if global_scope:
         # The reference system's single breaker: any operation's failures stop every operation.
-        shared = CircuitBreaker("global", policy, store)
+        shared = CircuitBreaker("global", policy, store, sync_s=sync_s)
         return dict.fromkeys(Operation, shared)
-    return {op: CircuitBreaker(op.value, policy, store) for op in Operation}
+    return {op: CircuitBreaker(op.value, policy, store, sync_s=sync_s) for op in Operation}
 
 
 def build_llm(
@@ -278,7 +280,9 @@ def build_llm(
     )
     gateway = LLMGateway(
         routes=routes,
-        breakers=_breakers(policy, store, global_scope=b.scope == "global"),
+        breakers=_breakers(
+            policy, store, global_scope=b.scope == "global", sync_s=b.shared_sync_s if redis is not None else 0.0
+        ),
         bulkheads=bulkheads,
         pacers=pacers,
         budgets={op: RetryBudget(ratio=llm.retry_budget_ratio, window_s=llm.retry_budget_window_s) for op in Operation},

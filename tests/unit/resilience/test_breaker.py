@@ -163,3 +163,55 @@ async def test_an_outage_is_logged_once_when_it_opens_and_once_when_it_closes(
         "search-embedding breaker opened: the provider is failing; calls pause",
         "search-embedding breaker closed: the provider answers again",
     ]
+
+
+class CountingStore(MemoryStore):
+    """A store shared by several workers' breakers that counts its transactions (Redis's role)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.updates = 0
+
+    async def update(self, name, change):  # type: ignore[no-untyped-def]
+        self.updates += 1
+        return await super().update(name, change)
+
+
+async def test_over_a_shared_store_successes_go_in_batches_and_the_seen_state_decides() -> None:
+    clock, store = Clock(), CountingStore()
+    worker = CircuitBreaker("search-embedding", POLICY, store, clock=clock, sync_s=0.5)
+    await run(worker, Outcome.SUCCESS)  # nothing seen yet: the store decides, and sees it closed
+    assert store.updates == 1
+    for _ in range(4):
+        clock.now += 0.1
+        await run(worker, Outcome.SUCCESS)  # closed, seen within 0.5 s: no transaction at all
+    assert store.updates == 1
+    assert (await worker.status()).calls == 0  # five successes, none sent yet
+    clock.now += 0.45
+    await run(worker, Outcome.SUCCESS)  # the batch is due: one transaction carries all six
+    assert store.updates == 2
+    assert (await worker.status()).calls == 6
+    await run(worker, Outcome.FAILURE)  # a failure goes at once
+    assert store.updates == 3
+    assert (await worker.status()).failures == 1
+
+
+async def test_over_a_shared_store_a_breaker_opened_by_one_worker_refuses_in_the_other_within_the_sync() -> None:
+    clock, store = Clock(), CountingStore()
+    a, b = (CircuitBreaker("search-embedding", POLICY, store, clock=clock, sync_s=0.5) for _ in range(2))
+    await run(b, Outcome.SUCCESS)  # b has seen the breaker closed
+    for _ in range(5):
+        await run(a, Outcome.FAILURE)  # failures go at once: a opens it
+    assert (await a.status()).state is BreakerState.OPEN
+    await b.admit()  # b decides on what it saw less than 0.5 s ago: still closed
+    clock.now += 0.5
+    with pytest.raises(BreakerOpen):
+        await b.admit()  # its view is due: it asks the store and sees it open
+    updates = store.updates
+    clock.now += 0.1
+    with pytest.raises(BreakerOpen):
+        await b.admit()  # open and its reopen time ahead: refused without asking
+    assert store.updates == updates
+    clock.now += POLICY.open_s
+    await b.admit()  # past the reopen time the store decides: b's call is a half-open probe
+    assert store.updates == updates + 1
