@@ -456,11 +456,13 @@ class ServerSettings(BaseModel):
     backlog: int = Field(default=4096, ge=64)
     keep_alive_s: float = Field(default=15.0, gt=0)
     limit_concurrency: int | None = Field(default=None, ge=1)
-    # Refuse at once a request whose predicted queue wait would take it past its deadline (its
-    # client would give up first): 503 in milliseconds instead of a timeout. Off by default: measured
-    # with a generator that is not the bottleneck (docs/stress-results.md, 2026-12-01), the ramp with
-    # it on was within the run-to-run spread of the ramp without it.
-    shed_predicted_late: bool = False
+    # Refuse at once a request whose predicted queue wait (new requests ahead x the measured interval
+    # between two let in from the busy queue; resilience/admission.py) is longer than
+    # max_queue_wait_s or would take it past its deadline (its client would give up first): 503 +
+    # Retry-After in milliseconds instead of a timeout. With the count bound alone (max_queue), 500
+    # users queued past the SLA on the 2026-12-01 evening ramp: 34 % timed out (docs/stress-results.md).
+    shed_predicted_late: bool = True
+    max_queue_wait_s: float = Field(default=2.0, gt=0)
     # Answer streams per worker; a stream holds little (flow control keeps a socket buffer at most)
     # but every stream is a task and a provider connection.
     max_streams: int = 200

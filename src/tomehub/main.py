@@ -372,6 +372,7 @@ def create_app(
             background_slot_share=settings.server.background_slot_share,
             max_io_waits=settings.server.max_io_waits,
             shed_predicted_late=settings.server.shed_predicted_late,
+            max_queue_wait_s=settings.server.max_queue_wait_s,
         )
     )
     app.state.admission = admission

@@ -57,4 +57,16 @@ EDGE_SIGNALS = Gauge(
     ["signal"],
     multiprocess_mode="max",
 )
+GC_PAUSE = Histogram(
+    "tomehub_gc_pause_seconds",
+    "Garbage collections by generation: how long each stopped the worker",
+    ["generation"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
+)
 ADMISSION = Counter("tomehub_admission_total", "Admission decisions (admitted, queued, shed, expired)", ["outcome"])
+ADMISSION_WAIT = Histogram(
+    "tomehub_admission_wait_seconds",
+    "Time from asking for a slot to getting one (0 when one was free), by priority; resuming: after a provider wait",
+    ["priority"],
+    buckets=(0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 6),
+)

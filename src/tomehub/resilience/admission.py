@@ -8,15 +8,20 @@ is dropped before any work is done for it; when the queue is full the request is
 with 503 and Retry-After — a fast, explicit answer instead of a timeout or a refused connection.
 
 Dropping a waiter at its deadline is too late for its client, who gave up at the same moment. So a
-request is also refused on arrival when the queue ahead of it predicts it cannot be served in time:
-its wait is estimated from the slots' measured holding time (an exponential moving average), as
-(waiters ahead + 1) x holding time / slots, and the request is refused at once when that wait would
-leave it less than the time a request needs at least (``min_service_s``, or the holding time when
-shorter) — the services degrade to fit the time left, so a request admitted late is still answered.
-A waiter reaching the head of the queue with less than that left is refused then, before its client
-gives up, rather than admitted to fail. This prediction is off by default
-(``server.shed_predicted_late``): on the stress ramp it made no difference beyond the spread of
-runs. The edge (edge.py) asks ``refusal`` too, before a request costs auth and a rate-limit check.
+request is also refused on arrival when the queue ahead of it predicts it cannot be served in time.
+Its wait is (new requests waiting ahead + 1) x the measured interval between two new requests let
+in from the queue while it stayed busy: the queue's real drain rate, which includes the requests
+coming back from a provider call (they cut ahead) and the time a freed slot waits for its next
+request's task to run on a busy loop. Until a busy period has been seen it falls back to (waiters
+ahead + 1) x slot time per request / slots, with the slot time of whole requests (a search holds a
+slot before and after its provider call). The slot-time estimate alone predicted about half the
+real wait on the 2026-12-01 ramp, and queued requests timed out. A request is refused at once when
+its wait is longer than ``max_queue_wait_s`` or would leave it less than the time a request needs
+at least (``min_service_s``, or the slot time when shorter): the services degrade to fit the time
+left, so a request admitted late is still answered. A waiter reaching the head of the queue with
+less than that left is refused then, before its client gives up, rather than admitted to fail.
+The count bound (``max_queue``) stays as a backstop. The edge (edge.py) asks ``refusal`` too,
+before a request costs auth and a rate-limit check.
 
 ``AdmissionCore`` is the pure queue logic (clock injected); ``Admission`` puts futures around it;
 ``AdmissionMiddleware`` applies it to HTTP requests.
@@ -38,11 +43,15 @@ from enum import IntEnum
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tomehub.errors import Unavailable, openai_path, send_error
-from tomehub.metrics import ADMISSION
+from tomehub.metrics import ADMISSION, ADMISSION_WAIT
 from tomehub.resilience.deadline import Deadline
 from tomehub.resilience.memory import MemoryState, MemoryWatchdog
 
 Clock = Callable[[], float]
+
+
+# A refusal asks the client to wait out the predicted queue, but never longer than this.
+_MAX_RETRY_AFTER_S = 10.0
 
 
 class Priority(IntEnum):
@@ -66,8 +75,10 @@ class AdmissionLimits:
     # the slots: under pressure they go first, and uploads never take every slot from searches.
     background_queue_share: float = 0.25
     background_slot_share: float = 0.25
-    # Refuse on arrival a request predicted to wait past its deadline (see the module docstring).
-    shed_predicted_late: bool = False
+    # Refuse on arrival a request predicted to wait past its deadline, or longer than
+    # max_queue_wait_s (see the module docstring).
+    shed_predicted_late: bool = True
+    max_queue_wait_s: float = 2.0
     # The least time a request needs once admitted (a keyword search, quoted answers).
     min_service_s: float = 1.0
     # Requests that may wait on a provider at once without holding a slot (io_wait); past that a
@@ -96,8 +107,12 @@ class AdmissionCore:
         self._seq = itertools.count()
         self.shed = 0
         self.expired = 0
-        # Moving average of how long a request holds its slot (None until one has left).
+        # Moving average of how long a request holds slots in all (None until one has ended).
         self.hold_s: float | None = None
+        # Moving average of the time between two new requests let in from a busy queue (None until
+        # measured): the queue's real drain rate, which the slot time alone overestimated.
+        self.grant_interval_s: float | None = None
+        self._last_grant: float | None = None
 
     @property
     def queued(self) -> int:
@@ -159,11 +174,10 @@ class AdmissionCore:
         if not self.limits.shed_predicted_late:
             return None
         wait = self.predicted_wait(priority)
-        if wait is not None and now + wait + self.min_service() > deadline_at:
+        if wait is not None and (wait > self.limits.max_queue_wait_s or now + wait + self.min_service() > deadline_at):
             return Shed(
-                f"The server is busy: this request would wait about {wait:.1f} s and could not be "
-                "answered before its deadline; retry in a moment.",
-                retry_after_s=max(1.0, wait),
+                f"The server is busy: this request would wait about {wait:.1f} s for its turn; retry in a moment.",
+                retry_after_s=min(max(1.0, wait), _MAX_RETRY_AFTER_S),
             )
         return None
 
@@ -178,18 +192,39 @@ class AdmissionCore:
 
     def predicted_wait(self, priority: Priority) -> float | None:
         """Seconds a request of ``priority`` arriving now would wait for a slot (None: not known yet)."""
+        if self.grant_interval_s is not None:
+            # Measured: how often the queue let a new request in while it stayed busy. Requests
+            # coming back from a provider are inside that interval, so only new ones count ahead.
+            ahead = sum(1 for w in self._queue if not w.cancelled and 0 <= w.priority <= int(priority))
+            return (ahead + 1) * self.grant_interval_s
         if self.hold_s is None:
             return None
         ahead = sum(1 for w in self._queue if not w.cancelled and w.priority <= int(priority))
         return (ahead + 1) * self.hold_s / self.limits.max_in_flight
 
+    def _granted(self, waiter: _Waiter, now: float) -> None:
+        """Learns the queue's drain rate from a new request let in from it: the time since the last
+        one, when new requests waited all along in between (a busy period, not an idle gap)."""
+        if waiter.priority < 0:
+            return
+        if self._last_grant is not None:
+            interval = now - self._last_grant
+            old = self.grant_interval_s
+            self.grant_interval_s = interval if old is None else 0.9 * old + 0.1 * interval
+        still_waiting = any(not w.cancelled and w.priority >= 0 for w in self._queue)
+        self._last_grant = now if still_waiting else None
+
+    def observe(self, held_s: float) -> None:
+        """Learns from a request that has ended after holding slots for ``held_s`` in all."""
+        self.hold_s = held_s if self.hold_s is None else 0.8 * self.hold_s + 0.2 * held_s
+
     def release(
         self, now: float, held_s: float | None = None, priority: Priority = Priority.INTERACTIVE
     ) -> tuple[_Waiter | None, list[_Waiter]]:
-        """Frees a slot of ``priority`` held ``held_s``; returns the waiter admitted into it (if any)
-        and the expired ones dropped."""
+        """Frees a slot of ``priority`` (``held_s``: the request is over and held slots that long in
+        all); returns the waiter admitted into it (if any) and the expired ones dropped."""
         if held_s is not None:
-            self.hold_s = held_s if self.hold_s is None else 0.8 * self.hold_s + 0.2 * held_s
+            self.observe(held_s)
         self.in_flight -= 1
         if priority is Priority.BACKGROUND:
             self.background_in_flight -= 1
@@ -213,6 +248,8 @@ class AdmissionCore:
             break
         for waiter in held_back:
             heapq.heappush(self._queue, waiter)
+        if admitted is not None:
+            self._granted(admitted, now)
         return admitted, dropped
 
     def cancel(self, waiter: _Waiter) -> None:
@@ -228,19 +265,23 @@ class Admission:
 
     async def enter(self, priority: Priority, deadline: Deadline | None) -> None:
         """Waits for a slot until ``deadline`` (None: as long as it takes, for RESUMING requests)."""
+        asked = self.clock()
         try:
-            waiter = self.core.offer(priority, math.inf if deadline is None else deadline.expires_at, self.clock())
+            waiter = self.core.offer(priority, math.inf if deadline is None else deadline.expires_at, asked)
         except Shed:
             ADMISSION.labels("shed").inc()
             raise
+        waited = ADMISSION_WAIT.labels(priority.name.lower())
         if waiter is None:
             ADMISSION.labels("admitted").inc()
+            waited.observe(0.0)
             return
         ADMISSION.labels("queued").inc()
         waiter.future = asyncio.get_running_loop().create_future()
         try:
             timeout = None if deadline is None else max(0.0, deadline.remaining())
             await asyncio.wait_for(asyncio.shield(waiter.future), timeout=timeout)
+            waited.observe(self.clock() - asked)
         except TimeoutError:
             if waiter.future.done() and not waiter.future.exception():
                 # Admitted in the same instant the wait timed out: give the slot back.
@@ -256,7 +297,8 @@ class Admission:
             raise
 
     def leave(self, held_s: float | None = None, priority: Priority = Priority.INTERACTIVE) -> None:
-        """Frees a slot of ``priority`` (held ``held_s``, when known, to learn how long requests hold one)."""
+        """Frees a slot of ``priority`` (``held_s``: the request is over and held slots that long in
+        all, to learn how long requests take)."""
         admitted, dropped = self.core.release(self.clock(), held_s, priority)
         for waiter in dropped:
             ADMISSION.labels("expired").inc()
@@ -342,6 +384,7 @@ class Ticket:
     priority: Priority
     admitted_at: float
     holding: bool = True
+    held_s: float = 0.0  # the time this request held slots before the current holding
     # The request is over: a provider wait that ends after it (a writer's stream finalised once the
     # response has gone) must not take a slot back, for nobody would give that one back.
     closed: bool = False
@@ -349,10 +392,13 @@ class Ticket:
     def release(self) -> None:
         if self.holding:
             self.holding = False
-            self.admission.leave(self.admission.clock() - self.admitted_at, self.priority)
+            self.held_s += self.admission.clock() - self.admitted_at
+            self.admission.leave(priority=self.priority)
 
     def close(self) -> None:
         self.release()
+        if not self.closed:
+            self.admission.core.observe(self.held_s)
         self.closed = True
 
     async def resume(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 
 import pytest
 
@@ -73,7 +74,7 @@ async def test_waiting_requests_run_in_turn_and_expired_ones_never_run() -> None
 
 
 def test_core_refuses_at_once_what_the_queue_predicts_would_miss_its_deadline() -> None:
-    core = AdmissionCore(AdmissionLimits(max_in_flight=2, max_queue=100, shed_predicted_late=True))
+    core = AdmissionCore(AdmissionLimits(max_in_flight=2, max_queue=100, max_queue_wait_s=60))
     assert core.offer(Priority.INTERACTIVE, 100, now=0) is None
     assert core.offer(Priority.INTERACTIVE, 100, now=0) is None
     # Nothing has left yet: no holding time is known, so nothing is predicted.
@@ -94,8 +95,46 @@ def test_core_refuses_at_once_what_the_queue_predicts_would_miss_its_deadline() 
     assert core.predicted_wait(Priority.BACKGROUND) == 4.5
 
 
+def test_core_refuses_a_wait_longer_than_the_queue_may_hold() -> None:
+    core = AdmissionCore(AdmissionLimits(max_in_flight=2, max_queue=100, max_queue_wait_s=2.0))
+    core.observe(1.0)  # a request holds slots ~1 s in all: 2 slots serve ~2 a second
+    core.offer(Priority.INTERACTIVE, 100, now=0)
+    core.offer(Priority.INTERACTIVE, 100, now=0)
+    for _ in range(3):
+        assert core.offer(Priority.INTERACTIVE, 100, now=0) is not None  # waits 0.5, 1.0, 1.5 s
+    assert core.offer(Priority.INTERACTIVE, 100, now=0) is not None  # 2.0 s: still within the bound
+    with pytest.raises(Shed, match=r"wait about 2\.5 s") as refused:
+        core.offer(Priority.INTERACTIVE, 100, now=0)  # 2.5 s: refused though its deadline is far
+    assert refused.value.retry_after_s == 2.5
+    assert core.queued == 4 and core.shed == 1
+
+
+def test_core_predicts_the_wait_from_how_fast_its_busy_queue_lets_new_requests_in() -> None:
+    core = AdmissionCore(AdmissionLimits(max_in_flight=1, max_queue=100, max_queue_wait_s=60))
+    core.observe(0.1)  # each request holds the slot 0.1 s in all...
+    core.offer(Priority.INTERACTIVE, 100, now=0)
+    for _ in range(3):
+        core.offer(Priority.INTERACTIVE, 100, now=0)
+    assert core.predicted_wait(Priority.INTERACTIVE) == pytest.approx(0.4)  # ...so 4 x 0.1 s, at first
+    # ...but the queue lets a new request in only every 0.5 s (a request comes back from its
+    # provider call in between and takes the slot first; a freed slot waits for a busy loop).
+    core.release(now=0.5)
+    core.release(now=1.0)
+    assert core.grant_interval_s == pytest.approx(0.5)
+    core.offer(Priority.RESUMING, math.inf, now=1.0)  # already inside the measured interval
+    assert core.predicted_wait(Priority.INTERACTIVE) == pytest.approx(1.0)  # 1 new one ahead + itself
+    # An idle gap is not a drain interval: the queue emptied, the next grant starts afresh.
+    core.release(now=1.5)  # the resuming request
+    core.release(now=1.6)  # the last new waiter: the queue is empty now
+    core.release(now=1.7)
+    core.offer(Priority.INTERACTIVE, 100, now=9.0)
+    core.offer(Priority.INTERACTIVE, 100, now=9.0)
+    core.release(now=9.2)
+    assert core.grant_interval_s == pytest.approx(0.9 * 0.5 + 0.1 * 0.6)  # 1.0 -> 1.6 counted; 9.2 not
+
+
 def test_core_without_prediction_queues_until_the_deadline() -> None:
-    core = AdmissionCore(AdmissionLimits(max_in_flight=1, max_queue=100))  # the default: off
+    core = AdmissionCore(AdmissionLimits(max_in_flight=1, max_queue=100, shed_predicted_late=False))
     core.offer(Priority.INTERACTIVE, 100, now=0)
     core.offer(Priority.INTERACTIVE, 100, now=0)
     core.release(now=10, held_s=10.0)
@@ -160,6 +199,28 @@ async def test_a_provider_wait_gives_the_slot_back_and_resumes_ahead_of_new_requ
     await asyncio.gather(a, b, c)
     assert order == ["a waits on the provider", "b admitted", "a resumed", "c admitted"]
     assert admission.core.in_flight == 0 and admission.core.io_waiting == 0
+
+
+async def test_a_request_is_learned_once_with_the_slot_time_of_all_its_holdings() -> None:
+    """A search holds a slot before its provider call and again after it: the queue's prediction
+    must learn the two together (one request's cost), not each as a request of half the cost."""
+    from tomehub.resilience.admission import Ticket
+
+    now = [0.0]
+    admission = Admission(AdmissionLimits(max_in_flight=1, max_queue=10), clock=lambda: now[0])
+    await admission.enter(Priority.INTERACTIVE, None)
+    ticket = Ticket(admission, Priority.INTERACTIVE, admission.clock())
+    now[0] = 0.3
+    ticket.release()  # off to the provider after 0.3 s of work
+    assert admission.core.hold_s is None  # nothing learned yet: the request is not over
+    now[0] = 1.5
+    await ticket.resume()
+    now[0] = 1.7
+    ticket.close()  # 0.2 s more after the provider answered
+    assert admission.core.hold_s == pytest.approx(0.5)  # 0.3 + 0.2, not the 1.2 s provider wait
+    assert admission.core.in_flight == 0
+    ticket.close()  # closing twice learns nothing twice
+    assert admission.core.hold_s == pytest.approx(0.5)
 
 
 async def test_without_a_request_or_past_the_cap_a_provider_wait_keeps_its_slot() -> None:
