@@ -46,6 +46,7 @@ from tomehub.llm.providers.local import LocalEmbedder
 from tomehub.openai.router import router as openai_router
 from tomehub.ops import versions
 from tomehub.ops.health import router as health_router
+from tomehub.ops.heap import freeze_startup_heap
 from tomehub.ops.input_text import reject_unstorable_text
 from tomehub.ops.logs import configure_logging
 from tomehub.ops.memory import keep_freed_memory
@@ -333,6 +334,7 @@ def create_app(
         try:
             # The MCP endpoint's session manager serves only while the app does.
             async with mcp_endpoint.running():
+                freeze_startup_heap()  # start-up is done: nothing loaded so far is ever garbage
                 yield
         finally:
             await runtime.close()
