@@ -38,6 +38,26 @@ def total(metrics: dict[str, dict[str, float]], name: str, *labels: str) -> floa
     return sum(v for found, v in metrics.get(name, {}).items() if all(label in found for label in labels))
 
 
+# Where a served request's time goes, as cumulative (seconds, count) pairs: the wait for a slot on
+# arrival and after a provider call, the query-embedding call itself, and full garbage collections.
+TIME_SPENT = {
+    "queue_wait": ("tomehub_admission_wait_seconds", 'priority="interactive"'),
+    "resume_wait": ("tomehub_admission_wait_seconds", 'priority="resuming"'),
+    "embedding_call": ("tomehub_llm_call_seconds", 'operation="search-embedding"'),
+    "gc_full": ("tomehub_gc_pause_seconds", 'generation="2"'),
+}
+
+
+def time_spent(metrics: dict[str, dict[str, float]]) -> dict[str, float]:
+    """The TIME_SPENT sums and counts (keys ``<name>:sum`` and ``<name>:count``) over every worker."""
+    out: dict[str, float] = {}
+    for name, (metric, label) in TIME_SPENT.items():
+        if f"{metric}_count" in metrics:
+            out[f"{name}:sum"] = total(metrics, f"{metric}_sum", label)
+            out[f"{name}:count"] = total(metrics, f"{metric}_count", label)
+    return out
+
+
 def rss_mb(pid: int) -> float:
     """Resident memory of a process in MB (NaN once it is gone)."""
     try:
@@ -95,6 +115,7 @@ class Monitor:
                             sample[f"admission:{outcome.group(1)}"] = value
                     lag = total(metrics, "tomehub_edge_signal", 'signal="loop_lag_seconds"')
                     sample["server_loop_lag_ms"] = lag * 1000
+                    sample.update(time_spent(metrics))
                 except (httpx.HTTPError, ValueError):
                     sample["metrics_unreachable"] = 1.0
                 self.series.add(time.monotonic() - self.started, sample)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tomehub.stress.deployment import normal_provider
-from tomehub.stress.monitor import Monitor
+from tomehub.stress.monitor import TIME_SPENT, Monitor
 from tomehub.stress.records import Record, percentile
 from tomehub.stress.scenarios.base import Context, Outcome, Questions, generator_label, search, target
 from tomehub.stress.selfcheck import Verdict
@@ -109,6 +109,11 @@ class Step:
                 _count(self.server.get(k)) for k in ("shed_edge", "shed", "expired")
             ),
             "server loop lag max (ms)": _count(self.server.get("loop_lag_ms")),
+            "server mean wait for a slot / after the provider / embedding call (ms)": "/".join(
+                _count(self.server.get(f"{k}_ms")) for k in ("queue_wait", "resume_wait", "embedding_call")
+            ),
+            "server full GCs (mean ms)": f"{_count(self.server.get('gc_full_n'))} "
+            f"({_count(self.server.get('gc_full_ms'))})",
         }
 
 
@@ -128,6 +133,12 @@ def server_view(monitor: Monitor, start: float, end: float) -> dict[str, float]:
     lags = monitor.between("server_loop_lag_ms", start, end)
     if lags:
         view["loop_lag_ms"] = max(lags)
+    for name in TIME_SPENT:
+        sums, counts = (monitor.between(f"{name}:{part}", start, end + 1.0) for part in ("sum", "count"))
+        base_sum, base_count = (monitor.between(f"{name}:{part}", 0.0, start) or [0.0] for part in ("sum", "count"))
+        if sums and counts and counts[-1] > base_count[-1]:
+            view[f"{name}_ms"] = (sums[-1] - base_sum[-1]) / (counts[-1] - base_count[-1]) * 1000
+            view[f"{name}_n"] = counts[-1] - base_count[-1]
     return view
 
 
