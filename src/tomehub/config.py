@@ -106,8 +106,10 @@ class SearchSettings(BaseModel):
     # baseline stress profile, which reproduces the reference system).
     degrade_to_keywords: bool = True
     # The query embedding may use the request's time left minus this reserve, so that a slow
-    # provider still leaves time to answer from keywords (tier 2) instead of timing out.
-    fallback_reserve_s: float = 0.3
+    # provider still leaves time to answer from keywords (tier 2) instead of timing out. On a
+    # saturated machine the keyword answer after a cut needs a slot, a statement and a busy loop:
+    # at 1,000 users 0.3 s left 1,925 requests to time out, 1.0 s 212 (docs/stress-results.md).
+    fallback_reserve_s: float = Field(default=1.0, ge=0)
 
 
 class CacheSettings(BaseModel):
