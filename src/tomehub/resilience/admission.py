@@ -14,11 +14,11 @@ in from the queue while it stayed busy: the queue's real drain rate, which inclu
 coming back from a provider call (they cut ahead) and the time a freed slot waits for its next
 request's task to run on a busy loop. Until a busy period has been seen it falls back to (waiters
 ahead + 1) x slot time per request / slots, with the slot time of whole requests (a search holds a
-slot before and after its provider call). The slot-time estimate alone predicted about half the
-real wait on the 2026-12-01 ramp, and queued requests timed out. A request is refused at once when
-its wait is longer than ``max_queue_wait_s`` or would leave it less than the time a request needs
-at least (``min_service_s``, or the slot time when shorter): the services degrade to fit the time
-left, so a request admitted late is still answered. A waiter reaching the head of the queue with
+slot before and after its provider call; counting each holding as a request, as this did before,
+predicts about half the wait, and 500 users still timed out in the queue). A request is refused at
+once when its wait is longer than ``max_queue_wait_s`` or would leave it less than the time a
+request needs at least (``min_service_s``, or the slot time when shorter): the services degrade to
+fit the time left, so a request admitted late is still answered. A waiter reaching the head of the queue with
 less than that left is refused then, before its client gives up, rather than admitted to fail.
 The count bound (``max_queue``) stays as a backstop. The edge (edge.py) asks ``refusal`` too,
 before a request costs auth and a rate-limit check.
@@ -110,7 +110,7 @@ class AdmissionCore:
         # Moving average of how long a request holds slots in all (None until one has ended).
         self.hold_s: float | None = None
         # Moving average of the time between two new requests let in from a busy queue (None until
-        # measured): the queue's real drain rate, which the slot time alone overestimated.
+        # measured): the queue's real drain rate, slower than the slot time alone suggests.
         self.grant_interval_s: float | None = None
         self._last_grant: float | None = None
 
