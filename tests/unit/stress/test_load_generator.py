@@ -8,8 +8,10 @@ import pickle
 import random
 import time
 
+import pytest
+
 from tomehub.stress.load import LoadClient, retry_after_s
-from tomehub.stress.monitor import Monitor
+from tomehub.stress.monitor import Monitor, parse_metrics, time_spent
 from tomehub.stress.pool import default_processes, merge, phase_at
 from tomehub.stress.records import Record
 from tomehub.stress.scenarios.base import Questions, search
@@ -141,3 +143,37 @@ def test_the_ramp_reads_the_servers_decisions_over_a_step() -> None:
     # Counter deltas from the last sample before the step (a counter not yet exported counts from 0);
     # the counters' sample just after the step counts (its last second), the lag is the step's own.
     assert view == {"shed": 21.0, "shed_edge": 9.0, "loop_lag_ms": 60.0}
+
+
+def test_the_ramp_says_where_a_steps_served_requests_spent_their_time() -> None:
+    metrics = parse_metrics(
+        "\n".join(
+            [
+                'tomehub_admission_wait_seconds_sum{priority="interactive"} 12.0',
+                'tomehub_admission_wait_seconds_count{priority="interactive"} 40.0',
+                'tomehub_admission_wait_seconds_sum{priority="resuming"} 1.0',
+                'tomehub_admission_wait_seconds_count{priority="resuming"} 20.0',
+                'tomehub_llm_call_seconds_sum{operation="search-embedding"} 30.0',
+                'tomehub_llm_call_seconds_count{operation="search-embedding"} 20.0',
+                'tomehub_llm_call_seconds_sum{operation="generation"} 99.0',
+                'tomehub_llm_call_seconds_count{operation="generation"} 1.0',
+            ]
+        )
+    )
+    assert time_spent(metrics) == {
+        "queue_wait:sum": 12.0,
+        "queue_wait:count": 40.0,
+        "resume_wait:sum": 1.0,
+        "resume_wait:count": 20.0,
+        "embedding_call:sum": 30.0,
+        "embedding_call:count": 20.0,
+    }  # fmt: skip  (no collection yet: no gc_full figures rather than zeros)
+    monitor = Monitor("http://unused", [], 0.0)
+    monitor.series.add(9.5, {"queue_wait:sum": 2.0, "queue_wait:count": 10.0})  # before the step
+    monitor.series.add(15.0, time_spent(metrics))
+    view = server_view(monitor, 10.0, 20.0)
+    # Means over the step's requests only: (12 - 2) s over (40 - 10) waits; from 0 where unsampled.
+    assert view["queue_wait_ms"] == pytest.approx(10.0 / 30 * 1000)
+    assert view["queue_wait_n"] == 30.0
+    assert view["embedding_call_ms"] == pytest.approx(1500.0)
+    assert "gc_full_ms" not in view
