@@ -9,13 +9,12 @@ from prometheus_client import REGISTRY
 from tomehub.ops import heap
 
 
-def _collections() -> float:
-    return sum(
-        REGISTRY.get_sample_value("tomehub_gc_pause_seconds_count", {"generation": g}) or 0.0 for g in ("0", "1", "2")
-    )
+def _full_collections() -> float:
+    return REGISTRY.get_sample_value("tomehub_gc_pause_seconds_count", {"generation": "2"}) or 0.0
 
 
 def test_the_heap_is_frozen_once_and_every_later_collection_is_timed() -> None:
+    already = heap._measure in gc.callbacks  # an app started earlier in this test process froze it
     try:
         frozen = heap.freeze_startup_heap()
         assert frozen > 1000 and gc.get_freeze_count() == frozen  # this test process's modules, at least
@@ -23,9 +22,11 @@ def test_the_heap_is_frozen_once_and_every_later_collection_is_timed() -> None:
         made_since = [[] for _ in range(10)]  # would be frozen too by a second freeze
         assert heap.freeze_startup_heap() == frozen
         del made_since
-        before = _collections()
+        before = _full_collections()
         gc.collect()
-        assert _collections() == before + 1  # the full collection was timed
+        # The full collection was timed (other threads of the test process may collect too).
+        assert _full_collections() >= before + 1
     finally:
-        gc.callbacks[:] = [c for c in gc.callbacks if c is not heap._measure]
-        gc.unfreeze()
+        if not already:
+            gc.callbacks[:] = [c for c in gc.callbacks if c is not heap._measure]
+            gc.unfreeze()
