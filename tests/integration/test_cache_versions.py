@@ -60,10 +60,10 @@ async def test_single_flight_one_embedding_and_one_search_for_a_hundred_identica
     database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     embedder = CountingEmbedder(dim=32)
-    # Single flight, not admission: a hundred requests at once queue behind 8 slots, and the queue's
-    # prediction, learnt from the add-item before them, could refuse the last ones (503) although
+    # A hundred requests at once queue behind 8 slots with the queue's prediction on: it prices a
+    # search by searches' slot time, not by the slow add-item before them, so none is refused and
     # single flight answers them all at once.
-    settings = make_settings(database_url, tmp_path, server={"shed_predicted_late": False})
+    settings = make_settings(database_url, tmp_path)
     async with running(settings, embedder) as tapp:
         _, h = tapp.new_user()
         await tapp.client.post("/api/add-item", headers=h, json={"text": "Owls hunt at night over the meadow."})

@@ -87,10 +87,10 @@ async def running_app(settings: Any) -> AsyncIterator[TestApp]:
 
 
 def one_slot(settings: Any) -> Any:
-    """``settings`` with one admission slot per worker (and room to queue, without the queue's
-    prediction: learnt from a slow ingestion just before, it could refuse the last of a few requests
-    that the slot's release during provider waits serves in time, which is what these tests check)."""
-    server = {"max_in_flight": 1, "max_queue": 10, "shed_predicted_late": False}
+    """``settings`` with one admission slot per worker and room to queue (the queue's prediction on:
+    it prices a search by searches' slot time, so the slow ingestion just before does not refuse
+    the last of a few requests that the slot's release during provider waits serves in time)."""
+    server = {"max_in_flight": 1, "max_queue": 10}
     return settings.model_copy(update={"server": settings.server.model_copy(update=server)})
 
 

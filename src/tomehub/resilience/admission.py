@@ -13,9 +13,11 @@ Its wait is (new requests waiting ahead + 1) x the measured interval between two
 in from the queue while it stayed busy: the queue's real drain rate, which includes the requests
 coming back from a provider call (they cut ahead) and the time a freed slot waits for its next
 request's task to run on a busy loop. Until a busy period has been seen it falls back to (waiters
-ahead + 1) x slot time per request / slots, with the slot time of whole requests (a search holds a
-slot before and after its provider call; counting each holding as a request, as this did before,
-predicts about half the wait, and 500 users still timed out in the queue). A request is refused at
+ahead + 1) x slot time / slots, with the slot time of whole requests (a search holds a slot before
+and after its provider call; counting each holding as a request, as this did before, predicts about
+half the wait, and 500 users still timed out in the queue) of the arriving request's own kind (its
+route, ``kind_of``): a burst of searches after a few slow uploads is not priced as uploads, and a
+kind not yet seen to end predicts nothing. A request is refused at
 once when its wait is longer than ``max_queue_wait_s`` or would leave it less than the time a
 request needs at least (``min_service_s``, or the slot time when shorter): the services degrade to
 fit the time left, so a request admitted late is still answered. A waiter reaching the head of the queue with
@@ -52,6 +54,16 @@ Clock = Callable[[], float]
 
 # A refusal asks the client to wait out the predicted queue, but never longer than this.
 _MAX_RETRY_AFTER_S = 10.0
+# Slot times are learned per kind of request; a worker serving more distinct routes than this
+# learns the rest under one kind.
+_MAX_KINDS = 64
+_OTHER_KIND = "other"
+
+
+def kind_of(path: str) -> str:
+    """The kind of request whose slot time is learned together: the first two path segments
+    (``/api/smart-search``, ``/v1/chat``, ``/mcp``), so ids further down make no new kind."""
+    return "/".join(path.split("/", 3)[:3])
 
 
 class Priority(IntEnum):
@@ -91,6 +103,7 @@ class _Waiter:
     priority: int
     seq: int
     deadline_at: float = field(compare=False)
+    kind: str = field(compare=False, default="")
     future: asyncio.Future[None] | None = field(compare=False, default=None)
     cancelled: bool = field(compare=False, default=False)
 
@@ -107,8 +120,8 @@ class AdmissionCore:
         self._seq = itertools.count()
         self.shed = 0
         self.expired = 0
-        # Moving average of how long a request holds slots in all (None until one has ended).
-        self.hold_s: float | None = None
+        # Moving average per kind of how long a request holds slots in all (absent until one ended).
+        self.hold_s: dict[str, float] = {}
         # Moving average of the time between two new requests let in from a busy queue (None until
         # measured): the queue's real drain rate, slower than the slot time alone suggests.
         self.grant_interval_s: float | None = None
@@ -132,7 +145,7 @@ class AdmissionCore:
         if priority == Priority.BACKGROUND:
             self.background_in_flight += 1
 
-    def offer(self, priority: Priority, deadline_at: float, now: float) -> _Waiter | None:
+    def offer(self, priority: Priority, deadline_at: float, now: float, kind: str = "") -> _Waiter | None:
         """Admits at once (returns None), queues (returns the waiter) or raises Shed."""
         if priority is Priority.RESUMING:
             # Admitted work coming back from a provider: never refused (its answer is ready); it
@@ -153,16 +166,16 @@ class AdmissionCore:
         if not self.must_queue(priority):
             self._start(priority)
             return None
-        refusal = self.refusal(priority, deadline_at, now)
+        refusal = self.refusal(priority, deadline_at, now, kind)
         if refusal is not None:
             self.shed += 1
             raise refusal
-        waiter = _Waiter(int(priority), next(self._seq), deadline_at)
+        waiter = _Waiter(int(priority), next(self._seq), deadline_at, kind)
         heapq.heappush(self._queue, waiter)
         return waiter
 
-    def refusal(self, priority: Priority, deadline_at: float, now: float) -> Shed | None:
-        """Why a request of ``priority`` that would have to queue now is refused (None: it may wait):
+    def refusal(self, priority: Priority, deadline_at: float, now: float, kind: str = "") -> Shed | None:
+        """Why a request of ``priority`` and ``kind`` that would have to queue now is refused (None: it may wait):
         the queue is full for its priority, or (``shed_predicted_late``) its predicted wait would
         leave it too little time before ``deadline_at``. Also asked at the edge (edge.py), before a
         request costs auth and a rate-limit round trip."""
@@ -173,8 +186,10 @@ class AdmissionCore:
             return Shed("The server is at capacity; retry in a moment.", retry_after_s=1.0)
         if not self.limits.shed_predicted_late:
             return None
-        wait = self.predicted_wait(priority)
-        if wait is not None and (wait > self.limits.max_queue_wait_s or now + wait + self.min_service() > deadline_at):
+        wait = self.predicted_wait(priority, kind)
+        if wait is not None and (
+            wait > self.limits.max_queue_wait_s or now + wait + self.min_service(kind) > deadline_at
+        ):
             return Shed(
                 f"The server is busy: this request would wait about {wait:.1f} s for its turn; retry in a moment.",
                 retry_after_s=min(max(1.0, wait), _MAX_RETRY_AFTER_S),
@@ -186,21 +201,24 @@ class AdmissionCore:
         ahead = any(not w.cancelled and w.priority <= int(priority) for w in self._queue)
         return ahead or not self._may_start(priority)
 
-    def min_service(self) -> float:
-        """The least time worth admitting a request with."""
-        return self.limits.min_service_s if self.hold_s is None else min(self.hold_s, self.limits.min_service_s)
+    def min_service(self, kind: str = "") -> float:
+        """The least time worth admitting a request of ``kind`` with."""
+        hold = self.hold_s.get(kind)
+        return self.limits.min_service_s if hold is None else min(hold, self.limits.min_service_s)
 
-    def predicted_wait(self, priority: Priority) -> float | None:
-        """Seconds a request of ``priority`` arriving now would wait for a slot (None: not known yet)."""
+    def predicted_wait(self, priority: Priority, kind: str = "") -> float | None:
+        """Seconds a request of ``priority`` and ``kind`` arriving now would wait for a slot (None:
+        not known yet)."""
         if self.grant_interval_s is not None:
             # Measured: how often the queue let a new request in while it stayed busy. Requests
             # coming back from a provider are inside that interval, so only new ones count ahead.
             ahead = sum(1 for w in self._queue if not w.cancelled and 0 <= w.priority <= int(priority))
             return (ahead + 1) * self.grant_interval_s
-        if self.hold_s is None:
+        hold = self.hold_s.get(kind)
+        if hold is None:
             return None
         ahead = sum(1 for w in self._queue if not w.cancelled and w.priority <= int(priority))
-        return (ahead + 1) * self.hold_s / self.limits.max_in_flight
+        return (ahead + 1) * hold / self.limits.max_in_flight
 
     def _granted(self, waiter: _Waiter, now: float) -> None:
         """Learns the queue's drain rate from a new request let in from it: the time since the last
@@ -214,17 +232,20 @@ class AdmissionCore:
         still_waiting = any(not w.cancelled and w.priority >= 0 for w in self._queue)
         self._last_grant = now if still_waiting else None
 
-    def observe(self, held_s: float) -> None:
-        """Learns from a request that has ended after holding slots for ``held_s`` in all."""
-        self.hold_s = held_s if self.hold_s is None else 0.8 * self.hold_s + 0.2 * held_s
+    def observe(self, held_s: float, kind: str = "") -> None:
+        """Learns from a request of ``kind`` that has ended after holding slots for ``held_s`` in all."""
+        if kind not in self.hold_s and len(self.hold_s) >= _MAX_KINDS:
+            kind = _OTHER_KIND
+        old = self.hold_s.get(kind)
+        self.hold_s[kind] = held_s if old is None else 0.8 * old + 0.2 * held_s
 
     def release(
-        self, now: float, held_s: float | None = None, priority: Priority = Priority.INTERACTIVE
+        self, now: float, held_s: float | None = None, priority: Priority = Priority.INTERACTIVE, kind: str = ""
     ) -> tuple[_Waiter | None, list[_Waiter]]:
-        """Frees a slot of ``priority`` (``held_s``: the request is over and held slots that long in
-        all); returns the waiter admitted into it (if any) and the expired ones dropped."""
+        """Frees a slot of ``priority`` (``held_s``: the request, of ``kind``, is over and held slots
+        that long in all); returns the waiter admitted into it (if any) and the expired ones dropped."""
         if held_s is not None:
-            self.observe(held_s)
+            self.observe(held_s, kind)
         self.in_flight -= 1
         if priority is Priority.BACKGROUND:
             self.background_in_flight -= 1
@@ -235,7 +256,7 @@ class AdmissionCore:
             waiter = heapq.heappop(self._queue)
             if waiter.cancelled:
                 continue
-            too_late = now + (self.min_service() if self.limits.shed_predicted_late else 0.0)
+            too_late = now + (self.min_service(waiter.kind) if self.limits.shed_predicted_late else 0.0)
             if waiter.deadline_at <= too_late:
                 self.expired += 1
                 dropped.append(waiter)
@@ -263,11 +284,11 @@ class Admission:
         self.core = AdmissionCore(limits)
         self.clock = clock
 
-    async def enter(self, priority: Priority, deadline: Deadline | None) -> None:
+    async def enter(self, priority: Priority, deadline: Deadline | None, kind: str = "") -> None:
         """Waits for a slot until ``deadline`` (None: as long as it takes, for RESUMING requests)."""
         asked = self.clock()
         try:
-            waiter = self.core.offer(priority, math.inf if deadline is None else deadline.expires_at, asked)
+            waiter = self.core.offer(priority, math.inf if deadline is None else deadline.expires_at, asked, kind)
         except Shed:
             ADMISSION.labels("shed").inc()
             raise
@@ -296,10 +317,10 @@ class Admission:
             self.core.cancel(waiter)
             raise
 
-    def leave(self, held_s: float | None = None, priority: Priority = Priority.INTERACTIVE) -> None:
-        """Frees a slot of ``priority`` (``held_s``: the request is over and held slots that long in
-        all, to learn how long requests take)."""
-        admitted, dropped = self.core.release(self.clock(), held_s, priority)
+    def leave(self, held_s: float | None = None, priority: Priority = Priority.INTERACTIVE, kind: str = "") -> None:
+        """Frees a slot of ``priority`` (``held_s``: the request, of ``kind``, is over and held slots
+        that long in all, to learn how long requests of its kind take)."""
+        admitted, dropped = self.core.release(self.clock(), held_s, priority, kind)
         for waiter in dropped:
             ADMISSION.labels("expired").inc()
             if waiter.future is not None and not waiter.future.done():
@@ -354,12 +375,13 @@ class AdmissionMiddleware:
         ):
             await refuse(send, Shed("The server is low on memory; retry shortly.", retry_after_s=2.0), scope)
             return
+        kind = kind_of(scope["path"])
         try:
-            await self.admission.enter(priority, deadline)
+            await self.admission.enter(priority, deadline, kind)
         except Shed as exc:
             await refuse(send, exc, scope)
             return
-        ticket = Ticket(self.admission, priority, self.admission.clock())
+        ticket = Ticket(self.admission, priority, self.admission.clock(), kind=kind)
         token = _TICKET.set(ticket)
 
         async def send_and_release(message: Message) -> None:
@@ -383,6 +405,7 @@ class Ticket:
     admission: Admission
     priority: Priority
     admitted_at: float
+    kind: str = ""
     holding: bool = True
     held_s: float = 0.0  # the time this request held slots before the current holding
     # The request is over: a provider wait that ends after it (a writer's stream finalised once the
@@ -398,7 +421,7 @@ class Ticket:
     def close(self) -> None:
         self.release()
         if not self.closed:
-            self.admission.core.observe(self.held_s)
+            self.admission.core.observe(self.held_s, self.kind)
         self.closed = True
 
     async def resume(self) -> None:

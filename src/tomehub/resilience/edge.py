@@ -35,7 +35,7 @@ from pathlib import Path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tomehub.metrics import ADMISSION, EDGE_SIGNALS
-from tomehub.resilience.admission import Admission, Shed, priority_of, refuse
+from tomehub.resilience.admission import Admission, Shed, kind_of, priority_of, refuse
 
 _log = logging.getLogger(__name__)
 
@@ -153,7 +153,7 @@ class EdgeShedMiddleware:
         core, priority = self.admission.core, priority_of(method, path)
         if not core.must_queue(priority):
             return None
-        return core.refusal(priority, now + self.deadline_s, now)
+        return core.refusal(priority, now + self.deadline_s, now, kind_of(path))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":

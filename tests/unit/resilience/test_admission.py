@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from tomehub.resilience.admission import Admission, AdmissionCore, AdmissionLimits, Priority, Shed
+from tomehub.resilience.admission import Admission, AdmissionCore, AdmissionLimits, Priority, Shed, kind_of
 from tomehub.resilience.deadline import Deadline
 
 
@@ -80,7 +80,7 @@ def test_core_refuses_at_once_what_the_queue_predicts_would_miss_its_deadline() 
     # Nothing has left yet: no holding time is known, so nothing is predicted.
     assert core.offer(Priority.INTERACTIVE, 6, now=0) is not None
     core.release(now=1, held_s=1.0)  # the queued one takes the slot; a slot is held ~1 s
-    assert core.hold_s == 1.0
+    assert core.hold_s == {"": 1.0}
     for _ in range(6):
         core.offer(Priority.INTERACTIVE, 100, now=1)
     # 6 waiters ahead on 2 slots of ~1 s: the next waits ~3.5 s and needs ~1 s more.
@@ -107,6 +107,34 @@ def test_core_refuses_a_wait_longer_than_the_queue_may_hold() -> None:
         core.offer(Priority.INTERACTIVE, 100, now=0)  # 2.5 s: refused though its deadline is far
     assert refused.value.retry_after_s == 2.5
     assert core.queued == 4 and core.shed == 1
+
+
+def test_core_prices_a_request_by_the_slot_time_of_its_own_kind() -> None:
+    """Slow uploads before a burst of searches do not make the searches look slow: until the busy
+    queue's drain rate is measured, a request's wait is priced with its own kind's slot time, and a
+    kind never seen to end predicts nothing (it queues, bounded by the count and its deadline)."""
+    core = AdmissionCore(AdmissionLimits(max_in_flight=2, max_queue=100, max_queue_wait_s=2.0))
+    core.observe(8.0, "/api/add-item")  # an upload held its slot 8 s
+    core.offer(Priority.INTERACTIVE, 100, now=0, kind="/api/smart-search")
+    core.offer(Priority.INTERACTIVE, 100, now=0, kind="/api/smart-search")
+    for _ in range(20):  # no search has ended yet: nothing is predicted, all of them queue
+        assert core.offer(Priority.INTERACTIVE, 100, now=0, kind="/api/smart-search") is not None
+    assert core.predicted_wait(Priority.INTERACTIVE, "/api/smart-search") is None
+    # Priced as uploads, the 21st would have been refused: 21 x 8 s / 2 slots.
+    assert core.predicted_wait(Priority.INTERACTIVE, "/api/add-item") == pytest.approx(84.0)
+    core.release(now=0.1, held_s=0.1, kind="/api/smart-search")
+    assert core.predicted_wait(Priority.INTERACTIVE, "/api/smart-search") == pytest.approx(20 * 0.1 / 2)
+    assert core.offer(Priority.INTERACTIVE, 100, now=0.1, kind="/api/smart-search") is not None
+
+
+def test_kinds_are_routes_not_ids_and_bounded() -> None:
+    assert kind_of("/api/items/123/chunks") == kind_of("/api/items/456") == "/api/items"
+    assert kind_of("/v1/chat/completions") == "/v1/chat"
+    assert kind_of("/mcp") == "/mcp"
+    core = AdmissionCore(AdmissionLimits())
+    for n in range(200):
+        core.observe(0.1, f"/api/x{n}")
+    assert len(core.hold_s) <= 65 and "other" in core.hold_s
 
 
 def test_core_predicts_the_wait_from_how_fast_its_busy_queue_lets_new_requests_in() -> None:
@@ -212,15 +240,15 @@ async def test_a_request_is_learned_once_with_the_slot_time_of_all_its_holdings(
     ticket = Ticket(admission, Priority.INTERACTIVE, admission.clock())
     now[0] = 0.3
     ticket.release()  # off to the provider after 0.3 s of work
-    assert admission.core.hold_s is None  # nothing learned yet: the request is not over
+    assert admission.core.hold_s == {}  # nothing learned yet: the request is not over
     now[0] = 1.5
     await ticket.resume()
     now[0] = 1.7
     ticket.close()  # 0.2 s more after the provider answered
-    assert admission.core.hold_s == pytest.approx(0.5)  # 0.3 + 0.2, not the 1.2 s provider wait
+    assert admission.core.hold_s == {"": pytest.approx(0.5)}  # 0.3 + 0.2, not the 1.2 s provider wait
     assert admission.core.in_flight == 0
     ticket.close()  # closing twice learns nothing twice
-    assert admission.core.hold_s == pytest.approx(0.5)
+    assert admission.core.hold_s == {"": pytest.approx(0.5)}
 
 
 async def test_without_a_request_or_past_the_cap_a_provider_wait_keeps_its_slot() -> None:

@@ -128,7 +128,7 @@ async def test_a_request_admission_would_refuse_is_refused_before_auth() -> None
     # within the server's 6 s deadline, so it is refused with how long it would have waited
     # (Retry-After capped at 10 s).
     admission.core.cancel(waiter)
-    admission.core.hold_s = 20.0
+    admission.core.observe(20.0, "/api/smart-search")
     code, headers = await status()
     assert code == 503 and headers[b"retry-after"] == b"10"
     assert reached == ["/api/smart-search", "/api/health"]
