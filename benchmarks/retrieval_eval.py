@@ -27,6 +27,15 @@ Run by hand (not in CI), e.g.::
     .venv/bin/python benchmarks/retrieval_eval.py --dataset demo-en --qa benchmarks/datasets/demo-en/qa.json
     .venv/bin/python benchmarks/retrieval_eval.py --dataset scifact-dev --data-dir /tmp/eval-scifact
 
+LLM query expansion (the product's ``QueryExpander``, its prompt and its RRF fusion of the rephrasings'
+lists) is measured as one more row, "hybrid + LLM expansion", when a query-expansion model is
+configured, e.g. a local llama.cpp server (docs/retrieval.md, "LLM query expansion")::
+
+    TOMEHUB_LLM__QUERY_EXPANSION__PROVIDER=openai \
+    TOMEHUB_LLM__QUERY_EXPANSION__BASE_URL=http://127.0.0.1:8200/v1 \
+    TOMEHUB_LLM__QUERY_EXPANSION__MODEL=gemma3 TOMEHUB_LLM__QUERY_EXPANSION_TIMEOUT_S=60 \
+    .venv/bin/python benchmarks/retrieval_eval.py --dataset nutuk ... --expansions-out /tmp/expansions.json
+
 Ingested data is kept in ``--data-dir`` (default ``./data-eval``): a second run with the same chunking
 reuses every vector (content hashes), so only the first run pays for embedding.
 """
@@ -56,9 +65,11 @@ from tomehub.ingest.service import UploadMeta
 from tomehub.library.schemas import ItemType
 from tomehub.llm.base import Matrix
 from tomehub.llm.fake.embedding import hashed_bow
+from tomehub.llm.gateway import Operation
 from tomehub.llm.providers.local import LocalEmbedder
-from tomehub.main import Runtime, open_runtime
+from tomehub.main import Runtime, load_prompts, open_runtime
 from tomehub.resilience.deadline import Deadline
+from tomehub.search.expansion import QueryExpander
 from tomehub.search.schemas import Hit
 from tomehub.search.service import Searcher
 from tomehub.store.users import UserDirectory
@@ -279,16 +290,24 @@ async def _embedded_count(rt: Runtime, user_id: int) -> int:
 
 
 async def run_queries(
-    searcher: Searcher, user_id: int, queries: list[Query], *, hybrid: bool, depth: int
+    searcher: Searcher,
+    user_id: int,
+    queries: list[Query],
+    *,
+    hybrid: bool,
+    depth: int,
+    expansions: list[dict[str, Any]] | None = None,
 ) -> tuple[list[list[Hit]], list[float]]:
     results, timings = [], []
     for q in queries:
         started = time.perf_counter()
         retrieval = await searcher.search(
-            user_id=user_id, query=q.text, limit=depth, filters=None, deadline=Deadline.after(60), dense=hybrid
+            user_id=user_id, query=q.text, limit=depth, filters=None, deadline=Deadline.after(120), dense=hybrid
         )
         timings.append((time.perf_counter() - started) * 1000)
         results.append(retrieval.result.hits)
+        if expansions is not None:
+            expansions.append({"question": q.text, "queries": retrieval.result.expanded_queries})
     return results, timings
 
 
@@ -333,6 +352,10 @@ async def evaluate(args: argparse.Namespace, dataset: Dataset) -> str:
             if hybrid:
                 query_ms.extend(timings)
             rows.append(f"| {label} | {score(results, queries).row()} |")
+        expansion_note = ""
+        if rt.llm.gateway.has(Operation.QUERY_EXPANSION) and not lexical_only:
+            row, expansion_note = await expansion_row(rt, settings, user_id, queries, depth, score, args)
+            rows.append(row)
         agreement = await dense_agreement(rt, user_id, queries, base)
         embed_ms = await _query_embedding_ms(rt, [q.text for q in queries[:50]])
         lines = [
@@ -351,6 +374,8 @@ async def evaluate(args: argparse.Namespace, dataset: Dataset) -> str:
                 else " (lexical list only: the hashed embedder's dense figures would mean nothing)."
             ),
         ]
+        if expansion_note:
+            lines += ["", expansion_note]
         lines += ["", agreement]
         # A re-run queues every file again (parse, chunk, postings) but embeds nothing already embedded.
         lines.append(f"Ingestion this run: {stats['seconds']:.1f} s wall.")
@@ -363,6 +388,38 @@ async def evaluate(args: argparse.Namespace, dataset: Dataset) -> str:
         return "\n".join(lines)
     finally:
         await rt.close()
+
+
+async def expansion_row(
+    rt: Runtime,
+    settings: Settings,
+    user_id: int,
+    queries: list[Query],
+    depth: int,
+    score: Callable[[list[list[Hit]], list[Query]], Scores],
+    args: argparse.Namespace,
+) -> tuple[str, str]:
+    """The configured hybrid search with the product's LLM query expansion, and a note on what the
+    model gave (how many questions got rephrasings, how long a search with expansion took)."""
+    expander = QueryExpander(
+        gateway=rt.llm.gateway, prompts=load_prompts(settings), cache=rt.cache, settings=settings.llm
+    )
+    searcher = Searcher(db=rt.db, embedder=rt.search_embedder, settings=settings.search, expander=expander)
+    expansions: list[dict[str, Any]] = []
+    results, timings = await run_queries(searcher, user_id, queries, hybrid=True, depth=depth, expansions=expansions)
+    route = rt.llm.gateway.route(Operation.QUERY_EXPANSION)
+    model = getattr(route.provider, "chat_model", route.provider_name)
+    base = settings.search
+    label = f"hybrid {base.lexical_weight:g}:{base.dense_weight:g} + LLM expansion ({model})"
+    expanded = [e for e in expansions if e["queries"]]
+    note = (
+        f"LLM expansion ({model}): {len(expanded)} of {len(expansions)} questions got rephrasings "
+        f"({sum(len(e['queries']) for e in expanded)} in all); search with expansion p50 "
+        f"{statistics.median(timings):.0f} ms, p95 {sorted(timings)[int(0.95 * (len(timings) - 1))]:.0f} ms."
+    )
+    if args.expansions_out:
+        args.expansions_out.write_text(json.dumps(expansions, ensure_ascii=False, indent=1), encoding="utf-8")
+    return f"| {label} | {score(results, queries).row()} |", note
 
 
 async def dense_agreement(rt: Runtime, user_id: int, queries: list[Query], base: SearchSettings) -> str:
@@ -426,6 +483,7 @@ def main() -> None:
     )
     parser.add_argument("--limit", type=int, default=0, help="evaluate only the first N questions")
     parser.add_argument("--out", type=Path, help="append the markdown table to this file")
+    parser.add_argument("--expansions-out", type=Path, help="write each question's LLM rephrasings (JSON) here")
     args = parser.parse_args()
     if args.dataset == "nutuk":
         if not (args.text and args.qa):
