@@ -63,9 +63,13 @@ class QueryExpander:
 
 
 def _clean(query: str, queries: object, limit: int) -> list[str]:
+    """The model's rephrasings that are worth a search: strings with a word in them (a small model
+    echoes the prompt's "..." placeholders, or answers objects), not the question again, no repeats."""
     cleaned: list[str] = []
     for q in queries if isinstance(queries, list) else []:
-        text = " ".join(str(q).split())[:300]
-        if text and text.lower() != query.lower() and text not in cleaned:
+        if not isinstance(q, str):
+            continue
+        text = " ".join(q.split())[:300]
+        if any(c.isalnum() for c in text) and text.lower() != query.lower() and text not in cleaned:
             cleaned.append(text)
     return cleaned[:limit]
