@@ -337,6 +337,9 @@ class LLMSettings(BaseModel):
     # Query expansion: variants asked of the LLM, and the time a search must have left to try.
     expansion_variants: int = 3
     expansion_min_time_left_s: float = 3.0
+    # Three short queries as JSON fit in ~100 tokens; a model that runs on past this is cut off
+    # (its reply is then not JSON, and the search goes on without expansion).
+    expansion_max_tokens: int = Field(default=256, ge=16)
 
 
 class ChatSettings(BaseModel):

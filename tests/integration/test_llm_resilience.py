@@ -8,6 +8,7 @@ import math
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -393,6 +394,23 @@ async def test_query_expansion_is_fused_cached_and_skipped_under_pressure(lapp: 
     assert resp.json()["expanded_queries"] == []
     assert resp.headers["X-TomeHub-Tier"] == "1"
     assert await fake.calls("chat:query-expansion") == before
+
+
+async def test_query_expansion_caps_the_reply_and_a_reply_cut_there_expands_nothing(
+    database_url: str, tmp_path: Path, fake_url: str, fake: Fake
+) -> None:
+    """The expander asks for at most ``expansion_max_tokens``: a model that runs on (a 135M model
+    wrote 200-300 tokens of invented JSON, docs/retrieval.md) is cut off, its reply is not JSON, and
+    the search is answered without expansion instead of waiting for the rest."""
+    settings = llm_settings(database_url, tmp_path, fake_url, expansion_max_tokens=16)
+    async with running_app(settings) as tapp:
+        h = await library(tapp, NOTES)
+        before = await fake.calls("chat:query-expansion")
+        resp = await search(tapp, h, "how did the old keeper tend the lamp through the winter storm", expand=True)
+        assert resp.status_code == 200
+        assert resp.json()["expanded_queries"] == []
+        assert resp.headers["X-TomeHub-Tier"] == "1"
+        assert await fake.calls("chat:query-expansion") > before  # asked, and the reply was cut
 
 
 async def test_breaker_gauges_report_the_real_state(lapp: TestApp, fake: Fake) -> None:

@@ -86,7 +86,15 @@ class EmbeddingProvider(Protocol):
 class ChatProvider(Protocol):
     """A model that writes text from messages, whole or streamed."""
 
-    async def complete(self, messages: list[Message], *, timeout_s: float, operation: str, json_mode: bool) -> str: ...
+    async def complete(
+        self,
+        messages: list[Message],
+        *,
+        timeout_s: float,
+        operation: str,
+        json_mode: bool,
+        max_tokens: int | None = None,
+    ) -> str: ...
 
     def stream(self, messages: list[Message], *, timeout_s: float, operation: str) -> AsyncIterator[str]: ...
 

@@ -133,15 +133,22 @@ class LLMGateway:
         return await self._call(route, attempt, deadline)
 
     async def complete(
-        self, operation: Operation, messages: list[Message], *, deadline: Deadline | None, json_mode: bool = False
+        self,
+        operation: Operation,
+        messages: list[Message],
+        *,
+        deadline: Deadline | None,
+        json_mode: bool = False,
+        max_tokens: int | None = None,
     ) -> str:
-        """Returns the model's whole reply (judge, query expansion: idempotent, so retried)."""
+        """Returns the model's whole reply (judge, query expansion: idempotent, so retried), at most
+        ``max_tokens`` long (a reply cut there is not valid JSON, so a runaway model fails fast)."""
         route = self.route(operation)
         provider = cast(ChatProvider, route.provider)
 
         async def attempt(timeout_s: float) -> str:
             return await provider.complete(
-                messages, timeout_s=timeout_s, operation=operation.value, json_mode=json_mode
+                messages, timeout_s=timeout_s, operation=operation.value, json_mode=json_mode, max_tokens=max_tokens
             )
 
         return await self._call(route, attempt, deadline)

@@ -49,7 +49,11 @@ class QueryExpander:
 
         async def ask() -> bytes:
             reply = await self.gateway.complete(
-                Operation.QUERY_EXPANSION, expand_messages(self.prompts, query), deadline=deadline, json_mode=True
+                Operation.QUERY_EXPANSION,
+                expand_messages(self.prompts, query),
+                deadline=deadline,
+                json_mode=True,
+                max_tokens=self.settings.expansion_max_tokens,
             )
             return json.dumps(
                 _clean(query, json.loads(reply).get("queries", []), self.settings.expansion_variants)

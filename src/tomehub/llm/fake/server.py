@@ -313,12 +313,16 @@ def _embedding_payload(fake: FakeProvider, body: dict[str, Any]) -> dict[str, An
 
 
 def _chat_payload(body: dict[str, Any], faults: Faults, rng: random.Random) -> dict[str, Any]:
-    text = _reply(body, faults, rng)
+    text, finish = _reply(body, faults, rng), "stop"
+    limit = body.get("max_tokens")
+    if isinstance(limit, int) and len(pieces := re.findall(r"\S+\s*", text)) > limit:
+        # As a real server does: the reply stops at max_tokens (a word is a token here).
+        text, finish = "".join(pieces[:limit]).rstrip(), "length"
     return {
         "id": "chatcmpl-fake",
         "object": "chat.completion",
         "model": body.get("model", "fake-chat"),
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}],
         "usage": {"prompt_tokens": 0, "completion_tokens": len(text.split()), "total_tokens": len(text.split())},
     }
 

@@ -129,10 +129,20 @@ class OpenAICompatProvider:
             raise ProviderBadResponse(f"{self.name} returned {vectors.shape[0]} vectors for {len(texts)} texts")
         return vectors
 
-    async def complete(self, messages: list[Message], *, timeout_s: float, operation: str, json_mode: bool) -> str:
+    async def complete(
+        self,
+        messages: list[Message],
+        *,
+        timeout_s: float,
+        operation: str,
+        json_mode: bool,
+        max_tokens: int | None = None,
+    ) -> str:
         if not self.chat_model:
             raise ProviderRejected(f"{self.name}: no chat model configured")
         extra: dict[str, Any] = {"response_format": {"type": "json_object"}} if json_mode else {}
+        if max_tokens is not None:
+            extra["max_tokens"] = max_tokens
         try:
             resp = await self.client.chat.completions.create(
                 model=self.chat_model,
