@@ -201,9 +201,15 @@ class AdmissionCore:
         ahead = any(not w.cancelled and w.priority <= int(priority) for w in self._queue)
         return ahead or not self._may_start(priority)
 
+    def _hold(self, kind: str) -> float | None:
+        """The slot time learned for ``kind`` (past the bound on kinds, the one of all the rest)."""
+        if kind not in self.hold_s and len(self.hold_s) >= _MAX_KINDS:
+            kind = _OTHER_KIND
+        return self.hold_s.get(kind)
+
     def min_service(self, kind: str = "") -> float:
         """The least time worth admitting a request of ``kind`` with."""
-        hold = self.hold_s.get(kind)
+        hold = self._hold(kind)
         return self.limits.min_service_s if hold is None else min(hold, self.limits.min_service_s)
 
     def predicted_wait(self, priority: Priority, kind: str = "") -> float | None:
@@ -214,7 +220,7 @@ class AdmissionCore:
             # coming back from a provider are inside that interval, so only new ones count ahead.
             ahead = sum(1 for w in self._queue if not w.cancelled and 0 <= w.priority <= int(priority))
             return (ahead + 1) * self.grant_interval_s
-        hold = self.hold_s.get(kind)
+        hold = self._hold(kind)
         if hold is None:
             return None
         ahead = sum(1 for w in self._queue if not w.cancelled and w.priority <= int(priority))

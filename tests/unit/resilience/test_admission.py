@@ -135,6 +135,7 @@ def test_kinds_are_routes_not_ids_and_bounded() -> None:
     for n in range(200):
         core.observe(0.1, f"/api/x{n}")
     assert len(core.hold_s) <= 65 and "other" in core.hold_s
+    assert core.predicted_wait(Priority.INTERACTIVE, "/api/x199") == pytest.approx(0.1 / 32)  # as "other"
 
 
 def test_core_predicts_the_wait_from_how_fast_its_busy_queue_lets_new_requests_in() -> None:
