@@ -29,11 +29,12 @@ Run by hand (not in CI), e.g.::
 
 LLM query expansion (the product's ``QueryExpander``, its prompt and its RRF fusion of the rephrasings'
 lists) is measured as one more row, "hybrid + LLM expansion", when a query-expansion model is
-configured, e.g. a local llama.cpp server (docs/retrieval.md, "LLM query expansion")::
+configured, e.g. a local llama.cpp server (docs/retrieval.md, "LLM query expansion with a small
+local model")::
 
     TOMEHUB_LLM__QUERY_EXPANSION__PROVIDER=openai \
-    TOMEHUB_LLM__QUERY_EXPANSION__BASE_URL=http://127.0.0.1:8200/v1 \
-    TOMEHUB_LLM__QUERY_EXPANSION__MODEL=gemma3 TOMEHUB_LLM__QUERY_EXPANSION_TIMEOUT_S=60 \
+    TOMEHUB_LLM__QUERY_EXPANSION__BASE_URL=http://127.0.0.1:8200/v1 TOMEHUB_LLM__QUERY_EXPANSION__API_KEY=none \
+    TOMEHUB_LLM__QUERY_EXPANSION__MODEL=smollm2 TOMEHUB_LLM__QUERY_EXPANSION_TIMEOUT_S=100 \
     .venv/bin/python benchmarks/retrieval_eval.py --dataset nutuk ... --expansions-out /tmp/expansions.json
 
 Ingested data is kept in ``--data-dir`` (default ``./data-eval``): a second run with the same chunking

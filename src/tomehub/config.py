@@ -338,8 +338,10 @@ class LLMSettings(BaseModel):
     expansion_variants: int = 3
     expansion_min_time_left_s: float = 3.0
     # Three short queries as JSON fit in ~100 tokens; a model that runs on past this is cut off
-    # (its reply is then not JSON, and the search goes on without expansion).
-    expansion_max_tokens: int = Field(default=256, ge=16)
+    # (its reply is then not JSON, and the search goes on without expansion). Sent as max_tokens,
+    # which OpenAI-compatible servers take; 0 sends nothing (OpenAI's reasoning models refuse
+    # max_tokens and take only max_completion_tokens).
+    expansion_max_tokens: int = Field(default=256, ge=0)
 
 
 class ChatSettings(BaseModel):

@@ -53,7 +53,7 @@ class QueryExpander:
                 expand_messages(self.prompts, query),
                 deadline=deadline,
                 json_mode=True,
-                max_tokens=self.settings.expansion_max_tokens,
+                max_tokens=self.settings.expansion_max_tokens or None,
             )
             return json.dumps(
                 _clean(query, json.loads(reply).get("queries", []), self.settings.expansion_variants)
