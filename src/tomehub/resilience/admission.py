@@ -201,11 +201,13 @@ class AdmissionCore:
         ahead = any(not w.cancelled and w.priority <= int(priority) for w in self._queue)
         return ahead or not self._may_start(priority)
 
+    def _learned_as(self, kind: str) -> str:
+        """The kind ``kind``'s slot time is learned under: itself, or past the bound on kinds "other"."""
+        return kind if kind in self.hold_s or len(self.hold_s) < _MAX_KINDS else _OTHER_KIND
+
     def _hold(self, kind: str) -> float | None:
-        """The slot time learned for ``kind`` (past the bound on kinds, the one of all the rest)."""
-        if kind not in self.hold_s and len(self.hold_s) >= _MAX_KINDS:
-            kind = _OTHER_KIND
-        return self.hold_s.get(kind)
+        """The slot time learned for ``kind`` (None until one of its kind has ended)."""
+        return self.hold_s.get(self._learned_as(kind))
 
     def min_service(self, kind: str = "") -> float:
         """The least time worth admitting a request of ``kind`` with."""
@@ -240,8 +242,7 @@ class AdmissionCore:
 
     def observe(self, held_s: float, kind: str = "") -> None:
         """Learns from a request of ``kind`` that has ended after holding slots for ``held_s`` in all."""
-        if kind not in self.hold_s and len(self.hold_s) >= _MAX_KINDS:
-            kind = _OTHER_KIND
+        kind = self._learned_as(kind)
         old = self.hold_s.get(kind)
         self.hold_s[kind] = held_s if old is None else 0.8 * old + 0.2 * held_s
 
@@ -323,10 +324,10 @@ class Admission:
             self.core.cancel(waiter)
             raise
 
-    def leave(self, held_s: float | None = None, priority: Priority = Priority.INTERACTIVE, kind: str = "") -> None:
-        """Frees a slot of ``priority`` (``held_s``: the request, of ``kind``, is over and held slots
-        that long in all, to learn how long requests of its kind take)."""
-        admitted, dropped = self.core.release(self.clock(), held_s, priority, kind)
+    def leave(self, held_s: float | None = None, priority: Priority = Priority.INTERACTIVE) -> None:
+        """Frees a slot of ``priority`` (``held_s``: the request is over and held slots that long in
+        all, to learn how long requests take)."""
+        admitted, dropped = self.core.release(self.clock(), held_s, priority)
         for waiter in dropped:
             ADMISSION.labels("expired").inc()
             if waiter.future is not None and not waiter.future.done():
