@@ -51,6 +51,14 @@ QUEUE_DEPTH = Gauge(
 # Work that reached a stage after its request's deadline: refused there (hardened) or started anyway
 # (baseline profile, no deadlines). Hardened runs keep "started" at zero by construction.
 LATE_STARTS = Counter("tomehub_late_starts_total", "Stages reached after the request deadline", ["stage", "action"])
+# How much of its deadline a request had left when the server first saw it and when its answer
+# started (negative: already late, so its client has given up): where a client timeout was lost.
+DEADLINE_LEFT = Histogram(
+    "tomehub_deadline_left_seconds",
+    "Time to the request's deadline on arrival and when the answer started (negative: late)",
+    ["moment"],
+    buckets=(-1, -0.25, 0, 0.25, 0.5, 1, 2, 4, 6),
+)
 EDGE_SIGNALS = Gauge(
     "tomehub_edge_signal",
     "Overload signals at the edge (loop_lag_seconds, accept_queue)",

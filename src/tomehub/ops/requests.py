@@ -8,7 +8,7 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tomehub.metrics import DB_CHECKOUTS, REQUEST_CHECKOUTS, REQUEST_LATENCY, REQUESTS
+from tomehub.metrics import DB_CHECKOUTS, DEADLINE_LEFT, REQUEST_CHECKOUTS, REQUEST_LATENCY, REQUESTS
 from tomehub.resilience.deadline import Deadline
 
 _log = logging.getLogger("tomehub.access")
@@ -48,7 +48,9 @@ class RequestContextMiddleware:
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         budget_s = self.upload_deadline_s if is_upload(scope["method"], scope["path"]) else self.deadline_s
-        state["deadline"] = Deadline.after(_requested_deadline(scope, budget_s), enforce=self.enforce)
+        left_s = _requested_deadline(scope, budget_s)
+        DEADLINE_LEFT.labels("arrival").observe(left_s)
+        deadline = state["deadline"] = Deadline.after(max(0.0, left_s), enforce=self.enforce)
         status = 500
         tier = ""
         checkouts = [0]
@@ -58,6 +60,7 @@ class RequestContextMiddleware:
             nonlocal status, tier
             if message["type"] == "http.response.start":
                 status = message["status"]
+                DEADLINE_LEFT.labels("answer").observe(deadline.expires_at - deadline.clock())
                 headers = list(message.get("headers", []))
                 tier = next((v.decode() for k, v in headers if k.lower() == b"x-tomehub-tier"), "")
                 headers.append((REQUEST_ID_HEADER, request_id.encode()))
@@ -98,14 +101,15 @@ def _route_of(scope: Scope) -> str:
 def _requested_deadline(scope: Scope, default_s: float) -> float:
     """The server's budget, shortened by the client's own: a relative one (ms from now) and an
     absolute one (Unix ms), whichever ends first. The absolute one counts the time the request
-    spent where the server cannot see it (the client's queue, the network, the accept queue)."""
+    spent where the server cannot see it (the client's queue, the network, the accept queue), and
+    may be negative: the request arrived after its client gave up."""
     budget = default_s
     for name, value in scope["headers"]:
         try:
             if name == DEADLINE_HEADER:
                 budget = min(budget, max(0.05, float(value) / 1000))
             elif name == DEADLINE_AT_HEADER:
-                budget = min(budget, max(0.0, float(value) / 1000 - time.time()))
+                budget = min(budget, float(value) / 1000 - time.time())
         except ValueError:
             continue
     return budget

@@ -113,6 +113,12 @@ class Monitor:
                         outcome = re.search(r'outcome="([^"]+)"', labels)
                         if outcome:
                             sample[f"admission:{outcome.group(1)}"] = value
+                    # Requests whose deadline had passed when a worker first saw them, and answers
+                    # that started after it: where the clients' timeouts were lost.
+                    for moment in ("arrival", "answer"):
+                        sample[f"late:{moment}"] = total(
+                            metrics, "tomehub_deadline_left_seconds_bucket", f'moment="{moment}"', 'le="0.0"'
+                        )
                     lag = total(metrics, "tomehub_edge_signal", 'signal="loop_lag_seconds"')
                     sample["server_loop_lag_ms"] = lag * 1000
                     sample.update(time_spent(metrics))

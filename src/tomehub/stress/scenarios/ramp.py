@@ -38,8 +38,8 @@ class Step:
     shed_p99_ms: float
     generator: Verdict
     # The server's side (its /metrics over the step): requests turned away at the edge (a late loop),
-    # by admission (queue full or predicted late) and dropped from the queue at their deadline, and
-    # the latest any worker's loop ran.
+    # by admission (queue full or predicted late) and dropped from the queue at their deadline,
+    # requests it first saw or began answering after their deadline, and the latest any worker's loop ran.
     server: dict[str, float] = field(default_factory=dict)
 
     @classmethod
@@ -108,6 +108,9 @@ class Step:
             "server: shed at edge / admission / expired": "/".join(
                 _count(self.server.get(k)) for k in ("shed_edge", "shed", "expired")
             ),
+            "server: arrived / answered after the deadline": "/".join(
+                _count(self.server.get(k)) for k in ("late_arrival", "late_answer")
+            ),
             "server loop lag max (ms)": _count(self.server.get("loop_lag_ms")),
             "server mean wait for a slot / after the provider / embedding call (ms)": "/".join(
                 _count(self.server.get(f"{k}_ms")) for k in ("queue_wait", "resume_wait", "embedding_call")
@@ -122,14 +125,16 @@ def _count(value: float | None) -> str:
 
 
 def server_view(monitor: Monitor, start: float, end: float) -> dict[str, float]:
-    """What the server's /metrics say about [start, end]: admission decisions made in it (counter
-    deltas; the sample before the window is the base) and its highest sampled loop lag."""
+    """What the server's /metrics say about [start, end]: admission decisions and deadline misses in
+    it (counter deltas; the sample before the window is the base) and its highest sampled loop lag."""
     view: dict[str, float] = {}
-    for outcome in ("shed_edge", "shed", "expired"):
-        before = monitor.between(f"admission:{outcome}", 0.0, start) or [0.0]
-        within = monitor.between(f"admission:{outcome}", start, end + 1.0)  # the sample just after the end counts
+    counters = {o: f"admission:{o}" for o in ("shed_edge", "shed", "expired")}
+    counters |= {f"late_{m}": f"late:{m}" for m in ("arrival", "answer")}
+    for name, key in counters.items():
+        before = monitor.between(key, 0.0, start) or [0.0]
+        within = monitor.between(key, start, end + 1.0)  # the sample just after the end counts
         if within:
-            view[outcome] = within[-1] - before[-1]
+            view[name] = within[-1] - before[-1]
     lags = monitor.between("server_loop_lag_ms", start, end)
     if lags:
         view["loop_lag_ms"] = max(lags)
