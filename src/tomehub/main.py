@@ -375,6 +375,8 @@ def create_app(
             max_io_waits=settings.server.max_io_waits,
             shed_predicted_late=settings.server.shed_predicted_late,
             max_queue_wait_s=settings.server.max_queue_wait_s,
+            standing_after_s=settings.server.standing_queue_after_ms / 1000,
+            standing_queue_wait_s=settings.server.standing_queue_wait_ms / 1000,
         )
     )
     app.state.admission = admission

@@ -169,7 +169,7 @@ class EdgeShedMiddleware:
                     ADMISSION.labels("shed_edge").inc()
                     error = Shed("The server is overloaded right now; retry in a moment.", retry_after_s=1.0)
                 elif self.admission is not None and (error := self.refusal(scope["method"], path, now)):
-                    self.admission.core.shed += 1
+                    self.admission.core.count_shed(now)
                     ADMISSION.labels("shed").inc()
                 if error is not None:
                     await refuse(send, error, scope)

@@ -10,6 +10,9 @@ import pytest
 from tomehub.resilience.admission import Admission, AdmissionCore, AdmissionLimits, Priority, Shed, kind_of
 from tomehub.resilience.deadline import Deadline
 
+# A queue that never counts as standing: tests of the predicted wait alone, over waits of seconds.
+NEVER = 1e9
+
 
 def test_core_admits_queues_by_priority_and_sheds_when_full() -> None:
     core = AdmissionCore(AdmissionLimits(max_in_flight=1, max_queue=4, background_queue_share=0.5))
@@ -74,7 +77,7 @@ async def test_waiting_requests_run_in_turn_and_expired_ones_never_run() -> None
 
 
 def test_core_refuses_at_once_what_the_queue_predicts_would_miss_its_deadline() -> None:
-    core = AdmissionCore(AdmissionLimits(max_in_flight=2, max_queue=100, max_queue_wait_s=60))
+    core = AdmissionCore(AdmissionLimits(max_in_flight=2, max_queue=100, standing_after_s=NEVER, max_queue_wait_s=60))
     assert core.offer(Priority.INTERACTIVE, 100, now=0) is None
     assert core.offer(Priority.INTERACTIVE, 100, now=0) is None
     # Nothing has left yet: no holding time is known, so nothing is predicted.
@@ -96,7 +99,7 @@ def test_core_refuses_at_once_what_the_queue_predicts_would_miss_its_deadline() 
 
 
 def test_core_refuses_a_wait_longer_than_the_queue_may_hold() -> None:
-    core = AdmissionCore(AdmissionLimits(max_in_flight=2, max_queue=100, max_queue_wait_s=2.0))
+    core = AdmissionCore(AdmissionLimits(max_in_flight=2, max_queue=100, standing_after_s=NEVER, max_queue_wait_s=2.0))
     core.observe(1.0)  # a request holds slots ~1 s in all: 2 slots serve ~2 a second
     core.offer(Priority.INTERACTIVE, 100, now=0)
     core.offer(Priority.INTERACTIVE, 100, now=0)
@@ -112,8 +115,9 @@ def test_core_refuses_a_wait_longer_than_the_queue_may_hold() -> None:
 def test_core_prices_a_request_by_the_slot_time_of_its_own_kind() -> None:
     """Slow uploads before a burst of searches do not make the searches look slow: until the busy
     queue's drain rate is measured, a request's wait is priced with its own kind's slot time, and a
-    kind never seen to end predicts nothing (it queues, bounded by the count and its deadline)."""
-    core = AdmissionCore(AdmissionLimits(max_in_flight=2, max_queue=100, max_queue_wait_s=2.0))
+    kind never seen to end predicts nothing (it queues, bounded by the count and its deadline).
+    (The queue here is never taken for a standing one, whose tighter bound has its own test.)"""
+    core = AdmissionCore(AdmissionLimits(max_in_flight=2, max_queue=100, max_queue_wait_s=2.0, standing_after_s=NEVER))
     core.observe(8.0, "/api/add-item")  # an upload held its slot 8 s
     core.offer(Priority.INTERACTIVE, 100, now=0, kind="/api/smart-search")
     core.offer(Priority.INTERACTIVE, 100, now=0, kind="/api/smart-search")
@@ -139,7 +143,7 @@ def test_kinds_are_routes_not_ids_and_bounded() -> None:
 
 
 def test_core_predicts_the_wait_from_how_fast_its_busy_queue_lets_new_requests_in() -> None:
-    core = AdmissionCore(AdmissionLimits(max_in_flight=1, max_queue=100, max_queue_wait_s=60))
+    core = AdmissionCore(AdmissionLimits(max_in_flight=1, max_queue=100, standing_after_s=NEVER, max_queue_wait_s=60))
     core.observe(0.1)  # each request holds the slot 0.1 s in all...
     core.offer(Priority.INTERACTIVE, 100, now=0)
     for _ in range(3):
@@ -290,3 +294,82 @@ async def test_a_provider_wait_that_ends_after_its_request_takes_no_slot() -> No
     admission.leave(0.01)  # the slot frees: the closed ticket is admitted and leaves at once
     await resuming
     assert admission.core.in_flight == 0 and not other.holding
+
+
+def test_core_bounds_the_wait_of_a_request_joining_a_standing_queue() -> None:
+    limits = AdmissionLimits(
+        max_in_flight=1, max_queue=10, shed_predicted_late=False, standing_after_s=0.1, standing_queue_wait_s=0.05
+    )
+    core = AdmissionCore(limits)
+    assert core.wait_bound(0) == limits.max_queue_wait_s  # no request has ended: nothing is known
+    core.observe(0.02)  # requests hold their slot 20 ms
+    core.observe(0.4, "/api/slow")  # but these 0.4 s: a queue stands for them only after that long
+    assert core.offer(Priority.INTERACTIVE, 100, now=0) is None
+    burst = core.offer(Priority.INTERACTIVE, 100, now=0)
+    # The first to wait may wait until the queue would stand and that bound again, not 2 s.
+    assert burst is not None and burst.max_wait_s == pytest.approx(0.15)
+    assert not core.standing(0.05) and core.wait_bound(0.05) == pytest.approx(0.1)
+    late = core.offer(Priority.INTERACTIVE, 100, now=0.2)  # nobody let in for 0.2 s: standing
+    assert core.standing(0.2) and late is not None and late.max_wait_s == pytest.approx(0.05)
+    assert not core.standing(0.2, "/api/slow") and core.wait_bound(0.2, "/api/slow") == pytest.approx(0.25)
+    # A request coming back from a provider neither starts nor ends the busy period.
+    assert core.offer(Priority.RESUMING, math.inf, now=0.2) is not None
+    assert core.release(now=0.3)[0] is not None  # the resumer
+    assert core.release(now=0.3)[0] is burst
+    assert core.standing(0.3)  # still somebody waiting
+    assert core.release(now=0.4)[0] is late
+    assert not core.standing(0.4)  # the queue had its empty moment
+    assert core.offer(Priority.INTERACTIVE, 100, now=0.5) is not None
+    assert core.wait_bound(0.5) == pytest.approx(0.15)
+
+
+def test_core_refuses_a_short_predicted_wait_only_while_the_queue_stands() -> None:
+    # In a burst the drain rate is the burst's: a wait predicted within max_queue_wait_s queues.
+    core = AdmissionCore(
+        AdmissionLimits(max_in_flight=1, max_queue=10, standing_after_s=0.5, standing_queue_wait_s=0.05)
+    )
+    core.observe(0.1)
+    assert core.offer(Priority.INTERACTIVE, 100, now=0) is None
+    assert core.offer(Priority.INTERACTIVE, 100, now=0) is not None  # predicted 0.1 s: it queues
+    with pytest.raises(Shed, match="would wait"):
+        core.offer(Priority.INTERACTIVE, 100, now=0.6)  # standing: 0.2 s predicted > 0.05 s
+
+
+def test_refused_clients_are_asked_back_after_as_long_as_the_overload_has_lasted() -> None:
+    core = AdmissionCore(AdmissionLimits(max_in_flight=1, max_queue=1))
+    assert core.retry_after(0.0) == 1.0
+    core.offer(Priority.INTERACTIVE, 100, now=0)
+    core.offer(Priority.INTERACTIVE, 100, now=0)
+    for now in (0.0, 0.8, 1.6, 2.4, 3.2):  # refusals less than a second apart: one overload
+        with pytest.raises(Shed) as refused:
+            core.offer(Priority.INTERACTIVE, 100, now=now)
+    assert refused.value.retry_after_s == pytest.approx(3.2)  # refused since 0 s: come back in 3.2 s
+    assert core.retry_after(30.0) == 1.0  # no refusal for a while: that overload is over
+    for now in (40.0, 40.5):
+        with pytest.raises(Shed):
+            core.offer(Priority.INTERACTIVE, 100, now=now)
+    assert core.retry_after(40.5) == 1.0  # a new one, half a second old
+    core.count_shed(52.0)
+    for second in range(53, 70):
+        core.count_shed(float(second))
+    assert core.retry_after(69.0) == 10.0  # never longer than 10 s
+
+
+async def test_a_request_joining_a_standing_queue_is_refused_in_milliseconds_not_at_its_deadline() -> None:
+    admission = Admission(
+        AdmissionLimits(max_in_flight=1, max_queue=10, standing_after_s=0.1, standing_queue_wait_s=0.05)
+    )
+    admission.core.observe(0.02)  # a request holds its slot ~20 ms
+    await admission.enter(Priority.INTERACTIVE, Deadline.after(5))
+    loop = asyncio.get_running_loop()
+    asked = loop.time()
+    first = asyncio.create_task(admission.enter(Priority.INTERACTIVE, Deadline.after(5)))
+    await asyncio.sleep(0.12)  # the slot stays taken: the queue stands
+    with pytest.raises(Shed, match="no slot freed"):
+        await admission.enter(Priority.INTERACTIVE, Deadline.after(5))
+    with pytest.raises(Shed, match="no slot freed"):
+        await first  # it came before the queue stood, and waited until then and 50 ms more
+    assert loop.time() - asked < 1.0  # ~0.15 s, far from their 5 s deadlines
+    assert (admission.core.shed, admission.core.expired) == (2, 0)
+    admission.leave()
+    assert admission.core.in_flight == 0
