@@ -470,11 +470,11 @@ class ServerSettings(BaseModel):
     # users queued past the SLA on the 2026-12-01 evening ramp: 34 % timed out (docs/stress-results.md).
     shed_predicted_late: bool = True
     max_queue_wait_s: float = Field(default=2.0, gt=0)
-    # A queue of new requests that has not once been empty for standing_queue_after_ms is standing
-    # (overload, not a burst). No request waits for a slot longer than until the queue has stood
-    # standing_queue_wait_ms since it came (nor longer than max_queue_wait_s): then 503 + Retry-After,
-    # instead of waiting seconds to be refused at its deadline (CoDel's rule; resilience/admission.py).
-    # While the queue stands, a predicted wait past standing_queue_wait_ms is refused on arrival.
+    # The queue stands (overload, not a burst) when every request let in from it for
+    # standing_queue_after_ms (or its kind's slot time, when longer) had waited standing_queue_wait_ms
+    # or more (CoDel's test; resilience/admission.py). While it stands, a request waits at most
+    # standing_queue_wait_ms for a slot and a longer predicted wait is refused on arrival: 503 +
+    # Retry-After instead of waiting seconds to be refused at its deadline.
     standing_queue_after_ms: int = Field(default=100, gt=0)
     standing_queue_wait_ms: int = Field(default=50, gt=0)
     # Answer streams per worker; a stream holds little (flow control keeps a socket buffer at most)

@@ -20,6 +20,7 @@ from tomehub.config import SearchSettings
 from tomehub.errors import BadInput, DeadlineExceeded, Unavailable
 from tomehub.llm.base import Embedder, LLMError, ProviderRateLimited, ProviderTimeout
 from tomehub.metrics import SEARCH_TIER
+from tomehub.resilience.admission import Shed, overloaded
 from tomehub.resilience.breaker import BreakerOpen
 from tomehub.resilience.bulkhead import BulkheadFull
 from tomehub.resilience.deadline import Deadline
@@ -39,7 +40,7 @@ def degradation_reason(exc: BaseException) -> str:
     """Names why a model call did not happen or failed, for clients and dashboards."""
     if isinstance(exc, BreakerOpen):
         return "breaker_open"
-    if isinstance(exc, BulkheadFull):
+    if isinstance(exc, BulkheadFull | Shed):
         return "busy"
     if isinstance(exc, ProviderRateLimited | PacedOut):
         return "rate_limited"
@@ -234,6 +235,11 @@ class Searcher:
         budget = deadline.sooner(self.settings.fallback_reserve_s)
 
         async def embed() -> bytes:
+            if overloaded():
+                # A brownout: while the worker's queue stands, a search is answered from keywords
+                # (tier 2, "busy") instead of spending a provider call and the hybrid statement.
+                # Refusing instead halved what 1,000 users were served (docs/stress-results.md).
+                raise Shed("The worker is overloaded; answered from keywords.")
             vector = await self.embedder.embed_query(query, deadline=budget)
             return np.asarray(vector, dtype=np.float32).tobytes()
 

@@ -7,8 +7,19 @@ import math
 
 import pytest
 
-from tomehub.resilience.admission import Admission, AdmissionCore, AdmissionLimits, Priority, Shed, kind_of
+from tomehub.resilience.admission import (
+    _TICKET,
+    Admission,
+    AdmissionCore,
+    AdmissionLimits,
+    Priority,
+    Shed,
+    Ticket,
+    kind_of,
+    overloaded,
+)
 from tomehub.resilience.deadline import Deadline
+from tomehub.search.service import degradation_reason
 
 # A queue that never counts as standing: tests of the predicted wait alone, over waits of seconds.
 NEVER = 1e9
@@ -301,26 +312,35 @@ def test_core_bounds_the_wait_of_a_request_joining_a_standing_queue() -> None:
         max_in_flight=1, max_queue=10, shed_predicted_late=False, standing_after_s=0.1, standing_queue_wait_s=0.05
     )
     core = AdmissionCore(limits)
-    assert core.wait_bound(0) == limits.max_queue_wait_s  # no request has ended: nothing is known
-    core.observe(0.02)  # requests hold their slot 20 ms
-    core.observe(0.4, "/api/slow")  # but these 0.4 s: a queue stands for them only after that long
     assert core.offer(Priority.INTERACTIVE, 100, now=0) is None
-    burst = core.offer(Priority.INTERACTIVE, 100, now=0)
-    # The first to wait may wait until the queue would stand and that bound again, not 2 s.
-    assert burst is not None and burst.max_wait_s == pytest.approx(0.15)
-    assert not core.standing(0.05) and core.wait_bound(0.05) == pytest.approx(0.1)
-    late = core.offer(Priority.INTERACTIVE, 100, now=0.2)  # nobody let in for 0.2 s: standing
-    assert core.standing(0.2) and late is not None and late.max_wait_s == pytest.approx(0.05)
-    assert not core.standing(0.2, "/api/slow") and core.wait_bound(0.2, "/api/slow") == pytest.approx(0.25)
-    # A request coming back from a provider neither starts nor ends the busy period.
-    assert core.offer(Priority.RESUMING, math.inf, now=0.2) is not None
-    assert core.release(now=0.3)[0] is not None  # the resumer
-    assert core.release(now=0.3)[0] is burst
-    assert core.standing(0.3)  # still somebody waiting
-    assert core.release(now=0.4)[0] is late
-    assert not core.standing(0.4)  # the queue had its empty moment
-    assert core.offer(Priority.INTERACTIVE, 100, now=0.5) is not None
-    assert core.wait_bound(0.5) == pytest.approx(0.15)
+    first = core.offer(Priority.INTERACTIVE, 100, now=0)
+    assert not core.standing(1.0)  # no request has ended: nothing is known, nothing stands
+    core.observe(0.02)  # requests hold their slot 20 ms
+    core.observe(0.4, "/api/slow")  # but these 0.4 s: waits that long are no overload for them
+    assert first is not None and first.max_wait_s == limits.max_queue_wait_s  # a burst may wait
+    # Nobody let in while the oldest waited the interval and the bound again: the queue stands.
+    assert not core.standing(0.1) and core.standing(0.16)
+    assert not core.standing(0.16, "/api/slow")
+    assert core.wait_bound(0.16) == 0.05 and core.wait_bound(0.16, "/api/slow") == 2.0
+    assert core.overdue(0.16) == [first]  # refused now, not at its 2 s
+    assert not core.standing(0.16)  # the queue is empty again
+
+    # Or every request let in for the interval had waited past the bound (CoDel's test).
+    w1, w2 = (core.offer(Priority.INTERACTIVE, 100, now=1.0) for _ in range(2))
+    assert core.release(now=1.2)[0] is w1  # waited 0.2 s
+    w3 = core.offer(Priority.INTERACTIVE, 100, now=1.28)
+    assert core.release(now=1.3)[0] is w2  # waited 0.3 s: over the bound since 1.2
+    assert core.standing(1.31)
+    assert core.overdue(1.31) == []  # w3 has waited 30 ms: it may still get its slot
+    assert core.release(now=1.32)[0] is w3  # a short wait: the queue drains in time
+    assert not core.standing(1.32)
+    # A queue of short waits never stands, however long it stays busy.
+    for step in range(20):
+        t = 2.0 + step * 0.02
+        assert core.offer(Priority.INTERACTIVE, 100, now=t) is not None
+        if step:
+            core.release(now=t)
+        assert not core.standing(t)
 
 
 def test_core_refuses_a_short_predicted_wait_only_while_the_queue_stands() -> None:
@@ -355,21 +375,44 @@ def test_refused_clients_are_asked_back_after_as_long_as_the_overload_has_lasted
     assert core.retry_after(69.0) == 10.0  # never longer than 10 s
 
 
-async def test_a_request_joining_a_standing_queue_is_refused_in_milliseconds_not_at_its_deadline() -> None:
+async def test_requests_waiting_in_a_standing_queue_are_refused_in_milliseconds_not_at_their_deadline() -> None:
     admission = Admission(
         AdmissionLimits(max_in_flight=1, max_queue=10, standing_after_s=0.1, standing_queue_wait_s=0.05)
     )
     admission.core.observe(0.02)  # a request holds its slot ~20 ms
-    await admission.enter(Priority.INTERACTIVE, Deadline.after(5))
-    loop = asyncio.get_running_loop()
-    asked = loop.time()
+    await admission.enter(Priority.INTERACTIVE, Deadline.after(5))  # and this one keeps it
     first = asyncio.create_task(admission.enter(Priority.INTERACTIVE, Deadline.after(5)))
-    await asyncio.sleep(0.12)  # the slot stays taken: the queue stands
+    await asyncio.sleep(0.2)  # nobody let in for 0.2 s: the queue stands
+    second = asyncio.create_task(admission.enter(Priority.INTERACTIVE, Deadline.after(5)))
     with pytest.raises(Shed, match="no slot freed"):
-        await admission.enter(Priority.INTERACTIVE, Deadline.after(5))
+        await asyncio.wait_for(first, 0.1)  # refused as the next request came, not at 2 s or 5 s
+    await asyncio.sleep(0.2)
+    third = asyncio.create_task(admission.enter(Priority.INTERACTIVE, Deadline.after(5)))
     with pytest.raises(Shed, match="no slot freed"):
-        await first  # it came before the queue stood, and waited until then and 50 ms more
-    assert loop.time() - asked < 1.0  # ~0.15 s, far from their 5 s deadlines
+        await asyncio.wait_for(second, 0.1)
     assert (admission.core.shed, admission.core.expired) == (2, 0)
     admission.leave()
+    await asyncio.wait_for(third, 0.1)  # the slot freed within its wait: admitted
+    admission.leave()
     assert admission.core.in_flight == 0
+
+
+def test_a_request_knows_when_its_worker_is_overloaded() -> None:
+    # What a search asks before its provider call (a brownout: keywords instead of a refusal).
+    now = [0.0]
+    admission = Admission(
+        AdmissionLimits(max_in_flight=1, max_queue=10, standing_after_s=0.1, standing_queue_wait_s=0.05),
+        clock=lambda: now[0],
+    )
+    assert not overloaded()  # outside a request
+    admission.core.observe(0.02, "/api/smart-search")
+    admission.core.offer(Priority.INTERACTIVE, 100, now=0, kind="/api/smart-search")  # the slot
+    admission.core.offer(Priority.INTERACTIVE, 100, now=0, kind="/api/smart-search")  # waits
+    token = _TICKET.set(Ticket(admission, Priority.INTERACTIVE, 0.0, kind="/api/smart-search"))
+    try:
+        assert not overloaded()  # a wait of 0 s is no overload
+        now[0] = 0.2  # nobody let in for 0.2 s
+        assert overloaded()
+    finally:
+        _TICKET.reset(token)
+    assert degradation_reason(Shed("overloaded")) == "busy"
