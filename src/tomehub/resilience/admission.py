@@ -51,7 +51,7 @@ import heapq
 import itertools
 import math
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -212,10 +212,12 @@ class AdmissionCore:
         hold = self._hold(kind)
         return None if hold is None else max(self.limits.standing_after_s, hold)
 
+    def _new_waiters(self) -> Iterator[_Waiter]:
+        """The new requests waiting (not those coming back from a provider, nor cancelled ones)."""
+        return (w for w in self._queue if not w.cancelled and w.priority >= 0)
+
     def _oldest_new(self) -> _Waiter | None:
-        return min(
-            (w for w in self._queue if not w.cancelled and w.priority >= 0), key=lambda w: w.joined_at, default=None
-        )
+        return min(self._new_waiters(), key=lambda w: w.joined_at, default=None)
 
     def standing(self, now: float, kind: str = "") -> bool:
         """Whether the queue stands (overload, not a burst): every new request let in for the
@@ -240,7 +242,7 @@ class AdmissionCore:
         ``standing_queue_wait_s`` in a queue that stands: they are refused now, not seconds later."""
         bound = self.limits.standing_queue_wait_s
         # Asked at every arrival and release: one pass over the queue, the oldest found once.
-        late = [w for w in self._queue if not w.cancelled and w.priority >= 0 and now - w.joined_at > bound]
+        late = [w for w in self._new_waiters() if now - w.joined_at > bound]
         if not late:
             return []
         oldest = self._oldest_new()
@@ -274,7 +276,7 @@ class AdmissionCore:
 
     def _note_queue(self) -> None:
         """An empty queue (no new request waiting) ends a standing one."""
-        if not any(not w.cancelled and w.priority >= 0 for w in self._queue):
+        if not any(self._new_waiters()):
             self._above_since = None
 
     def refusal(self, priority: Priority, deadline_at: float, now: float, kind: str = "") -> Shed | None:
@@ -344,7 +346,7 @@ class AdmissionCore:
             interval = now - self._last_grant
             old = self.grant_interval_s
             self.grant_interval_s = interval if old is None else 0.9 * old + 0.1 * interval
-        still_waiting = any(not w.cancelled and w.priority >= 0 for w in self._queue)
+        still_waiting = any(self._new_waiters())
         self._last_grant = now if still_waiting else None
 
     def observe(self, held_s: float, kind: str = "") -> None:
@@ -429,13 +431,7 @@ class Admission:
                 self.core.expired += 1
                 ADMISSION.labels("expired").inc()
                 raise Shed("The request's deadline passed while it waited to start.", retry_after_s=1.0) from None
-            now = self.clock()
-            self.core.count_shed(now)
-            ADMISSION.labels("shed").inc()
-            raise Shed(
-                f"The server is busy: no slot freed within {waiter.max_wait_s:.2f} s; retry in a moment.",
-                retry_after_s=self.core.retry_after(now),
-            ) from None
+            raise self._busy(self.clock(), f"within {waiter.max_wait_s:.2f} s") from None
         except asyncio.CancelledError:
             if waiter.future.done() and not waiter.future.cancelled() and not waiter.future.exception():
                 self.leave(priority=priority)
@@ -446,12 +442,18 @@ class Admission:
         """Refuses the waiters a standing queue has held too long (checked whenever a request comes
         or a slot frees, which under overload is every few milliseconds)."""
         for waiter in self.core.overdue(now):
-            self.core.count_shed(now)
-            ADMISSION.labels("shed").inc()
+            busy = self._busy(now, "in time")
             if waiter.future is not None and not waiter.future.done():
-                busy = Shed("The server is busy: no slot freed in time; retry in a moment.",
-                            retry_after_s=self.core.retry_after(now))  # fmt: skip
                 waiter.future.set_exception(busy)
+
+    def _busy(self, now: float, waited: str) -> Shed:
+        """Counts a waiter refused for want of a slot (``waited``: how long it was given) and
+        returns its refusal."""
+        self.core.count_shed(now)
+        ADMISSION.labels("shed").inc()
+        return Shed(
+            f"The server is busy: no slot freed {waited}; retry in a moment.", retry_after_s=self.core.retry_after(now)
+        )
 
     def leave(self, held_s: float | None = None, priority: Priority = Priority.INTERACTIVE) -> None:
         """Frees a slot of ``priority`` (``held_s``: the request is over and held slots that long in
