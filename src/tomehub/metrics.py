@@ -59,6 +59,16 @@ DEADLINE_LEFT = Histogram(
     ["moment"],
     buckets=(-1, -0.25, 0, 0.25, 0.5, 1, 2, 4, 6),
 )
+# How long a refused request was in the worker before its 503 went out (from the outermost layer):
+# "edge" refusals cost no auth or I/O, "admission" ones waited for a slot first (or were refused on
+# asking for one), "memory" ones met a worker over its memory limit. Beside the clients' own shed
+# times, it tells the time a refusal spent in the server from the time spent before it.
+SHED_TIME = Histogram(
+    "tomehub_shed_seconds",
+    "Time from a request's arrival at the worker to its 503, by where it was refused",
+    ["where"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 6),
+)
 EDGE_SIGNALS = Gauge(
     "tomehub_edge_signal",
     "Overload signals at the edge (loop_lag_seconds, accept_queue)",

@@ -60,7 +60,7 @@ from enum import IntEnum
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tomehub.errors import Unavailable, openai_path, send_error
-from tomehub.metrics import ADMISSION, ADMISSION_WAIT
+from tomehub.metrics import ADMISSION, ADMISSION_WAIT, SHED_TIME
 from tomehub.resilience.deadline import Deadline
 from tomehub.resilience.memory import MemoryState, MemoryWatchdog
 
@@ -513,13 +513,13 @@ class AdmissionMiddleware:
             self.memory.state is MemoryState.HARD
             or (self.memory.state is MemoryState.SOFT and priority is Priority.BACKGROUND)
         ):
-            await refuse(send, Shed("The server is low on memory; retry shortly.", retry_after_s=2.0), scope)
+            await refuse(send, Shed("The server is low on memory; retry shortly.", retry_after_s=2.0), scope, "memory")
             return
         kind = kind_of(scope["path"])
         try:
             await self.admission.enter(priority, deadline, kind)
         except Shed as exc:
-            await refuse(send, exc, scope)
+            await refuse(send, exc, scope, "admission")
             return
         ticket = Ticket(self.admission, priority, self.admission.clock(), kind=kind)
         token = _TICKET.set(ticket)
@@ -607,7 +607,19 @@ async def io_wait() -> AsyncIterator[None]:
         await ticket.resume()
 
 
-async def refuse(send: Send, exc: Shed, scope: Scope) -> None:
-    """Answers 503 (OpenAI's error shape on /v1) with the refusal's Retry-After, in whole seconds."""
+# Where the outermost layer (edge.py) stamps a request's arrival in its scope's state.
+ARRIVED_AT = "tomehub_arrived_at"
+
+
+def mark_arrival(scope: Scope, now: float) -> None:
+    scope.setdefault("state", {})[ARRIVED_AT] = now
+
+
+async def refuse(send: Send, exc: Shed, scope: Scope, where: str) -> None:
+    """Answers 503 (OpenAI's error shape on /v1) with the refusal's Retry-After, in whole seconds, and
+    records how long the request was in the worker (``where``: the layer that refused it)."""
     headers = [(b"retry-after", str(max(1, round(exc.retry_after_s or 1))).encode())]
     await send_error(send, exc, headers, openai=openai_path(scope["path"]))
+    arrived = scope.get("state", {}).get(ARRIVED_AT)
+    if arrived is not None:
+        SHED_TIME.labels(where).observe(time.monotonic() - arrived)

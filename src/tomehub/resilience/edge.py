@@ -35,7 +35,7 @@ from pathlib import Path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tomehub.metrics import ADMISSION, EDGE_SIGNALS
-from tomehub.resilience.admission import Admission, Shed, kind_of, priority_of, refuse
+from tomehub.resilience.admission import Admission, Shed, kind_of, mark_arrival, priority_of, refuse
 
 _log = logging.getLogger(__name__)
 
@@ -163,6 +163,7 @@ class EdgeShedMiddleware:
             path = scope["path"]
             if path.startswith(_SHED) and not path.startswith(_EXEMPT):
                 now = time.monotonic()
+                mark_arrival(scope, now)
                 error: Shed | None = None
                 if monitor.should_shed(now):
                     monitor.shed += 1
@@ -172,6 +173,6 @@ class EdgeShedMiddleware:
                     self.admission.core.count_shed(now)
                     ADMISSION.labels("shed").inc()
                 if error is not None:
-                    await refuse(send, error, scope)
+                    await refuse(send, error, scope, "edge")
                     return
         await self.app(scope, receive, send)

@@ -39,13 +39,19 @@ def total(metrics: dict[str, dict[str, float]], name: str, *labels: str) -> floa
 
 
 # Where a served request's time goes, as cumulative (seconds, count) pairs: the wait for a slot on
-# arrival and after a provider call, the query-embedding call itself, and full garbage collections.
+# arrival and after a provider call, the query-embedding call itself, and full garbage collections;
+# and how long refused requests were in the worker, by the layer that refused them.
 TIME_SPENT = {
     "queue_wait": ("tomehub_admission_wait_seconds", 'priority="interactive"'),
     "resume_wait": ("tomehub_admission_wait_seconds", 'priority="resuming"'),
     "embedding_call": ("tomehub_llm_call_seconds", 'operation="search-embedding"'),
     "gc_full": ("tomehub_gc_pause_seconds", 'generation="2"'),
+    "shed_edge": ("tomehub_shed_seconds", 'where="edge"'),
+    "shed_admission": ("tomehub_shed_seconds", 'where="admission"'),
 }
+# Issue 13's bound on a refusal (503): the scenarios' shed p99 target by the clients' clock, and the
+# bucket of tomehub_shed_seconds the monitor counts refusals sent within it by the server's.
+SHED_TARGET_S = 0.05
 
 
 def time_spent(metrics: dict[str, dict[str, float]]) -> dict[str, float]:
@@ -118,6 +124,10 @@ class Monitor:
                     for moment in ("arrival", "answer"):
                         sample[f"late:{moment}"] = total(
                             metrics, "tomehub_deadline_left_seconds_bucket", f'moment="{moment}"', 'le="0.0"'
+                        )
+                    for where in ("edge", "admission"):
+                        sample[f"shed_fast:{where}"] = total(
+                            metrics, "tomehub_shed_seconds_bucket", f'where="{where}"', f'le="{SHED_TARGET_S}"'
                         )
                     lag = total(metrics, "tomehub_edge_signal", 'signal="loop_lag_seconds"')
                     sample["server_loop_lag_ms"] = lag * 1000

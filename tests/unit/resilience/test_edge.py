@@ -7,7 +7,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tomehub.resilience.admission import Admission, AdmissionLimits, Priority
+from prometheus_client import REGISTRY
+
+from tomehub.resilience.admission import Admission, AdmissionLimits, AdmissionMiddleware, Priority
 from tomehub.resilience.edge import EdgeLimits, EdgeMonitor, EdgeShedMiddleware, accept_queue
 
 
@@ -73,6 +75,7 @@ async def test_the_middleware_refuses_api_requests_but_serves_health() -> None:
         await send({"type": "http.response.body", "body": b"ok"})
 
     middleware = EdgeShedMiddleware(app, monitor)  # type: ignore[arg-type]
+    timed_before = _shed_times("edge")
 
     async def call(path: str) -> tuple[int, dict[bytes, bytes]]:
         sent: list[dict[str, Any]] = []
@@ -93,6 +96,41 @@ async def test_the_middleware_refuses_api_requests_but_serves_health() -> None:
     assert reached == ["/api/health", "/metrics"]
     assert monitor.shed == 2
     assert monitor.port == 8000
+    # Each refusal's time in the worker is recorded under the layer that refused it.
+    assert _shed_times("edge") == timed_before + 2
+
+
+def _shed_times(where: str) -> float:
+    return REGISTRY.get_sample_value("tomehub_shed_seconds_count", {"where": where}) or 0.0
+
+
+def _shed_seconds(where: str) -> float:
+    return REGISTRY.get_sample_value("tomehub_shed_seconds_sum", {"where": where}) or 0.0
+
+
+async def test_a_refusal_after_waiting_for_a_slot_records_its_time_in_the_worker() -> None:
+    """A request that queued behind the edge and was refused when its wait ran out is timed from its
+    arrival at the outermost layer: the server's own share of a slow shed, beside the client's."""
+    admission = Admission(AdmissionLimits(max_in_flight=1, max_queue=4, max_queue_wait_s=0.05))
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    inner = AdmissionMiddleware(app, admission, default_deadline_s=6.0)  # type: ignore[arg-type]
+    middleware = EdgeShedMiddleware(inner, EdgeMonitor(EdgeLimits()), admission, deadline_s=6.0)  # type: ignore[arg-type]
+    now = time.monotonic()
+    admission.core.offer(Priority.INTERACTIVE, now + 6, now)  # the one slot stays taken
+    count, spent = _shed_times("admission"), _shed_seconds("admission")
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await middleware({"type": "http", "method": "POST", "path": "/api/smart-search", "headers": []}, None, send)  # type: ignore[arg-type]
+    assert sent[0]["status"] == 503
+    assert _shed_times("admission") == count + 1
+    assert _shed_seconds("admission") - spent >= 0.05  # it waited its 50 ms in the queue first
 
 
 async def test_a_request_admission_would_refuse_is_refused_before_auth() -> None:

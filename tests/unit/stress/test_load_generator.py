@@ -177,3 +177,16 @@ def test_the_ramp_says_where_a_steps_served_requests_spent_their_time() -> None:
     assert view["queue_wait_n"] == 30.0
     assert view["embedding_call_ms"] == pytest.approx(1500.0)
     assert "gc_full_ms" not in view
+
+
+def test_the_ramp_counts_the_refusals_that_took_the_server_itself_past_the_target() -> None:
+    monitor = Monitor("http://unused", [], 0.0)
+    base = {"shed_admission:sum": 1.0, "shed_admission:count": 10.0, "shed_fast:admission": 9.0}
+    monitor.series.add(9.5, base)
+    # In the step: 20 more refusals after a wait for a slot, 15 of them sent within 50 ms.
+    monitor.series.add(20.5, {"shed_admission:sum": 3.0, "shed_admission:count": 30.0, "shed_fast:admission": 24.0})
+    view = server_view(monitor, 10.0, 20.0)
+    assert view["shed_admission_n"] == 20.0
+    assert view["shed_slow_admission"] == 5.0
+    assert view["shed_admission_ms"] == pytest.approx(100.0)
+    assert "shed_slow_edge" not in view  # none refused at the edge: nothing to say
