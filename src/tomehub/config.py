@@ -472,9 +472,8 @@ class ServerSettings(BaseModel):
     max_queue_wait_s: float = Field(default=2.0, gt=0)
     # The queue stands (overload, not a burst) when every request let in from it for
     # standing_queue_after_ms (or its kind's slot time, when longer) had waited standing_queue_wait_ms
-    # or more (CoDel's test; resilience/admission.py). While it stands, a request waits at most
-    # standing_queue_wait_ms for a slot and a longer predicted wait is refused on arrival: 503 +
-    # Retry-After instead of waiting seconds to be refused at its deadline.
+    # or more (CoDel's test; resilience/admission.py). While it stands, a request that would have to
+    # join it is refused on arrival (503 + Retry-After, at the edge); one already in it is served.
     standing_queue_after_ms: int = Field(default=100, gt=0)
     standing_queue_wait_ms: int = Field(default=50, gt=0)
     # Answer streams per worker; a stream holds little (flow control keeps a socket buffer at most)

@@ -48,7 +48,7 @@ class RequestContextMiddleware:
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         budget_s = self.upload_deadline_s if is_upload(scope["method"], scope["path"]) else self.deadline_s
-        left_s = _requested_deadline(scope, budget_s)
+        left_s = requested_deadline(scope, budget_s)
         DEADLINE_LEFT.labels("arrival").observe(left_s)
         deadline = state["deadline"] = Deadline.after(max(0.0, left_s), enforce=self.enforce)
         status = 500
@@ -98,7 +98,7 @@ def _route_of(scope: Scope) -> str:
     return str(path) if path else "unmatched"
 
 
-def _requested_deadline(scope: Scope, default_s: float) -> float:
+def requested_deadline(scope: Scope, default_s: float) -> float:
     """The server's budget, shortened by the client's own: a relative one (ms from now) and an
     absolute one (Unix ms), whichever ends first. The absolute one counts the time the request
     spent where the server cannot see it (the client's queue, the network, the accept queue), and

@@ -27,18 +27,22 @@ before a request costs auth and a rate-limit check.
 
 A prediction cannot see the requests now waiting on a provider, which come back ahead of every new
 one: at 1,000 users requests admitted to the queue for a predicted second waited four and were
-refused at their deadline, six seconds after they came. So the time a new request may wait is also
-bounded where it is spent, with CoDel's test (as Facebook's "controlled delay" queues apply it to
-servers): the queue **stands** when every new request let in from it for ``standing_after_s`` (or
-the kind's slot time, when longer) had waited ``standing_queue_wait_s`` or more, or none was let in
-while the oldest waited that long past it. A busy queue of short waits is no overload (a first
-version counted any queue without an empty moment, and refused 42-290 requests of the 200-user ramp
-step, against 12-22 with this test). While
-the queue stands, a request joining it may wait ``standing_queue_wait_s`` (tens of milliseconds),
-a longer predicted wait is refused on arrival, and waiters past that bound are refused whenever a
-request comes or a slot frees (``overdue``); otherwise a request may wait ``max_queue_wait_s``. A
-standing queue holds no work the slots would not have had anyway: they stay busy as long as
-requests keep coming.
+refused at their deadline, six seconds after they came. So the queue's growth is stopped where it
+starts, with CoDel's test (as Facebook's "controlled delay" queues apply it to servers): the queue
+**stands** when every new request let in from it for ``standing_after_s`` (or the kind's slot time,
+when longer) had waited ``standing_queue_wait_s`` or more, or none was let in while the oldest
+waited that long past it. A busy queue of short waits is no overload (a first version counted any
+queue without an empty moment, and refused 42-290 requests of the 200-user ramp step, against 12-22
+with this test). While the queue stands, a request that would have to join it is refused on arrival
+(at the edge, before auth); a standing queue holds no work the slots would not have had anyway, so
+they stay busy as long as requests keep coming.
+
+A request let into the queue is never refused for having waited, only dropped when its deadline no
+longer leaves the least time a request needs: a refusal after a wait costs its client the wait and
+the answer both. (Until stop 26 waiters of a standing queue were refused once they had waited
+``standing_queue_wait_s``: at 1,000 users that refused 4,000-5,000 requests a ramp step after
+~200 ms in the queue, a shed p99 of 650-950 ms by the clients' clock, and served half the searches
+the queue now serves; docs/stress-results.md.)
 
 ``AdmissionCore`` is the pure queue logic (clock injected); ``Admission`` puts futures around it;
 ``AdmissionMiddleware`` applies it to HTTP requests.
@@ -114,7 +118,7 @@ class AdmissionLimits:
     # provider call keeps its slot.
     max_io_waits: int = 512
     # The queue stands when the requests let in for this long all waited standing_queue_wait_s or
-    # more; then nobody waits longer than that (see the module docstring).
+    # more; then a request that would join it is refused on arrival (see the module docstring).
     standing_after_s: float = 0.1
     standing_queue_wait_s: float = 0.05
 
@@ -125,9 +129,7 @@ class _Waiter:
     seq: int
     deadline_at: float = field(compare=False)
     kind: str = field(compare=False, default="")
-    # When it joined the queue, and the longest it may wait there for a slot.
-    joined_at: float = field(compare=False, default=0.0)
-    max_wait_s: float = field(compare=False, default=math.inf)
+    joined_at: float = field(compare=False, default=0.0)  # when it joined the queue
     future: asyncio.Future[None] | None = field(compare=False, default=None)
     cancelled: bool = field(compare=False, default=False)
 
@@ -175,8 +177,12 @@ class AdmissionCore:
         if priority == Priority.BACKGROUND:
             self.background_in_flight += 1
 
-    def offer(self, priority: Priority, deadline_at: float, now: float, kind: str = "") -> _Waiter | None:
-        """Admits at once (returns None), queues (returns the waiter) or raises Shed."""
+    def offer(
+        self, priority: Priority, deadline_at: float, now: float, kind: str = "", judged: bool = False
+    ) -> _Waiter | None:
+        """Admits at once (returns None), queues (returns the waiter) or raises Shed. ``judged``: the
+        edge has already weighed this request's wait on its arrival and let it in; only a full queue
+        refuses it now (its wait is not judged twice, tens of milliseconds apart)."""
         if priority is Priority.RESUMING:
             # Admitted work coming back from a provider: never refused (its answer is ready); it
             # takes the next free slot ahead of every new request.
@@ -196,11 +202,11 @@ class AdmissionCore:
         if not self.must_queue(priority):
             self._start(priority)
             return None
-        refusal = self.refusal(priority, deadline_at, now, kind)
+        refusal = self.refusal(priority, deadline_at, now, kind, predicted=not judged)
         if refusal is not None:
             self.count_shed(now)
             raise refusal
-        waiter = _Waiter(int(priority), next(self._seq), deadline_at, kind, now, self.wait_bound(now, kind))
+        waiter = _Waiter(int(priority), next(self._seq), deadline_at, kind, now)
         heapq.heappush(self._queue, waiter)
         return waiter
 
@@ -232,29 +238,9 @@ class AdmissionCore:
         return oldest is not None and now - oldest.joined_at >= interval + self.limits.standing_queue_wait_s
 
     def wait_bound(self, now: float, kind: str = "") -> float:
-        """The longest a new request joining the queue now may wait for a slot (a prediction past
-        it is refused at once): ``standing_queue_wait_s`` while the queue stands, else
-        ``max_queue_wait_s`` (should the queue come to stand meanwhile, ``overdue`` cuts it short)."""
-        return self.limits.standing_queue_wait_s if self.standing(now, kind) else self.limits.max_queue_wait_s
-
-    def overdue(self, now: float) -> list[_Waiter]:
-        """Takes out of the queue the new requests that have waited longer than
-        ``standing_queue_wait_s`` in a queue that stands: they are refused now, not seconds later."""
-        bound = self.limits.standing_queue_wait_s
-        # Asked at every arrival and release: one pass over the queue, the oldest found once.
-        late = [w for w in self._new_waiters() if now - w.joined_at > bound]
-        if not late:
-            return []
-        oldest = self._oldest_new()
-        out = []
-        for waiter in late:
-            interval = self._interval(waiter.kind)
-            if interval is not None and self._stands(now, interval, oldest):
-                out.append(waiter)
-        for waiter in out:
-            waiter.cancelled = True
-        self._note_queue()
-        return out
+        """The longest predicted wait with which a new request may join the queue now (a longer one
+        is refused at once): none while the queue stands, else ``max_queue_wait_s``."""
+        return 0.0 if self.standing(now, kind) else self.limits.max_queue_wait_s
 
     def count_shed(self, now: float) -> None:
         """Counts a request refused for want of a slot; refusals less than a second apart make
@@ -279,17 +265,19 @@ class AdmissionCore:
         if not any(self._new_waiters()):
             self._above_since = None
 
-    def refusal(self, priority: Priority, deadline_at: float, now: float, kind: str = "") -> Shed | None:
+    def refusal(
+        self, priority: Priority, deadline_at: float, now: float, kind: str = "", predicted: bool = True
+    ) -> Shed | None:
         """Why a request of ``priority`` and ``kind`` that would have to queue now is refused (None: it may wait):
-        the queue is full for its priority, or (``shed_predicted_late``) its predicted wait would
-        leave it too little time before ``deadline_at``. Also asked at the edge (edge.py), before a
-        request costs auth and a rate-limit round trip."""
+        the queue is full for its priority, or (``shed_predicted_late`` and ``predicted``) its
+        predicted wait is past the bound or would leave it too little time before ``deadline_at``.
+        Asked at the edge (edge.py), before a request costs auth and a rate-limit round trip."""
         room = self.limits.max_queue
         if priority is Priority.BACKGROUND:
             room = int(room * self.limits.background_queue_share)
         if self.queued >= room:
             return Shed("The server is at capacity; retry in a moment.", retry_after_s=self.retry_after(now))
-        if not self.limits.shed_predicted_late:
+        if not (self.limits.shed_predicted_late and predicted):
             return None
         wait = self.predicted_wait(priority, kind)
         if wait is not None and (
@@ -402,12 +390,13 @@ class Admission:
         self.core = AdmissionCore(limits)
         self.clock = clock
 
-    async def enter(self, priority: Priority, deadline: Deadline | None, kind: str = "") -> None:
-        """Waits for a slot until ``deadline`` (None: as long as it takes, for RESUMING requests)."""
+    async def enter(self, priority: Priority, deadline: Deadline | None, kind: str = "", judged: bool = False) -> None:
+        """Waits for a slot until ``deadline`` (None: as long as it takes, for RESUMING requests);
+        ``judged``: the edge let it in (see ``AdmissionCore.offer``)."""
         asked = self.clock()
-        self._shed_overdue(asked)
         try:
-            waiter = self.core.offer(priority, math.inf if deadline is None else deadline.expires_at, asked, kind)
+            deadline_at = math.inf if deadline is None else deadline.expires_at
+            waiter = self.core.offer(priority, deadline_at, asked, kind, judged)
         except Shed:
             ADMISSION.labels("shed").inc()
             raise
@@ -419,7 +408,9 @@ class Admission:
         ADMISSION.labels("queued").inc()
         waiter.future = asyncio.get_running_loop().create_future()
         try:
-            timeout = None if deadline is None else max(0.0, min(deadline.remaining(), waiter.max_wait_s))
+            # Waits until admitted, or dropped (release) when its deadline no longer leaves the time
+            # a request needs; the timeout is the deadline itself, a backstop.
+            timeout = None if deadline is None else max(0.0, deadline.remaining())
             await asyncio.wait_for(asyncio.shield(waiter.future), timeout=timeout)
             waited.observe(self.clock() - asked)
         except TimeoutError:
@@ -427,40 +418,20 @@ class Admission:
                 # Admitted in the same instant the wait timed out: give the slot back.
                 self.leave(priority=priority)
             self.core.cancel(waiter)
-            if deadline is not None and deadline.remaining() <= 0:
-                self.core.expired += 1
-                ADMISSION.labels("expired").inc()
-                raise Shed("The request's deadline passed while it waited to start.", retry_after_s=1.0) from None
-            raise self._busy(self.clock(), f"within {waiter.max_wait_s:.2f} s") from None
+            self.core.expired += 1
+            ADMISSION.labels("expired").inc()
+            raise Shed("The request's deadline passed while it waited to start.", retry_after_s=1.0) from None
         except asyncio.CancelledError:
             if waiter.future.done() and not waiter.future.cancelled() and not waiter.future.exception():
                 self.leave(priority=priority)
             self.core.cancel(waiter)
             raise
 
-    def _shed_overdue(self, now: float) -> None:
-        """Refuses the waiters a standing queue has held too long (checked whenever a request comes
-        or a slot frees, which under overload is every few milliseconds)."""
-        for waiter in self.core.overdue(now):
-            busy = self._busy(now, "in time")
-            if waiter.future is not None and not waiter.future.done():
-                waiter.future.set_exception(busy)
-
-    def _busy(self, now: float, waited: str) -> Shed:
-        """Counts a waiter refused for want of a slot (``waited``: how long it was given) and
-        returns its refusal."""
-        self.core.count_shed(now)
-        ADMISSION.labels("shed").inc()
-        return Shed(
-            f"The server is busy: no slot freed {waited}; retry in a moment.", retry_after_s=self.core.retry_after(now)
-        )
-
     def leave(self, held_s: float | None = None, priority: Priority = Priority.INTERACTIVE) -> None:
         """Frees a slot of ``priority`` (``held_s``: the request is over and held slots that long in
         all, to learn how long requests take)."""
         now = self.clock()
         admitted, dropped = self.core.release(now, held_s, priority)
-        self._shed_overdue(now)
         for waiter in dropped:
             ADMISSION.labels("expired").inc()
             if waiter.future is not None and not waiter.future.done():
@@ -517,7 +488,7 @@ class AdmissionMiddleware:
             return
         kind = kind_of(scope["path"])
         try:
-            await self.admission.enter(priority, deadline, kind)
+            await self.admission.enter(priority, deadline, kind, judged=scope["state"].get(EDGE_JUDGED, False))
         except Shed as exc:
             await refuse(send, exc, scope, "admission")
             return
@@ -607,8 +578,10 @@ async def io_wait() -> AsyncIterator[None]:
         await ticket.resume()
 
 
-# Where the outermost layer (edge.py) stamps a request's arrival in its scope's state.
+# What the outermost layer (edge.py) notes in a request's scope state: when it arrived, and that
+# its wait was weighed then and found acceptable.
 ARRIVED_AT = "tomehub_arrived_at"
+EDGE_JUDGED = "tomehub_edge_judged"
 
 
 def mark_arrival(scope: Scope, now: float) -> None:

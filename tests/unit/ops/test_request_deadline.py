@@ -8,7 +8,7 @@ import time
 from prometheus_client import REGISTRY
 from starlette.types import Message, Receive, Scope, Send
 
-from tomehub.ops.requests import RequestContextMiddleware, _requested_deadline
+from tomehub.ops.requests import RequestContextMiddleware, requested_deadline
 
 
 def _scope(*headers: tuple[bytes, bytes]) -> dict[str, object]:
@@ -16,20 +16,20 @@ def _scope(*headers: tuple[bytes, bytes]) -> dict[str, object]:
 
 
 def test_the_earliest_of_the_servers_and_the_clients_deadlines_wins() -> None:
-    assert _requested_deadline(_scope(), 6.0) == 6.0  # type: ignore[arg-type]
-    assert _requested_deadline(_scope((b"x-tomehub-deadline-ms", b"2000")), 6.0) == 2.0  # type: ignore[arg-type]
-    assert _requested_deadline(_scope((b"x-tomehub-deadline-ms", b"60000")), 6.0) == 6.0  # type: ignore[arg-type]
+    assert requested_deadline(_scope(), 6.0) == 6.0  # type: ignore[arg-type]
+    assert requested_deadline(_scope((b"x-tomehub-deadline-ms", b"2000")), 6.0) == 2.0  # type: ignore[arg-type]
+    assert requested_deadline(_scope((b"x-tomehub-deadline-ms", b"60000")), 6.0) == 6.0  # type: ignore[arg-type]
     soon = str(int((time.time() + 1.5) * 1000)).encode()
     both = _scope((b"x-tomehub-deadline-ms", b"4000"), (b"x-tomehub-deadline-at", soon))
-    assert 1.3 < _requested_deadline(both, 6.0) <= 1.5  # type: ignore[arg-type]
+    assert 1.3 < requested_deadline(both, 6.0) <= 1.5  # type: ignore[arg-type]
 
 
 def test_an_absolute_deadline_already_past_says_how_late_the_request_arrived() -> None:
     # The request waited in queues the server cannot see until its client gave up: the budget is
     # negative (by how much it was late), which the middleware counts and clamps to no time at all.
     past = str(int((time.time() - 2) * 1000)).encode()
-    assert -2.5 < _requested_deadline(_scope((b"x-tomehub-deadline-at", past)), 6.0) <= -1.9  # type: ignore[arg-type]
-    assert _requested_deadline(_scope((b"x-tomehub-deadline-at", b"soon")), 6.0) == 6.0  # type: ignore[arg-type]
+    assert -2.5 < requested_deadline(_scope((b"x-tomehub-deadline-at", past)), 6.0) <= -1.9  # type: ignore[arg-type]
+    assert requested_deadline(_scope((b"x-tomehub-deadline-at", b"soon")), 6.0) == 6.0  # type: ignore[arg-type]
 
 
 async def test_the_middleware_counts_requests_that_arrive_or_are_answered_past_their_deadline() -> None:

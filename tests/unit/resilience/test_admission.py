@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
+import time
 
 import pytest
 
@@ -307,31 +309,37 @@ async def test_a_provider_wait_that_ends_after_its_request_takes_no_slot() -> No
     assert admission.core.in_flight == 0 and not other.holding
 
 
-def test_core_bounds_the_wait_of_a_request_joining_a_standing_queue() -> None:
+def test_core_refuses_every_request_that_would_join_a_standing_queue() -> None:
     limits = AdmissionLimits(
-        max_in_flight=1, max_queue=10, shed_predicted_late=False, standing_after_s=0.1, standing_queue_wait_s=0.05
+        max_in_flight=1, max_queue=10, shed_predicted_late=True, standing_after_s=0.1, standing_queue_wait_s=0.05
     )
     core = AdmissionCore(limits)
     assert core.offer(Priority.INTERACTIVE, 100, now=0) is None
     first = core.offer(Priority.INTERACTIVE, 100, now=0)
+    assert first is not None  # a burst may wait
     assert not core.standing(1.0)  # no request has ended: nothing is known, nothing stands
     core.observe(0.02)  # requests hold their slot 20 ms
     core.observe(0.4, "/api/slow")  # but these 0.4 s: waits that long are no overload for them
-    assert first is not None and first.max_wait_s == limits.max_queue_wait_s  # a burst may wait
     # Nobody let in while the oldest waited the interval and the bound again: the queue stands.
     assert not core.standing(0.1) and core.standing(0.16)
     assert not core.standing(0.16, "/api/slow")
-    assert core.wait_bound(0.16) == 0.05 and core.wait_bound(0.16, "/api/slow") == 2.0
-    assert core.overdue(0.16) == [first]  # refused now, not at its 2 s
-    assert not core.standing(0.16)  # the queue is empty again
+    assert core.wait_bound(0.16) == 0.0 and core.wait_bound(0.16, "/api/slow") == 2.0
+    with pytest.raises(Shed, match="would wait"):
+        core.offer(Priority.INTERACTIVE, 100, now=0.16)  # refused on arrival, however short its wait
+    # The one already waiting is not refused for its wait: it gets the next slot.
+    assert core.release(now=0.3)[0] is first
+    assert not core.standing(0.3)  # the queue is empty again
 
-    # Or every request let in for the interval had waited past the bound (CoDel's test).
+    # Or every request let in for the interval had waited past the bound (CoDel's test; waits
+    # predicted for what they are, so that the queue is not refused on arrival as it forms).
+    core = AdmissionCore(dataclasses.replace(limits, shed_predicted_late=False))
+    core.observe(0.02)
+    assert core.offer(Priority.INTERACTIVE, 100, now=1.0) is None
     w1, w2 = (core.offer(Priority.INTERACTIVE, 100, now=1.0) for _ in range(2))
     assert core.release(now=1.2)[0] is w1  # waited 0.2 s
     w3 = core.offer(Priority.INTERACTIVE, 100, now=1.28)
     assert core.release(now=1.3)[0] is w2  # waited 0.3 s: over the bound since 1.2
     assert core.standing(1.31)
-    assert core.overdue(1.31) == []  # w3 has waited 30 ms: it may still get its slot
     assert core.release(now=1.32)[0] is w3  # a short wait: the queue drains in time
     assert not core.standing(1.32)
     # A queue of short waits never stands, however long it stays busy.
@@ -355,6 +363,19 @@ def test_core_refuses_a_short_predicted_wait_only_while_the_queue_stands() -> No
         core.offer(Priority.INTERACTIVE, 100, now=0.6)  # standing: 0.2 s predicted > 0.05 s
 
 
+def test_a_request_the_edge_let_in_is_not_weighed_again_only_a_full_queue_refuses_it() -> None:
+    core = AdmissionCore(AdmissionLimits(max_in_flight=1, max_queue=2, standing_after_s=NEVER, max_queue_wait_s=1.0))
+    core.observe(2.0)  # a request holds its slot 2 s: any wait here is predicted past the 1 s bound
+    assert core.offer(Priority.INTERACTIVE, 100, now=0) is None
+    with pytest.raises(Shed, match="would wait"):
+        core.offer(Priority.INTERACTIVE, 100, now=0)
+    # Judged at the edge a moment ago (auth and a rate-limit check since): it waits.
+    assert core.offer(Priority.INTERACTIVE, 100, now=0, judged=True) is not None
+    assert core.offer(Priority.INTERACTIVE, 100, now=0, judged=True) is not None
+    with pytest.raises(Shed, match="capacity"):
+        core.offer(Priority.INTERACTIVE, 100, now=0, judged=True)  # the backstop still holds
+
+
 def test_refused_clients_are_asked_back_after_as_long_as_the_overload_has_lasted() -> None:
     core = AdmissionCore(AdmissionLimits(max_in_flight=1, max_queue=1))
     assert core.retry_after(0.0) == 1.0
@@ -375,7 +396,9 @@ def test_refused_clients_are_asked_back_after_as_long_as_the_overload_has_lasted
     assert core.retry_after(69.0) == 10.0  # never longer than 10 s
 
 
-async def test_requests_waiting_in_a_standing_queue_are_refused_in_milliseconds_not_at_their_deadline() -> None:
+async def test_a_standing_queue_refuses_newcomers_at_once_and_serves_the_requests_it_holds() -> None:
+    """A refusal after a wait costs the client the wait and the answer both: a request is refused on
+    arrival or kept until its slot comes (or its deadline leaves no time), never refused for waiting."""
     admission = Admission(
         AdmissionLimits(max_in_flight=1, max_queue=10, standing_after_s=0.1, standing_queue_wait_s=0.05)
     )
@@ -383,16 +406,15 @@ async def test_requests_waiting_in_a_standing_queue_are_refused_in_milliseconds_
     await admission.enter(Priority.INTERACTIVE, Deadline.after(5))  # and this one keeps it
     first = asyncio.create_task(admission.enter(Priority.INTERACTIVE, Deadline.after(5)))
     await asyncio.sleep(0.2)  # nobody let in for 0.2 s: the queue stands
-    second = asyncio.create_task(admission.enter(Priority.INTERACTIVE, Deadline.after(5)))
-    with pytest.raises(Shed, match="no slot freed"):
-        await asyncio.wait_for(first, 0.1)  # refused as the next request came, not at 2 s or 5 s
-    await asyncio.sleep(0.2)
-    third = asyncio.create_task(admission.enter(Priority.INTERACTIVE, Deadline.after(5)))
-    with pytest.raises(Shed, match="no slot freed"):
-        await asyncio.wait_for(second, 0.1)
-    assert (admission.core.shed, admission.core.expired) == (2, 0)
+    started = time.monotonic()
+    with pytest.raises(Shed, match="would wait"):
+        await admission.enter(Priority.INTERACTIVE, Deadline.after(5))
+    assert time.monotonic() - started < 0.01  # refused at once, not after a wait
+    await asyncio.sleep(0.1)
+    assert not first.done()  # waited 0.3 s in a standing queue, and still waits for its slot
     admission.leave()
-    await asyncio.wait_for(third, 0.1)  # the slot freed within its wait: admitted
+    await asyncio.wait_for(first, 0.1)  # admitted as the slot frees
+    assert (admission.core.shed, admission.core.expired) == (1, 0)
     admission.leave()
     assert admission.core.in_flight == 0
 

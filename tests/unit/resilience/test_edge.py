@@ -9,7 +9,7 @@ from typing import Any
 
 from prometheus_client import REGISTRY
 
-from tomehub.resilience.admission import Admission, AdmissionLimits, AdmissionMiddleware, Priority
+from tomehub.resilience.admission import EDGE_JUDGED, Admission, AdmissionLimits, AdmissionMiddleware, Priority
 from tomehub.resilience.edge import EdgeLimits, EdgeMonitor, EdgeShedMiddleware, accept_queue
 
 
@@ -171,3 +171,32 @@ async def test_a_request_admission_would_refuse_is_refused_before_auth() -> None
     assert code == 503 and headers[b"retry-after"] == b"10"
     assert reached == ["/api/smart-search", "/api/health"]
     assert admission.core.shed == 2
+
+
+async def test_the_edge_weighs_a_wait_against_the_clients_deadline_and_marks_what_it_let_in() -> None:
+    admission = Admission(AdmissionLimits(max_in_flight=1, max_queue=8, shed_predicted_late=True))
+    admission.core.observe(0.5, "/api/smart-search")  # a slot is held 0.5 s
+    now = time.monotonic()
+    admission.core.offer(Priority.INTERACTIVE, now + 6, now, "/api/smart-search")  # the one slot taken
+    scopes: list[dict[str, Any]] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        scopes.append(scope)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+
+    middleware = EdgeShedMiddleware(app, EdgeMonitor(EdgeLimits()), admission, deadline_s=6.0)  # type: ignore[arg-type]
+
+    async def status(*headers: tuple[bytes, bytes]) -> int:
+        sent: list[dict[str, Any]] = []
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {"type": "http", "method": "POST", "path": "/api/smart-search", "headers": list(headers)}
+        await middleware(scope, None, send)  # type: ignore[arg-type]
+        return int(sent[0]["status"])
+
+    # A wait of ~0.5 s leaves a 6 s deadline time enough, but not a client's own 0.8 s.
+    assert await status((b"x-tomehub-deadline-ms", b"800")) == 503
+    assert await status() == 200
+    assert scopes[-1]["state"][EDGE_JUDGED] is True  # admission will not weigh it again
