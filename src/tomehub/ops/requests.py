@@ -9,17 +9,11 @@ import uuid
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tomehub.metrics import DB_CHECKOUTS, DEADLINE_LEFT, REQUEST_CHECKOUTS, REQUEST_LATENCY, REQUESTS
-from tomehub.resilience.deadline import Deadline
+from tomehub.resilience.deadline import Deadline, requested_deadline
 
 _log = logging.getLogger("tomehub.access")
 
 REQUEST_ID_HEADER = b"x-request-id"
-# A client may ask for a shorter deadline than the server's (never a longer one): a caller that
-# gives up after 2 s should not have the server work on for 6.
-DEADLINE_HEADER = b"x-tomehub-deadline-ms"
-# The same as an instant (Unix time in ms), for clients whose clock the server can trust (its own
-# load generator, a proxy on the same host): it also counts the time before the server saw the request.
-DEADLINE_AT_HEADER = b"x-tomehub-deadline-at"
 # File uploads: their body alone may take minutes on a slow link, so they get their own budget.
 UPLOAD_PATHS = ("/api/ingest", "/api/ingest/batch")
 
@@ -96,23 +90,6 @@ def _route_of(scope: Scope) -> str:
     route = scope.get("route")
     path = getattr(route, "path", None)
     return str(path) if path else "unmatched"
-
-
-def requested_deadline(scope: Scope, default_s: float) -> float:
-    """The server's budget, shortened by the client's own: a relative one (ms from now) and an
-    absolute one (Unix ms), whichever ends first. The absolute one counts the time the request
-    spent where the server cannot see it (the client's queue, the network, the accept queue), and
-    may be negative: the request arrived after its client gave up."""
-    budget = default_s
-    for name, value in scope["headers"]:
-        try:
-            if name == DEADLINE_HEADER:
-                budget = min(budget, max(0.05, float(value) / 1000))
-            elif name == DEADLINE_AT_HEADER:
-                budget = min(budget, float(value) / 1000 - time.time())
-        except ValueError:
-            continue
-    return budget
 
 
 def _incoming_id(scope: Scope) -> str | None:

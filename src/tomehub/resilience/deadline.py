@@ -6,11 +6,22 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from tomehub.errors import DeadlineExceeded
 from tomehub.metrics import LATE_STARTS
 
+if TYPE_CHECKING:
+    from starlette.types import Scope
+
 Clock = Callable[[], float]
+
+# A client may ask for a shorter deadline than the server's (never a longer one): a caller that
+# gives up after 2 s should not have the server work on for 6.
+DEADLINE_HEADER = b"x-tomehub-deadline-ms"
+# The same as an instant (Unix time in ms), for clients whose clock the server can trust (its own
+# load generator, a proxy on the same host): it also counts the time before the server saw the request.
+DEADLINE_AT_HEADER = b"x-tomehub-deadline-at"
 
 
 @dataclass(frozen=True)
@@ -59,3 +70,20 @@ class Deadline:
     def cap(self, seconds: float) -> float:
         """Returns ``seconds`` shortened to the time left."""
         return min(seconds, self.remaining())
+
+
+def requested_deadline(scope: Scope, default_s: float) -> float:
+    """The server's budget, shortened by the client's own: a relative one (ms from now) and an
+    absolute one (Unix ms), whichever ends first. The absolute one counts the time the request
+    spent where the server cannot see it (the client's queue, the network, the accept queue), and
+    may be negative: the request arrived after its client gave up."""
+    budget = default_s
+    for name, value in scope["headers"]:
+        try:
+            if name == DEADLINE_HEADER:
+                budget = min(budget, max(0.05, float(value) / 1000))
+            elif name == DEADLINE_AT_HEADER:
+                budget = min(budget, float(value) / 1000 - time.time())
+        except ValueError:
+            continue
+    return budget

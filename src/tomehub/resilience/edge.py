@@ -36,8 +36,8 @@ from pathlib import Path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tomehub.metrics import ADMISSION, EDGE_SIGNALS
-from tomehub.ops.requests import requested_deadline
 from tomehub.resilience.admission import EDGE_JUDGED, Admission, Shed, kind_of, mark_arrival, priority_of, refuse
+from tomehub.resilience.deadline import requested_deadline
 
 _log = logging.getLogger(__name__)
 

@@ -8,7 +8,8 @@ import time
 from prometheus_client import REGISTRY
 from starlette.types import Message, Receive, Scope, Send
 
-from tomehub.ops.requests import RequestContextMiddleware, requested_deadline
+from tomehub.ops.requests import RequestContextMiddleware
+from tomehub.resilience.deadline import requested_deadline
 
 
 def _scope(*headers: tuple[bytes, bytes]) -> dict[str, object]:
