@@ -20,8 +20,7 @@ now (its queue full, its queue standing, or its predicted wait past its client's
 request is refused here, before it costs a token check and a rate-limit round trip to Redis, and a
 request let through is not weighed again (only a full queue refuses it later). Weighed twice, the
 second refusal came after auth on a busy loop: in the 1,000-user ramp step the server itself took
-over 50 ms for 357 of its refusals; decided here once, for none, and the clients' shed p99 fell
-from 311 to 94 ms (docs/stress-results.md, stop 26).
+over 50 ms for 357 of its refusals; decided here once, for none (docs/stress-results.md, stop 26).
 """
 
 from __future__ import annotations
