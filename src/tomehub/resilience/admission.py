@@ -41,8 +41,7 @@ A request let into the queue is never refused for having waited, only dropped wh
 longer leaves the least time a request needs: a refusal after a wait costs its client the wait and
 the answer both. (Until stop 26 waiters of a standing queue were refused once they had waited
 ``standing_queue_wait_s``: at 1,000 users that refused 4,000-5,000 requests a ramp step after
-~200 ms in the queue, a shed p99 of 650-950 ms by the clients' clock, and served half the searches
-the queue now serves; docs/stress-results.md.)
+~200 ms in the queue each; docs/stress-results.md.)
 
 ``AdmissionCore`` is the pure queue logic (clock injected); ``Admission`` puts futures around it;
 ``AdmissionMiddleware`` applies it to HTTP requests.
