@@ -229,11 +229,11 @@ class AdmissionCore:
         standing interval had waited ``standing_queue_wait_s`` or more, or none was let in while the
         oldest waited that long past the interval."""
         interval = self._interval(kind)
-        return interval is not None and self._stands(now, interval, self._oldest_new())
-
-    def _stands(self, now: float, interval: float, oldest: _Waiter | None) -> bool:
+        if interval is None:
+            return False
         if self._above_since is not None and now - self._above_since >= interval:
             return True
+        oldest = self._oldest_new()
         return oldest is not None and now - oldest.joined_at >= interval + self.limits.standing_queue_wait_s
 
     def wait_bound(self, now: float, kind: str = "") -> float:
@@ -429,8 +429,7 @@ class Admission:
     def leave(self, held_s: float | None = None, priority: Priority = Priority.INTERACTIVE) -> None:
         """Frees a slot of ``priority`` (``held_s``: the request is over and held slots that long in
         all, to learn how long requests take)."""
-        now = self.clock()
-        admitted, dropped = self.core.release(now, held_s, priority)
+        admitted, dropped = self.core.release(self.clock(), held_s, priority)
         for waiter in dropped:
             ADMISSION.labels("expired").inc()
             if waiter.future is not None and not waiter.future.done():

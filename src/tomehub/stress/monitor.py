@@ -38,6 +38,8 @@ def total(metrics: dict[str, dict[str, float]], name: str, *labels: str) -> floa
     return sum(v for found, v in metrics.get(name, {}).items() if all(label in found for label in labels))
 
 
+# The layers whose refusals the stress reports time (labels of tomehub_shed_seconds).
+SHED_LAYERS = ("edge", "admission")
 # Where a served request's time goes, as cumulative (seconds, count) pairs: the wait for a slot on
 # arrival and after a provider call, the query-embedding call itself, and full garbage collections;
 # and how long refused requests were in the worker, by the layer that refused them.
@@ -46,8 +48,7 @@ TIME_SPENT = {
     "resume_wait": ("tomehub_admission_wait_seconds", 'priority="resuming"'),
     "embedding_call": ("tomehub_llm_call_seconds", 'operation="search-embedding"'),
     "gc_full": ("tomehub_gc_pause_seconds", 'generation="2"'),
-    "shed_edge": ("tomehub_shed_seconds", 'where="edge"'),
-    "shed_admission": ("tomehub_shed_seconds", 'where="admission"'),
+    **{f"shed_{layer}": ("tomehub_shed_seconds", f'where="{layer}"') for layer in SHED_LAYERS},
 }
 # Issue 13's bound on a refusal (503): the scenarios' shed p99 target by the clients' clock, and the
 # bucket of tomehub_shed_seconds the monitor counts refusals sent within it by the server's.
@@ -125,7 +126,7 @@ class Monitor:
                         sample[f"late:{moment}"] = total(
                             metrics, "tomehub_deadline_left_seconds_bucket", f'moment="{moment}"', 'le="0.0"'
                         )
-                    for where in ("edge", "admission"):
+                    for where in SHED_LAYERS:
                         sample[f"shed_fast:{where}"] = total(
                             metrics, "tomehub_shed_seconds_bucket", f'where="{where}"', f'le="{SHED_TARGET_S}"'
                         )

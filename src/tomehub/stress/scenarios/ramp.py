@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tomehub.stress.deployment import normal_provider
-from tomehub.stress.monitor import SHED_TARGET_S, TIME_SPENT, Monitor
+from tomehub.stress.monitor import SHED_LAYERS, SHED_TARGET_S, TIME_SPENT, Monitor
 from tomehub.stress.records import Record, percentile
 from tomehub.stress.scenarios.base import Context, Outcome, Questions, generator_label, search, target
 from tomehub.stress.selfcheck import Verdict
@@ -113,7 +113,7 @@ class Step:
             ),
             f"server: sheds over {SHED_P99_MS:.0f} ms at edge / admission (mean ms)": " / ".join(
                 f"{_count(self.server.get(f'shed_slow_{w}'))} ({_count(self.server.get(f'shed_{w}_ms'))})"
-                for w in ("edge", "admission")
+                for w in SHED_LAYERS
             ),
             "server loop lag max (ms)": _count(self.server.get("loop_lag_ms")),
             "server mean wait for a slot / after the provider / embedding call (ms)": "/".join(
@@ -154,7 +154,7 @@ def server_view(monitor: Monitor, start: float, end: float) -> dict[str, float]:
         if spent is not None and count:
             view[f"{name}_ms"] = spent / count * 1000
             view[f"{name}_n"] = count
-    for where in ("edge", "admission"):
+    for where in SHED_LAYERS:
         fast, count = _delta(monitor, f"shed_fast:{where}", start, end), view.get(f"shed_{where}_n")
         if fast is not None and count is not None:
             view[f"shed_slow_{where}"] = count - fast
