@@ -280,6 +280,8 @@ class Database:
                 retry_after_s=1.0,
             ) from exc
         except psycopg.errors.QueryCanceled as exc:
+            # Worth an operator's look: a statement that outlasts its timeout is slow or blocked.
+            _log.warning("a statement on the %s pool was cancelled: %s", pool.name, str(exc).strip())
             raise DeadlineExceeded("A database statement ran past its time limit.") from exc
         except psycopg.OperationalError as exc:
             if not _connection_lost(exc):
