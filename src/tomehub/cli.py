@@ -335,7 +335,8 @@ def stress(
                 "[red]--target needs --signing-key, and runs the target's own configuration (one profile).[/]"
             )
             raise typer.Exit(2)
-        remote = target_deployment(target, signing_key, fake_llm)
+        clients = users or max(SCENARIOS[sid].users for sid in ids)
+        remote = target_deployment(target, signing_key, fake_llm, clients)
     if load_processes is not None and load_processes < 1:
         console.print("[red]--load-processes must be at least 1.[/]")
         raise typer.Exit(2)

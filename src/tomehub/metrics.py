@@ -69,6 +69,11 @@ SHED_TIME = Histogram(
     ["where"],
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 6),
 )
+HELD_TIME = Histogram(
+    "tomehub_held_seconds",
+    "Time a request was held at the edge because its client came back before its Retry-After",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10),
+)
 EDGE_SIGNALS = Gauge(
     "tomehub_edge_signal",
     "Overload signals at the edge (loop_lag_seconds, accept_queue)",
@@ -81,7 +86,9 @@ GC_PAUSE = Histogram(
     ["generation"],
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
 )
-ADMISSION = Counter("tomehub_admission_total", "Admission decisions (admitted, queued, shed, expired)", ["outcome"])
+ADMISSION = Counter(
+    "tomehub_admission_total", "Admission decisions (admitted, queued, shed, shed_edge, expired, held)", ["outcome"]
+)
 ADMISSION_WAIT = Histogram(
     "tomehub_admission_wait_seconds",
     "Time from asking for a slot to getting one (0 when one was free), by priority; resuming: after a provider wait",

@@ -9,6 +9,7 @@ import uuid
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tomehub.metrics import DB_CHECKOUTS, DEADLINE_LEFT, REQUEST_CHECKOUTS, REQUEST_LATENCY, REQUESTS
+from tomehub.resilience.admission import since_arrival
 from tomehub.resilience.deadline import Deadline, requested_deadline
 
 _log = logging.getLogger("tomehub.access")
@@ -42,7 +43,9 @@ class RequestContextMiddleware:
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         budget_s = self.upload_deadline_s if is_upload(scope["method"], scope["path"]) else self.deadline_s
-        left_s = requested_deadline(scope, budget_s)
+        # Counted from the request's arrival at the edge: a request held there (resilience/tarpit.py)
+        # has spent that time of its budget already.
+        left_s = requested_deadline(scope, budget_s, since_arrival(scope))
         DEADLINE_LEFT.labels("arrival").observe(left_s)
         deadline = state["deadline"] = Deadline.after(max(0.0, left_s), enforce=self.enforce)
         status = 500

@@ -66,12 +66,11 @@ from tomehub.errors import Unavailable, openai_path, send_error
 from tomehub.metrics import ADMISSION, ADMISSION_WAIT, SHED_TIME
 from tomehub.resilience.deadline import Deadline
 from tomehub.resilience.memory import MemoryState, MemoryWatchdog
+from tomehub.resilience.tarpit import MAX_RETRY_AFTER_S, Tarpit
 
 Clock = Callable[[], float]
 
 
-# A refusal asks the client to wait out the predicted queue, but never longer than this.
-_MAX_RETRY_AFTER_S = 10.0
 # Refusals further apart than this belong to two overloads (retry_after).
 _OVERLOAD_GAP_S = 1.0
 # Slot times are learned per kind of request; a worker serving more distinct routes than this
@@ -257,7 +256,7 @@ class AdmissionCore:
         overload = 0.0
         if self._last_shed_at is not None and now - self._last_shed_at <= _OVERLOAD_GAP_S:
             overload = now - self._overload_since
-        return min(max(1.0, wait, overload), _MAX_RETRY_AFTER_S)
+        return min(max(1.0, wait, overload), MAX_RETRY_AFTER_S)
 
     def _note_queue(self) -> None:
         """An empty queue (no new request waiting) ends a standing one."""
@@ -388,6 +387,8 @@ class Admission:
     def __init__(self, limits: AdmissionLimits, *, clock: Clock = time.monotonic) -> None:
         self.core = AdmissionCore(limits)
         self.clock = clock
+        # Every refusal's Retry-After, remembered per client: the edge holds one that comes back early.
+        self.tarpit = Tarpit(clock=clock)
 
     async def enter(self, priority: Priority, deadline: Deadline | None, kind: str = "", judged: bool = False) -> None:
         """Waits for a slot until ``deadline`` (None: as long as it takes, for RESUMING requests);
@@ -482,13 +483,14 @@ class AdmissionMiddleware:
             self.memory.state is MemoryState.HARD
             or (self.memory.state is MemoryState.SOFT and priority is Priority.BACKGROUND)
         ):
-            await refuse(send, Shed("The server is low on memory; retry shortly.", retry_after_s=2.0), scope, "memory")
+            low = Shed("The server is low on memory; retry shortly.", retry_after_s=2.0)
+            await refuse(send, low, scope, "memory", self.admission.tarpit)
             return
         kind = kind_of(scope["path"])
         try:
             await self.admission.enter(priority, deadline, kind, judged=scope["state"].get(EDGE_JUDGED, False))
         except Shed as exc:
-            await refuse(send, exc, scope, "admission")
+            await refuse(send, exc, scope, "admission", self.admission.tarpit)
             return
         ticket = Ticket(self.admission, priority, self.admission.clock(), kind=kind)
         token = _TICKET.set(ticket)
@@ -580,17 +582,29 @@ async def io_wait() -> AsyncIterator[None]:
 # its wait was weighed then and found acceptable.
 ARRIVED_AT = "tomehub_arrived_at"
 EDGE_JUDGED = "tomehub_edge_judged"
+HELD_FOR = "tomehub_held_for"  # seconds the edge held the request (tarpit.py)
 
 
 def mark_arrival(scope: Scope, now: float) -> None:
     scope.setdefault("state", {})[ARRIVED_AT] = now
 
 
-async def refuse(send: Send, exc: Shed, scope: Scope, where: str) -> None:
-    """Answers 503 (OpenAI's error shape on /v1) with the refusal's Retry-After, in whole seconds, and
-    records how long the request was in the worker (``where``: the layer that refused it)."""
-    headers = [(b"retry-after", str(max(1, round(exc.retry_after_s or 1))).encode())]
-    await send_error(send, exc, headers, openai=openai_path(scope["path"]))
+def since_arrival(scope: Scope) -> float:
+    """Seconds since the edge first saw this request (0 where no edge stamped it)."""
     arrived = scope.get("state", {}).get(ARRIVED_AT)
+    return 0.0 if arrived is None else max(0.0, time.monotonic() - arrived)
+
+
+async def refuse(send: Send, exc: Shed, scope: Scope, where: str, tarpit: Tarpit | None = None) -> None:
+    """Answers 503 (OpenAI's error shape on /v1) with the refusal's Retry-After, in whole seconds,
+    notes it in ``tarpit`` (the edge holds the client's early return) and records how long the
+    request was in the worker (``where``: the layer that refused it)."""
+    retry_after = max(1, round(exc.retry_after_s or 1))
+    if tarpit is not None:
+        tarpit.refused(scope, retry_after)
+    await send_error(send, exc, [(b"retry-after", str(retry_after).encode())], openai=openai_path(scope["path"]))
+    state = scope.get("state", {})
+    arrived = state.get(ARRIVED_AT)
     if arrived is not None:
-        SHED_TIME.labels(where).observe(time.monotonic() - arrived)
+        # The server's own time: a hold is the client's Retry-After, counted on its own (HELD_TIME).
+        SHED_TIME.labels(where).observe(time.monotonic() - arrived - state.get(HELD_FOR, 0.0))

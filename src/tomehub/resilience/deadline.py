@@ -72,16 +72,18 @@ class Deadline:
         return min(seconds, self.remaining())
 
 
-def requested_deadline(scope: Scope, default_s: float) -> float:
-    """The server's budget, shortened by the client's own: a relative one (ms from now) and an
-    absolute one (Unix ms), whichever ends first. The absolute one counts the time the request
-    spent where the server cannot see it (the client's queue, the network, the accept queue), and
-    may be negative: the request arrived after its client gave up."""
-    budget = default_s
+def requested_deadline(scope: Scope, default_s: float, elapsed_s: float = 0.0) -> float:
+    """The seconds left of the server's budget, shortened by the client's own: a relative one (ms
+    from its arrival) and an absolute one (Unix ms), whichever ends first. The relative ones count
+    from the request's arrival, ``elapsed_s`` ago (a request held at the edge has spent that). The
+    absolute one also counts the time the request spent where the server cannot see it (the
+    client's queue, the network, the accept queue), and may be negative: the request arrived after
+    its client gave up."""
+    budget = default_s - elapsed_s
     for name, value in scope["headers"]:
         try:
             if name == DEADLINE_HEADER:
-                budget = min(budget, max(0.05, float(value) / 1000))
+                budget = min(budget, max(0.05, float(value) / 1000) - elapsed_s)
             elif name == DEADLINE_AT_HEADER:
                 budget = min(budget, float(value) / 1000 - time.time())
         except ValueError:

@@ -34,8 +34,18 @@ from pathlib import Path
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tomehub.metrics import ADMISSION, EDGE_SIGNALS
-from tomehub.resilience.admission import EDGE_JUDGED, Admission, Shed, kind_of, mark_arrival, priority_of, refuse
+from tomehub.metrics import ADMISSION, EDGE_SIGNALS, HELD_TIME
+from tomehub.resilience.admission import (
+    EDGE_JUDGED,
+    HELD_FOR,
+    Admission,
+    Shed,
+    kind_of,
+    mark_arrival,
+    priority_of,
+    refuse,
+    since_arrival,
+)
 from tomehub.resilience.deadline import requested_deadline
 
 _log = logging.getLogger(__name__)
@@ -158,13 +168,26 @@ class EdgeShedMiddleware:
         core, method, path = self.admission.core, scope["method"], scope["path"]
         priority = priority_of(method, path)
         if core.must_queue(priority):
-            deadline_at = now + requested_deadline(scope, self.deadline_s)
+            deadline_at = now + requested_deadline(scope, self.deadline_s, since_arrival(scope))
             if refused := core.refusal(priority, deadline_at, now, kind_of(path)):
                 core.count_shed(now)
                 ADMISSION.labels("shed").inc()
                 return refused
         scope["state"][EDGE_JUDGED] = True
         return None
+
+    async def hold(self, scope: Scope, now: float) -> float:
+        """Holds a request whose client came back before its Retry-After until that has passed
+        (tarpit.py); returns the time it is judged at."""
+        assert self.admission is not None
+        held = self.admission.tarpit.hold_s(scope, now, requested_deadline(scope, self.deadline_s))
+        if held <= 0:
+            return now
+        ADMISSION.labels("held").inc()
+        HELD_TIME.observe(held)
+        scope["state"][HELD_FOR] = held
+        await asyncio.sleep(held)
+        return time.monotonic()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -175,6 +198,8 @@ class EdgeShedMiddleware:
             if path.startswith(_SHED) and not path.startswith(_EXEMPT):
                 now = time.monotonic()
                 mark_arrival(scope, now)
+                if self.admission is not None:
+                    now = await self.hold(scope, now)
                 error: Shed | None = None
                 if monitor.should_shed(now):
                     monitor.shed += 1
@@ -183,6 +208,6 @@ class EdgeShedMiddleware:
                 else:
                     error = self.refusal(scope, now)
                 if error is not None:
-                    await refuse(send, error, scope, "edge")
+                    await refuse(send, error, scope, "edge", self.admission.tarpit if self.admission else None)
                     return
         await self.app(scope, receive, send)

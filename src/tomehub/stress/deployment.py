@@ -27,6 +27,8 @@ from tomehub.stress.load import retry_after_s
 from tomehub.stress.profiles import CHAT_LATENCY, EMBEDDING_LATENCY, PROFILES
 
 DEMO_DIR = Path(__file__).resolve().parents[1] / "demo" / "library"
+# The accounts seeded with the demo library; every simulated user is signed in to one of them.
+ACCOUNTS = 10
 # A port nothing listens on: "Redis is down" for the cold-cache scenario.
 DEAD_REDIS = "redis://127.0.0.1:9/0"
 # Workers share cache, breakers and rate limits through Redis, as in production; a database number of
@@ -87,6 +89,19 @@ class Deployment:
         return children or [server.pid]
 
 
+def client_tokens(signing_key: Path, clients: int) -> list[str]:
+    """One token per simulated client, each signed in to one of the ACCOUNTS seeded accounts (client
+    n to account n % ACCOUNTS) with a token of its own, as people on their own devices are: the
+    server tells clients apart by their credential only (a refusal's Retry-After is enforced per
+    credential, resilience/tarpit.py), so a thousand users must not share ten tokens. The tokens of
+    one account differ in their expiry, a second apart."""
+    ttl_s = AuthSettings().local_token_ttl_s
+    return [
+        issue_local_token(AuthSettings(), signing_key, f"stress-user-{n % ACCOUNTS}", ttl_s=ttl_s + n)
+        for n in range(max(clients, ACCOUNTS))
+    ]
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -105,6 +120,19 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: fl
             pass
         time.sleep(0.2)
     raise RuntimeError(f"{url} did not start:\n{log.read_text()[-3000:]}")
+
+
+def _print_warnings(log: Path, last: int = 20) -> None:
+    """Prints the server's last warnings and errors: a failed run's data directory is removed, and
+    they are what says which stage failed."""
+    try:
+        lines = [line for line in log.read_text(errors="replace").splitlines() if '"level": "info"' not in line]
+    except OSError:
+        return
+    if lines:
+        print(f"  the server's last warnings ({log.name}):", file=sys.stderr)
+        for line in lines[-last:]:
+            print(f"    {line[:400]}", file=sys.stderr)
 
 
 @contextmanager
@@ -179,10 +207,13 @@ def local_deployment(
         logs.append(server_log)
         base_url = f"http://127.0.0.1:{port}"
         _wait_http(f"{base_url}/api/health", procs[-1], server_log)
-        key = data_dir / "data" / "auth" / "local-signing-key.pem"
-        tokens = [issue_local_token(AuthSettings(), key, f"stress-user-{n}") for n in range(users)]
+        tokens = client_tokens(data_dir / "data" / "auth" / "local-signing-key.pem", users)
         deployment = Deployment(base_url, fake_url, tokens, profile, workers, data_dir, None, procs, logs)
-        yield deployment
+        try:
+            yield deployment
+        except BaseException:
+            _print_warnings(server_log)
+            raise
     finally:
         for proc in reversed(procs):
             proc.terminate()
@@ -239,7 +270,12 @@ async def seed_library(
                     if resp.status_code not in (429, 503) or attempt == 9:
                         break
                     await asyncio.sleep(retry_after_s(resp.headers.get("retry-after")) or 1.0)
-                resp.raise_for_status()
+                if resp.status_code != 202:
+                    # What the server said and the request's id: its log line names the failing stage.
+                    raise RuntimeError(
+                        f"seeding: uploading {path.name} answered {resp.status_code} "
+                        f"(request {resp.headers.get('x-request-id', '?')}): {resp.text[:500]}"
+                    )
                 runs.append((token, resp.json()["run_id"]))
 
         await asyncio.gather(*(upload(deployment.tokens[user]) for user in range(users)))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import math
 import random
 import time
 from collections.abc import Callable, Coroutine, Sequence
@@ -97,6 +98,8 @@ class LoadClient:
     def __post_init__(self) -> None:
         self._http: aiohttp.ClientSession | None = None
         self._probe: asyncio.Task[None] | None = None
+        # Per user: until when its last refusal asked it to stay away (marks records sent early).
+        self._not_before: dict[int, float] = {}
 
     @property
     def http(self) -> aiohttp.ClientSession:
@@ -141,6 +144,7 @@ class LoadClient:
         """Sends one request (with the client's deadline) and records it; never raises."""
         start = self.now()
         phase = self.phase
+        early = start < self._not_before.get(user, -math.inf)
         headers = {**self.headers(user), **self.deadline_headers()}
         try:
             async with asyncio.timeout(self.sla_s), self.http.request(method, path, headers=headers, **kwargs) as resp:
@@ -158,11 +162,27 @@ class LoadClient:
                 resp.headers.get("x-tomehub-degraded"),
                 retry_after_s(resp.headers.get("retry-after")) if resp.status in (429, 503) else None,
                 self.process,
+                early,
+                user,
             )
         except TimeoutError:
-            record = Record(start, self.now(), 0, kind, error="timeout", phase=phase, process=self.process)
+            record = Record(
+                start, self.now(), 0, kind, error="timeout", phase=phase, process=self.process, early=early, user=user
+            )
         except aiohttp.ClientError as exc:
-            record = Record(start, self.now(), 0, kind, error=failure(exc), phase=phase, process=self.process)
+            record = Record(
+                start,
+                self.now(),
+                0,
+                kind,
+                error=failure(exc),
+                phase=phase,
+                process=self.process,
+                early=early,
+                user=user,
+            )
+        if record.retry_after is not None:
+            self._not_before[user] = record.end + record.retry_after
         self.records.append(record)
         return record
 

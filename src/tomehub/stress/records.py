@@ -25,6 +25,9 @@ class Record:
     degraded: str | None = None  # the server's X-TomeHub-Degraded: why the query was not embedded
     retry_after: float | None = None  # seconds the server asked the client to wait (503/429 Retry-After)
     process: int = 0  # the load process that sent it (0: the parent)
+    # Sent before the Retry-After of its user's previous refusal had passed (a storming client).
+    early: bool = False
+    user: int = -1  # the simulated user who sent it (-1: none, e.g. a scenario's own request)
 
     @property
     def latency(self) -> float:
@@ -98,7 +101,10 @@ def summarize(records: Iterable[Record]) -> Summary:
     )
 
 
-CSV_FIELDS = ("start", "end", "status", "kind", "tier", "bytes", "error", "phase", "degraded", "retry_after", "process")
+CSV_FIELDS = (
+    "start", "end", "status", "kind", "tier", "bytes", "error", "phase", "degraded", "retry_after",
+    "process", "early", "user",
+)  # fmt: skip
 
 
 def write_csv(records: Iterable[Record], path: Path) -> None:
@@ -108,7 +114,7 @@ def write_csv(records: Iterable[Record], path: Path) -> None:
         writer.writerow(CSV_FIELDS)
         for r in records:
             writer.writerow([f"{r.start:.4f}", f"{r.end:.4f}", r.status, r.kind, r.tier, r.bytes, r.error, r.phase,
-                             r.degraded, r.retry_after, r.process])  # fmt: skip
+                             r.degraded, r.retry_after, r.process, int(r.early), r.user])  # fmt: skip
 
 
 def by_phase(records: Iterable[Record]) -> dict[str, list[Record]]:

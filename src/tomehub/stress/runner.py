@@ -16,13 +16,11 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from tomehub.auth.tokens import issue_local_token
-from tomehub.config import AuthSettings
-from tomehub.stress.deployment import DEAD_REDIS, Deployment, local_deployment, seed_library
+from tomehub.stress.deployment import ACCOUNTS, DEAD_REDIS, Deployment, client_tokens, local_deployment, seed_library
 from tomehub.stress.monitor import Monitor
 from tomehub.stress.pool import LoadPool, default_processes
 from tomehub.stress.records import summarize
-from tomehub.stress.scenarios.base import ACCOUNTS, Context, Outcome
+from tomehub.stress.scenarios.base import Context, Outcome
 from tomehub.stress.scenarios.ingestion_peak import ingestion_peak
 from tomehub.stress.scenarios.llm_degradation import llm_degradation
 from tomehub.stress.scenarios.n_plus_one import n_plus_one
@@ -250,9 +248,9 @@ async def _measure(
         await sampler
 
 
-def target_deployment(url: str, signing_key: Path, fake_url: str | None) -> Deployment:
-    """A running deployment to load: tokens for the stress accounts signed with its key."""
-    tokens = [issue_local_token(AuthSettings(), signing_key, f"stress-user-{n}") for n in range(ACCOUNTS)]
+def target_deployment(url: str, signing_key: Path, fake_url: str | None, clients: int) -> Deployment:
+    """A running deployment to load: a token for each of ``clients`` simulated users, signed with its key."""
+    tokens = client_tokens(signing_key, clients)
     return Deployment(url.rstrip("/"), fake_url.rstrip("/") if fake_url else None, tokens, profile="target")
 
 

@@ -10,9 +10,9 @@ import time
 
 import httpx
 
-from tomehub.stress.deployment import control_client
+from tomehub.stress.deployment import ACCOUNTS, control_client
 from tomehub.stress.monitor import parse_metrics, total
-from tomehub.stress.scenarios.base import ACCOUNTS, Context, Outcome
+from tomehub.stress.scenarios.base import Context, Outcome
 from tomehub.stress.scenarios.ingestion_peak import make_archive
 
 HITS = 100

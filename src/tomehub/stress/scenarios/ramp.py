@@ -106,25 +106,29 @@ class Step:
             "target": "met" if not misses else "**missed**: " + ", ".join(misses),
             "load generator": generator_label(self.generator),
             "server: shed at edge / admission / expired": "/".join(
-                _count(self.server.get(k)) for k in ("shed_edge", "shed", "expired")
+                count_label(self.server.get(k)) for k in ("shed_edge", "shed", "expired")
             ),
             "server: arrived / answered after the deadline": "/".join(
-                _count(self.server.get(k)) for k in ("late_arrival", "late_answer")
+                count_label(self.server.get(k)) for k in ("late_arrival", "late_answer")
             ),
-            f"server: sheds over {SHED_P99_MS:.0f} ms at edge / admission (mean ms)": " / ".join(
-                f"{_count(self.server.get(f'shed_slow_{w}'))} ({_count(self.server.get(f'shed_{w}_ms'))})"
-                for w in SHED_LAYERS
-            ),
-            "server loop lag max (ms)": _count(self.server.get("loop_lag_ms")),
+            f"server: sheds over {SHED_P99_MS:.0f} ms at edge / admission (mean ms)": slow_sheds(self.server),
+            "server loop lag max (ms)": count_label(self.server.get("loop_lag_ms")),
             "server mean wait for a slot / after the provider / embedding call (ms)": "/".join(
-                _count(self.server.get(f"{k}_ms")) for k in ("queue_wait", "resume_wait", "embedding_call")
+                count_label(self.server.get(f"{k}_ms")) for k in ("queue_wait", "resume_wait", "embedding_call")
             ),
-            "server full GCs (mean ms)": f"{_count(self.server.get('gc_full_n'))} "
-            f"({_count(self.server.get('gc_full_ms'))})",
+            "server full GCs (mean ms)": f"{count_label(self.server.get('gc_full_n'))} "
+            f"({count_label(self.server.get('gc_full_ms'))})",
         }
 
 
-def _count(value: float | None) -> str:
+def slow_sheds(server: dict[str, float]) -> str:
+    """The refusals that took the server itself over the shed target, per layer (their mean ms)."""
+    return " / ".join(
+        f"{count_label(server.get(f'shed_slow_{w}'))} ({count_label(server.get(f'shed_{w}_ms'))})" for w in SHED_LAYERS
+    )
+
+
+def count_label(value: float | None) -> str:
     return "–" if value is None or math.isnan(value) else f"{value:.0f}"
 
 
@@ -141,7 +145,7 @@ def server_view(monitor: Monitor, start: float, end: float) -> dict[str, float]:
     it (counter deltas), its highest sampled loop lag, the mean time spent where TIME_SPENT says,
     and how many refusals took the server itself longer than the shed target."""
     view: dict[str, float] = {}
-    counters = {o: f"admission:{o}" for o in ("shed_edge", "shed", "expired")}
+    counters = {o: f"admission:{o}" for o in ("shed_edge", "shed", "expired", "held")}
     counters |= {f"late_{m}": f"late:{m}" for m in ("arrival", "answer")}
     for name, key in counters.items():
         if (grew := _delta(monitor, key, start, end)) is not None:

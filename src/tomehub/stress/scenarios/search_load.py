@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-from tomehub.stress.deployment import control_client, normal_provider
+from tomehub.stress.deployment import ACCOUNTS, control_client, normal_provider
 from tomehub.stress.monitor import parse_metrics, total
 from tomehub.stress.profiles import EMBEDDING_LATENCY
 from tomehub.stress.records import summarize
-from tomehub.stress.scenarios.base import ACCOUNTS, Context, Outcome, Questions, ask
+from tomehub.stress.scenarios.base import Context, Outcome, Questions, ask
 
 
 async def _answer_cache(ctx: Context) -> tuple[float, float]:

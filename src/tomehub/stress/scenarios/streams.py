@@ -11,7 +11,7 @@ import aiohttp
 from tomehub.stress.load import LoadClient, failure
 from tomehub.stress.monitor import rss_mb
 from tomehub.stress.records import Record
-from tomehub.stress.scenarios.base import ACCOUNTS, Context, Outcome, Questions
+from tomehub.stress.scenarios.base import Context, Outcome, Questions
 
 # Concurrent streams and seconds per step; the last step is the run's --users (500 by default).
 STEPS = [(40, 30), (70, 30), (None, 45)]
@@ -24,7 +24,7 @@ STREAM_TIMEOUT_S = 120.0
 
 async def slow_stream(c: LoadClient, user: int, question: str) -> Record:
     start, phase = c.now(), c.phase
-    headers = {**c.headers(user % ACCOUNTS), "Accept": "text/event-stream"}
+    headers = {**c.headers(user), "Accept": "text/event-stream"}
     received, status, error = 0, 0, None
     try:
         async with (
