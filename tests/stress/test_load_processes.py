@@ -91,6 +91,7 @@ async def test_a_user_waits_out_retry_after_before_asking_again(server: tuple[st
     gap = records[1].start - records[0].end
     assert 1.0 <= gap <= 1.6, gap
     assert all(r.ok for r in records[1:])
+    assert not any(r.early for r in records)  # it waited as asked
 
 
 async def test_a_storming_user_ignores_retry_after(server: tuple[str, _Server]) -> None:
@@ -99,6 +100,8 @@ async def test_a_storming_user_ignores_retry_after(server: tuple[str, _Server]) 
     records = await _one_user(url, retry="ignore", seconds=0.5)
     assert [r.status for r in records[:4]] == [503, 503, 503, 200]
     assert records[3].start - records[0].end < 0.5
+    # Every request after the first refusal was sent before its Retry-After had passed.
+    assert [r.early for r in records[:4]] == [False, True, True, True]
 
 
 async def test_requests_carry_the_clients_deadline(server: tuple[str, _Server]) -> None:
