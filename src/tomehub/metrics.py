@@ -69,6 +69,12 @@ SHED_TIME = Histogram(
     ["where"],
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 6),
 )
+LOOP_LAG = Histogram(
+    "tomehub_loop_lag_seconds",
+    "How late a worker's event loop ran its 50 ms edge tick: every tick, so a short stall is seen "
+    "(the tomehub_edge_signal gauge holds only the latest)",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
 HELD_TIME = Histogram(
     "tomehub_held_seconds",
     "Time a request was held at the edge because its client came back before its Retry-After",

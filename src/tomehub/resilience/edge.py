@@ -34,7 +34,7 @@ from pathlib import Path
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tomehub.metrics import ADMISSION, EDGE_SIGNALS, HELD_TIME
+from tomehub.metrics import ADMISSION, EDGE_SIGNALS, HELD_TIME, LOOP_LAG
 from tomehub.resilience.admission import (
     EDGE_JUDGED,
     HELD_FOR,
@@ -104,6 +104,7 @@ class EdgeMonitor:
     def observe(self, lag_s: float, queued: int | None) -> None:
         self.lag_s, self.queued = lag_s, queued
         EDGE_SIGNALS.labels("loop_lag_seconds").set(lag_s)
+        LOOP_LAG.observe(lag_s)
         if queued is not None:
             EDGE_SIGNALS.labels("accept_queue").set(queued)
         self._decide(lag_s)

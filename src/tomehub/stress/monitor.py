@@ -132,6 +132,12 @@ class Monitor:
                         )
                     lag = total(metrics, "tomehub_edge_signal", 'signal="loop_lag_seconds"')
                     sample["server_loop_lag_ms"] = lag * 1000
+                    # Every tick of every worker's loop, and those that ran over the shed target late:
+                    # a refusal cannot leave a worker sooner than its loop gets to the request.
+                    sample["loop_ticks"] = total(metrics, "tomehub_loop_lag_seconds_count")
+                    sample["loop_late"] = sample["loop_ticks"] - total(
+                        metrics, "tomehub_loop_lag_seconds_bucket", f'le="{SHED_TARGET_S}"'
+                    )
                     sample.update(time_spent(metrics))
                 except (httpx.HTTPError, ValueError):
                     sample["metrics_unreachable"] = 1.0

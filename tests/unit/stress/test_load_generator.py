@@ -15,7 +15,7 @@ from tomehub.stress.monitor import Monitor, parse_metrics, time_spent
 from tomehub.stress.pool import default_processes, merge, phase_at
 from tomehub.stress.records import Record
 from tomehub.stress.scenarios.base import Questions, search
-from tomehub.stress.scenarios.ramp import Step, ramp_targets, server_view
+from tomehub.stress.scenarios.ramp import Step, loop_label, ramp_targets, server_view
 from tomehub.stress.selfcheck import Bounds, SelfCheck, Verdict
 
 TIMELINE = [(0.0, "10 users"), (25.0, "50 users"), (50.0, "100 users")]
@@ -135,14 +135,25 @@ def test_only_processes_that_sent_requests_are_judged() -> None:
 
 def test_the_ramp_reads_the_servers_decisions_over_a_step() -> None:
     monitor = Monitor("http://unused", [], 0.0)
-    monitor.series.add(9.5, {"admission:shed": 4.0, "server_loop_lag_ms": 700.0})
+    monitor.series.add(9.5, {"admission:shed": 4.0, "server_loop_lag_ms": 700.0, "loop_ticks": 100, "loop_late": 7})
     monitor.series.add(10.5, {"admission:shed": 10.0, "admission:shed_edge": 3.0, "server_loop_lag_ms": 20.0})
     monitor.series.add(15.0, {"admission:shed": 12.0, "admission:shed_edge": 5.0, "server_loop_lag_ms": 60.0})
-    monitor.series.add(20.5, {"admission:shed": 25.0, "admission:shed_edge": 9.0, "server_loop_lag_ms": 900.0})
+    monitor.series.add(
+        20.5,
+        {
+            "admission:shed": 25.0,
+            "admission:shed_edge": 9.0,
+            "server_loop_lag_ms": 900.0,
+            "loop_ticks": 500,
+            "loop_late": 27,
+        },
+    )
     view = server_view(monitor, 10.0, 20.0)
     # Counter deltas from the last sample before the step (a counter not yet exported counts from 0);
-    # the counters' sample just after the step counts (its last second), the lag is the step's own.
-    assert view == {"shed": 21.0, "shed_edge": 9.0, "loop_lag_ms": 60.0}
+    # the counters' sample just after the step counts (its last second), the lag is the step's own;
+    # 20 of the step's 400 loop ticks ran over 50 ms late.
+    assert view == {"shed": 21.0, "shed_edge": 9.0, "loop_lag_ms": 60.0, "loop_late_share": 0.05}
+    assert loop_label(view) == "60, 5.0%"
 
 
 def test_the_ramp_says_where_a_steps_served_requests_spent_their_time() -> None:

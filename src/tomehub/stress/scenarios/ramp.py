@@ -112,13 +112,20 @@ class Step:
                 count_label(self.server.get(k)) for k in ("late_arrival", "late_answer")
             ),
             f"server: sheds over {SHED_P99_MS:.0f} ms at edge / admission (mean ms)": slow_sheds(self.server),
-            "server loop lag max (ms)": count_label(self.server.get("loop_lag_ms")),
+            "server loop lag max (ms), ticks late > 50 ms": loop_label(self.server),
             "server mean wait for a slot / after the provider / embedding call (ms)": "/".join(
                 count_label(self.server.get(f"{k}_ms")) for k in ("queue_wait", "resume_wait", "embedding_call")
             ),
             "server full GCs (mean ms)": f"{count_label(self.server.get('gc_full_n'))} "
             f"({count_label(self.server.get('gc_full_ms'))})",
         }
+
+
+def loop_label(server: dict[str, float]) -> str:
+    """The highest sampled loop lag and the share of every loop tick that ran over the shed target
+    late (a refusal cannot leave a worker before its loop gets to the request)."""
+    share = server.get("loop_late_share")
+    return f"{count_label(server.get('loop_lag_ms'))}, " + ("–" if share is None else f"{share:.1%}")
 
 
 def slow_sheds(server: dict[str, float]) -> str:
@@ -153,6 +160,9 @@ def server_view(monitor: Monitor, start: float, end: float) -> dict[str, float]:
     lags = monitor.between("server_loop_lag_ms", start, end)
     if lags:
         view["loop_lag_ms"] = max(lags)
+    ticks, late = _delta(monitor, "loop_ticks", start, end), _delta(monitor, "loop_late", start, end)
+    if ticks and late is not None:
+        view["loop_late_share"] = late / ticks
     for name in TIME_SPENT:
         spent, count = (_delta(monitor, f"{name}:{part}", start, end) for part in ("sum", "count"))
         if spent is not None and count:

@@ -20,7 +20,7 @@ from tomehub.stress.deployment import normal_provider
 from tomehub.stress.monitor import SHED_TARGET_S
 from tomehub.stress.records import Record, percentile, summarize
 from tomehub.stress.scenarios.base import Context, Outcome, Questions, search, target, time_to_recover
-from tomehub.stress.scenarios.ramp import count_label, server_view, slow_sheds
+from tomehub.stress.scenarios.ramp import count_label, loop_label, server_view, slow_sheds
 from tomehub.stress.scenarios.timeout_cascade import SATURATED
 
 SHED_P99_MS = SHED_TARGET_S * 1000
@@ -94,8 +94,8 @@ async def retry_storm(ctx: Context) -> Outcome:
             f"server during the storm: sheds over {SHED_P99_MS:.0f} ms at edge / admission (mean ms)": slow_sheds(
                 server
             ),
-            "server during the storm: loop lag max (ms), full GCs (mean ms)": (
-                f"{count_label(server.get('loop_lag_ms'))}, {count_label(server.get('gc_full_n'))} "
+            "server during the storm: loop lag max (ms), ticks late > 50 ms; full GCs (mean ms)": (
+                f"{loop_label(server)}; {count_label(server.get('gc_full_n'))} "
                 f"({count_label(server.get('gc_full_ms'))})"
             ),
             "goodput before / during / after the storm (searches within the SLA per s)": (
