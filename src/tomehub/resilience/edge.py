@@ -21,6 +21,9 @@ request is refused here, before it costs a token check and a rate-limit round tr
 request let through is not weighed again (only a full queue refuses it later). Weighed twice, the
 second refusal came after auth on a busy loop: in the 1,000-user ramp step the server itself took
 over 50 ms for 357 of its refusals; decided here once, for none (docs/stress-results.md, stop 26).
+
+Before either, a request whose client was refused moments ago and told to wait (Retry-After) is
+held here until that wait has passed (tarpit.py): answering it at once only brings it back at once.
 """
 
 from __future__ import annotations
