@@ -52,12 +52,15 @@ async def test_a_full_worker_sheds_at_once_and_serves_the_rest(database_url: str
     embedder = SlowEmbedder(0.4)
     overrides = {"server": {"max_in_flight": 2, "max_queue": 2}, "rate_limits": {"enabled": False}}
     async with running(database_url, tmp_path, embedder, **overrides) as tapp:
-        _, h = tapp.new_user()
-        await tapp.client.get("/api/library/items", headers=h)  # the user exists
+        # Ten clients, one request each (one client's requests side by side would be held once one
+        # of them was refused: the server enforces Retry-After per credential, test_tarpit.py).
+        clients = [tapp.new_user()[1] for _ in range(10)]
+        for h in clients:
+            await tapp.client.get("/api/library/items", headers=h)  # the user exists
 
         async def one(n: int) -> tuple[int, float, str | None]:
             started = time.perf_counter()
-            resp = await tapp.client.post("/api/smart-search", headers=h, json={"query": f"q {n}"})
+            resp = await tapp.client.post("/api/smart-search", headers=clients[n], json={"query": f"q {n}"})
             return resp.status_code, time.perf_counter() - started, resp.headers.get("retry-after")
 
         results = await asyncio.gather(*(one(n) for n in range(10)))
@@ -80,12 +83,16 @@ async def test_a_request_the_queue_cannot_serve_in_time_is_refused_on_arrival(
         "rate_limits": {"enabled": False},
     }
     async with running(database_url, tmp_path, embedder, **overrides) as tapp:
-        _, h = tapp.new_user()
-        await tapp.client.post("/api/smart-search", headers=h, json={"query": "learn"})  # a slot is held ~0.5 s
-        h = {**h, "X-TomeHub-Deadline-Ms": "2000"}
+        clients = [tapp.new_user()[1] for _ in range(10)]  # ten clients, one request each
+        for h in clients:
+            await tapp.client.get("/api/library/items", headers=h)  # the user exists
+        await tapp.client.post(
+            "/api/smart-search", headers=clients[0], json={"query": "learn"}
+        )  # a slot is held ~0.5 s
 
         async def one(n: int) -> tuple[int, float]:
             started = time.perf_counter()
+            h = {**clients[n], "X-TomeHub-Deadline-Ms": "2000"}
             resp = await tapp.client.post("/api/smart-search", headers=h, json={"query": f"q {n}"})
             return resp.status_code, time.perf_counter() - started
 

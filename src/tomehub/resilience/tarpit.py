@@ -10,7 +10,10 @@ So each worker remembers, per credential (the Authorization header, else the Coo
 request without either is never held), until when its last refusal asked that client to stay away.
 A request arriving before then waits out the rest of it in the outermost layer (no auth, no body, no
 slot: a sleeping coroutine) and is then judged like any other: served if there is room, refused
-again otherwise. A client that honours Retry-After never meets the hold. Each worker sees only its
+again otherwise. A client that honours Retry-After never meets the hold, except for its requests
+already on their way side by side when one of them was refused: the server knows the credential, not
+which of its requests the client had seen answered, so those are held too (and then served or
+refused, as a client waiting out the Retry-After would have been). Each worker sees only its
 own refusals (a client's keep-alive connection stays with one worker); no shared store is asked, as
 this runs before any I/O.
 """
