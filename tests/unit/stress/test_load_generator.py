@@ -15,7 +15,7 @@ from tomehub.stress.monitor import Monitor, parse_metrics, time_spent
 from tomehub.stress.pool import default_processes, merge, phase_at
 from tomehub.stress.records import Record
 from tomehub.stress.scenarios.base import Questions, search
-from tomehub.stress.scenarios.ramp import Step, loop_label, ramp_targets, server_view
+from tomehub.stress.scenarios.ramp import Step, loop_label, ramp_targets, server_view, shed_counts
 from tomehub.stress.selfcheck import Bounds, SelfCheck, Verdict
 
 TIMELINE = [(0.0, "10 users"), (25.0, "50 users"), (50.0, "100 users")]
@@ -154,6 +154,7 @@ def test_the_ramp_reads_the_servers_decisions_over_a_step() -> None:
     # 20 of the step's 400 loop ticks ran over 50 ms late.
     assert view == {"shed": 21.0, "shed_edge": 9.0, "loop_lag_ms": 60.0, "loop_late_share": 0.05}
     assert loop_label(view) == "60, 5.0%"
+    assert shed_counts(view) == "9/21/–, –"  # nothing expired, nobody held
 
 
 def test_the_ramp_says_where_a_steps_served_requests_spent_their_time() -> None:

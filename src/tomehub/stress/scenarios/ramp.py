@@ -105,9 +105,7 @@ class Step:
             "goodput (/s)": round(self.goodput, 1),
             "target": "met" if not misses else "**missed**: " + ", ".join(misses),
             "load generator": generator_label(self.generator),
-            "server: shed at edge / admission / expired": "/".join(
-                count_label(self.server.get(k)) for k in ("shed_edge", "shed", "expired")
-            ),
+            "server: shed at edge / admission / expired, held": shed_counts(self.server),
             "server: arrived / answered after the deadline": "/".join(
                 count_label(self.server.get(k)) for k in ("late_arrival", "late_answer")
             ),
@@ -119,6 +117,14 @@ class Step:
             "server full GCs (mean ms)": f"{count_label(self.server.get('gc_full_n'))} "
             f"({count_label(self.server.get('gc_full_ms'))})",
         }
+
+
+def shed_counts(server: dict[str, float]) -> str:
+    """Refusals by where they were decided (a late worker at the edge, admission at the edge or
+    after auth, waiters dropped at their deadline), and requests held for coming back before their
+    Retry-After (clients that honour it are never held)."""
+    shed = "/".join(count_label(server.get(k)) for k in ("shed_edge", "shed", "expired"))
+    return f"{shed}, {count_label(server.get('held'))}"
 
 
 def loop_label(server: dict[str, float]) -> str:

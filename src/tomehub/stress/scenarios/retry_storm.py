@@ -20,7 +20,7 @@ from tomehub.stress.deployment import normal_provider
 from tomehub.stress.monitor import SHED_TARGET_S
 from tomehub.stress.records import Record, percentile, summarize
 from tomehub.stress.scenarios.base import Context, Outcome, Questions, search, target, time_to_recover
-from tomehub.stress.scenarios.ramp import count_label, loop_label, server_view, slow_sheds
+from tomehub.stress.scenarios.ramp import count_label, loop_label, server_view, shed_counts, slow_sheds
 from tomehub.stress.scenarios.timeout_cascade import SATURATED
 
 SHED_P99_MS = SHED_TARGET_S * 1000
@@ -87,10 +87,7 @@ async def retry_storm(ctx: Context) -> Outcome:
                 else "0"
             ),
             "storm: every shed's p99 (ms)": f"{percentile(every_shed_ms, 99):.1f}" if every_shed_ms else "–",
-            "server during the storm: shed at edge / admission / expired, held": (
-                "/".join(count_label(server.get(k)) for k in ("shed_edge", "shed", "expired"))
-                + f", {count_label(server.get('held'))}"
-            ),
+            "server during the storm: shed at edge / admission / expired, held": shed_counts(server),
             f"server during the storm: sheds over {SHED_P99_MS:.0f} ms at edge / admission (mean ms)": slow_sheds(
                 server
             ),
