@@ -155,8 +155,9 @@ def _delta(monitor: Monitor, key: str, start: float, end: float) -> float | None
 
 def server_view(monitor: Monitor, start: float, end: float) -> dict[str, float]:
     """What the server's /metrics say about [start, end]: admission decisions and deadline misses in
-    it (counter deltas), its highest sampled loop lag, the mean time spent where TIME_SPENT says,
-    and how many refusals took the server itself longer than the shed target."""
+    it (counter deltas, holds included), its highest sampled loop lag and the share of loop ticks
+    over the shed target late, the mean time spent where TIME_SPENT says, and how many refusals took
+    the server itself longer than the shed target."""
     view: dict[str, float] = {}
     counters = {o: f"admission:{o}" for o in ("shed_edge", "shed", "expired", "held")}
     counters |= {f"late_{m}": f"late:{m}" for m in ("arrival", "answer")}
