@@ -184,7 +184,7 @@ class EdgeShedMiddleware:
         """Holds a request whose client came back before its Retry-After until that has passed
         (tarpit.py); returns the time it is judged at."""
         assert self.admission is not None
-        held = self.admission.tarpit.hold_s(scope, now, requested_deadline(scope, self.deadline_s))
+        held = self.admission.tarpit.hold_s(scope, now, self.deadline_s)
         if held <= 0:
             return now
         ADMISSION.labels("held").inc()

@@ -26,6 +26,8 @@ from collections.abc import Callable
 from cachetools import TTLCache
 from starlette.types import Scope
 
+from tomehub.resilience.deadline import requested_deadline
+
 # A refusal never asks a client to wait longer than this (so no entry needs to live longer).
 MAX_RETRY_AFTER_S = 10.0
 # Leaves a held request this much of its client's deadline to be judged and answered in (on a
@@ -60,11 +62,13 @@ class Tarpit:
 
     def hold_s(self, scope: Scope, now: float, budget_s: float) -> float:
         """How long a request arriving ``now`` is held: the rest of its client's Retry-After, but
-        never past ``budget_s`` (its client's deadline) less the time to answer it."""
+        never past its deadline (``budget_s``, the server's, shortened by the client's own headers)
+        less the time to answer it. The deadline is read only for a request to be held: this runs
+        for every API request."""
         key = client_key(scope)
         if key is None:
             return 0.0
         not_before: float | None = self._not_before.get(key)
         if not_before is None or not_before <= now:
             return 0.0
-        return max(0.0, min(not_before - now, budget_s - _ANSWER_MARGIN_S))
+        return max(0.0, min(not_before - now, requested_deadline(scope, budget_s) - _ANSWER_MARGIN_S))
