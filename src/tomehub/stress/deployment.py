@@ -124,9 +124,14 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: fl
 
 def _print_warnings(log: Path, last: int = 20) -> None:
     """Prints the server's last warnings and errors: a failed run's data directory is removed, and
-    they are what says which stage failed."""
+    they are what says which stage failed. One line per event (a traceback's lines are left out: a
+    client dropping its uploads after the failure logs one that pushed the cause out of view)."""
     try:
-        lines = [line for line in log.read_text(errors="replace").splitlines() if '"level": "info"' not in line]
+        lines = [
+            line
+            for line in log.read_text(errors="replace").splitlines()
+            if line.startswith("{") and '"level": "info"' not in line
+        ]
     except OSError:
         return
     if lines:
