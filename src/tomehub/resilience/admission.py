@@ -560,13 +560,20 @@ def overloaded() -> bool:
 
 
 @asynccontextmanager
-async def io_wait() -> AsyncIterator[None]:
+async def io_wait(*, capped: bool = True) -> AsyncIterator[None]:
     """Gives the current request's slot back while it waits on I/O that uses no CPU here (a
     provider call of ~1 s), and takes one again after, ahead of new requests: slots bound the CPU
-    work in flight, so a 1.2 s provider wait does not cap a worker at max_in_flight per 1.3 s."""
+    work in flight, so a 1.2 s provider wait does not cap a worker at max_in_flight per 1.3 s.
+
+    ``capped``: past ``max_io_waits`` such waits a provider call keeps its slot (the cap bounds the
+    calls one worker has open). A wait for another request's work (a coalesced search, cache.py)
+    is never capped: it costs nothing, and holding a slot for it can deadlock the worker — the
+    request it waits for gives its own slot back for its provider call, and then needs a slot to
+    finish, while the requests waiting for it hold every slot (it did, at 16 concurrent searches
+    of four queries with 8 slots: no request ever ended)."""
     ticket = _TICKET.get()
     core = ticket.admission.core if ticket is not None else None
-    if ticket is None or core is None or not ticket.holding or core.io_waiting >= core.limits.max_io_waits:
+    if ticket is None or core is None or not ticket.holding or (capped and core.io_waiting >= core.limits.max_io_waits):
         yield
         return
     ticket.release()

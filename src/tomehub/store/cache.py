@@ -28,6 +28,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from tomehub.metrics import CACHE_REQUESTS
+from tomehub.resilience.admission import io_wait
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -102,7 +103,10 @@ class Cache:
         flight = self._flights.get(key)
         if flight is not None:
             CACHE_REQUESTS.labels("flight", _kind(key), "coalesced").inc()
-            result: T = await asyncio.shield(flight)
+            # A wait on another request's work holds no admission slot (see io_wait: holding one
+            # here deadlocked the worker once the leader gave its own back for a provider call).
+            async with io_wait(capped=False):
+                result: T = await asyncio.shield(flight)
             return result
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._flights[key] = future

@@ -438,3 +438,58 @@ def test_a_request_knows_when_its_worker_is_overloaded() -> None:
     finally:
         _TICKET.reset(token)
     assert degradation_reason(Shed("overloaded")) == "busy"
+
+
+async def test_requests_waiting_for_a_coalesced_search_hold_no_slot_so_its_leader_can_finish() -> None:
+    """The leader of a coalesced search gives its slot back for its provider call; a request that
+    then takes the slot and joins the flight must not keep it while it waits, or the leader never
+    gets a slot to finish in and neither request ever ends (seen: 16 concurrent searches of four
+    queries on 8 slots hung until their clients gave up)."""
+    from tomehub.resilience.admission import _TICKET, Ticket, io_wait
+    from tomehub.store.cache import Cache
+
+    admission = Admission(AdmissionLimits(max_in_flight=1, max_queue=10))
+    cache = Cache(max_bytes=1_000_000, ttl_s=60)
+    provider_answered = asyncio.Event()
+    calls = 0
+
+    async def search() -> str:
+        nonlocal calls
+        calls += 1
+        async with io_wait():  # the query embedding: a provider call
+            await provider_answered.wait()
+        return "hits"
+
+    async def request() -> str:
+        await admission.enter(Priority.INTERACTIVE, Deadline.after(10))
+        ticket = Ticket(admission, Priority.INTERACTIVE, admission.clock())
+        _TICKET.set(ticket)
+        try:
+            return await cache.single_flight("search:q", search)
+        finally:
+            ticket.close()
+
+    leader = asyncio.create_task(request())
+    await asyncio.sleep(0.01)
+    follower = asyncio.create_task(request())  # takes the slot the leader gave back, joins its flight
+    await asyncio.sleep(0.01)
+    assert admission.core.in_flight == 0  # the follower waits without a slot
+    provider_answered.set()
+    results = await asyncio.wait_for(asyncio.gather(leader, follower), timeout=5)
+    assert results == ["hits", "hits"] and calls == 1
+    assert admission.core.in_flight == 0 and admission.core.io_waiting == 0
+
+
+async def test_a_wait_for_another_request_is_never_capped() -> None:
+    """Past max_io_waits a provider call keeps its slot; a wait for another request's work does not
+    (it costs nothing, and holding a slot for it is what deadlocks)."""
+    from tomehub.resilience.admission import _TICKET, Ticket, io_wait
+
+    admission = Admission(AdmissionLimits(max_in_flight=1, max_queue=10, max_io_waits=0))
+    await admission.enter(Priority.INTERACTIVE, Deadline.after(10))
+    ticket = Ticket(admission, Priority.INTERACTIVE, admission.clock())
+    _TICKET.set(ticket)
+    async with io_wait(capped=False):
+        assert not ticket.holding and admission.core.in_flight == 0
+    assert ticket.holding and admission.core.in_flight == 1
+    ticket.close()
