@@ -44,8 +44,9 @@ Measured:
    * cache off (a second server on the same database, ``TOMEHUB_CACHE__MAX_BYTES=1``: no value fits
      the in-process cache and there is no Redis, so every search embeds its query and runs the
      statement): the same claims at c=1, then ``--clients`` asyncio httpx clients in a closed loop for
-     ``--seconds``, the claims in turn. Only 200s are goodput; 503s (admission control sheds) and
-     other statuses are counted apart, never retried.
+     ``--seconds``, the claims in turn, each client a session of its own (its own token) that honours
+     Retry-After. Only 200s are goodput; 503s (admission control sheds) and other statuses are
+     counted apart, never retried.
 
    Latency: nearest-rank p50/p95/p99 of the 200s. CPU per search: (API process + PostgreSQL) CPU
    delta over the phase / searches answered 200; each part printed, and the fake provider's (query
@@ -175,6 +176,11 @@ def run(args: argparse.Namespace, out: list[str]) -> None:
         settings = Settings.model_validate({"data_dir": data_dir, "database_url": embedded.url})
         token = issue_local_token(settings.auth, settings.local_signing_key_path, USER, ttl_s=24 * 3600)
         headers = {"Authorization": f"Bearer {token}"}
+        # The closed loop's clients: a session (token) each, of the same user and library.
+        sessions = [
+            issue_local_token(settings.auth, settings.local_signing_key_path, USER, ttl_s=24 * 3600 + n)
+            for n in range(args.clients)
+        ]
         fake_port = free_port()
         fake_url = f"http://127.0.0.1:{fake_port}"
         env = app_environment(database_url=embedded.url, data_dir=data_dir, fake_url=fake_url, rule=False)
@@ -250,7 +256,7 @@ def run(args: argparse.Namespace, out: list[str]) -> None:
                 cpu = {}
                 with cpu_over(meter, cpu):
                     loaded = asyncio.run(
-                        closed_loop(app_url, token, claims, clients=args.clients, seconds=args.seconds)
+                        closed_loop(app_url, sessions, claims, seconds=args.seconds)
                     )
                 label = f"cache off, c={args.clients}, closed loop {args.seconds:g} s"
                 figures["cN"] = search_row(searches, label, loaded, cpu)

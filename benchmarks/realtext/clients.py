@@ -66,30 +66,37 @@ def sequential(client: httpx.Client, queries: list[str], *, keep_hits: bool = Fa
     return out
 
 
-async def closed_loop(base_url: str, token: str, queries: list[str], *, clients: int, seconds: float) -> Outcome:
-    """``clients`` tasks, each sending its next search as soon as the previous answer arrived, for
-    ``seconds``; the queries are taken in turn from one shared cycle. 503s are counted, not retried
-    (Retry-After is not honoured: goodput counts 200s only)."""
+async def closed_loop(base_url: str, tokens: list[str], queries: list[str], *, seconds: float) -> Outcome:
+    """One client per token, each sending its next search as soon as the previous answer arrived,
+    for ``seconds``; the queries are taken in turn from one shared cycle. Each client is a session
+    of its own (its own token: the server holds a credential's requests that come back before a
+    refusal's Retry-After, so fifty clients sharing one token would all wait on any one refusal)
+    and honours Retry-After as the web app does. 503s are counted, never retried: goodput counts
+    200s only."""
     out = Outcome()
     queue: Iterator[str] = itertools.cycle(queries)
+    clients = len(tokens)
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    headers = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(base_url=base_url, headers=headers, limits=limits, timeout=30.0) as client:
+    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=30.0) as client:
         ends = time.perf_counter() + seconds
 
-        async def one_client() -> None:
+        async def one_client(token: str) -> None:
+            headers = {"Authorization": f"Bearer {token}"}
             while time.perf_counter() < ends:
                 t0 = time.perf_counter()
                 try:
-                    response = await client.post(PATH, json=body(next(queue)))
+                    response = await client.post(PATH, json=body(next(queue)), headers=headers)
                 except httpx.HTTPError as exc:
                     out.note(type(exc).__name__, 0.0, None, False)
                     continue
                 ms = (time.perf_counter() - t0) * 1000
                 ok = response.status_code == 200
                 out.note(str(response.status_code), ms, response.json() if ok else None, False)
+                if response.status_code == 503:
+                    wait_s = float(response.headers.get("retry-after") or 1)
+                    await asyncio.sleep(min(wait_s, max(0.0, ends - time.perf_counter())))
 
         started = time.perf_counter()
-        await asyncio.gather(*(one_client() for _ in range(clients)))
+        await asyncio.gather(*(one_client(token) for token in tokens))
         out.seconds = time.perf_counter() - started
     return out
