@@ -255,9 +255,7 @@ def run(args: argparse.Namespace, out: list[str]) -> None:
                     figures["c1-nocache"] = search_row(searches, "cache off, c=1", nocache, cpu)
                 cpu = {}
                 with cpu_over(meter, cpu):
-                    loaded = asyncio.run(
-                        closed_loop(app_url, sessions, claims, seconds=args.seconds)
-                    )
+                    loaded = asyncio.run(closed_loop(app_url, sessions, claims, seconds=args.seconds))
                 label = f"cache off, c={args.clients}, closed loop {args.seconds:g} s"
                 figures["cN"] = search_row(searches, label, loaded, cpu)
             searches.notes.append(
