@@ -140,6 +140,23 @@ def _print_warnings(log: Path, last: int = 20) -> None:
             print(f"    {line[:400]}", file=sys.stderr)
 
 
+def _print_database_errors(pg_log: Path, last: int = 12) -> None:
+    """Prints the embedded PostgreSQL's last errors with the statement each came from (its log
+    names the statement a timeout cancelled, which TomeHub's own log cannot)."""
+    try:
+        lines = [
+            line
+            for line in pg_log.read_text(errors="replace").splitlines()
+            if any(mark in line for mark in ("ERROR:", "FATAL:", "STATEMENT:", "DETAIL:"))
+        ]
+    except OSError:
+        return
+    if lines:
+        print(f"  the database's last errors ({pg_log}):", file=sys.stderr)
+        for line in lines[-last:]:
+            print(f"    {line[:400]}", file=sys.stderr)
+
+
 @contextmanager
 def local_deployment(
     *,
@@ -218,6 +235,7 @@ def local_deployment(
             yield deployment
         except BaseException:
             _print_warnings(server_log)
+            _print_database_errors(data_dir / "data" / "pg" / "log")
             raise
     finally:
         for proc in reversed(procs):
