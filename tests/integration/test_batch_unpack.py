@@ -71,6 +71,19 @@ async def test_a_batch_is_answered_at_once_and_unpacked_in_resumable_parts(tapp:
     assert await _files(tapp, run_id) == [f"notes/note-{i}.md" for i in range(5)]  # each entry once
     await _unpack(tapp, run_id)  # unpacked already: nothing more
     assert len(await _files(tapp, run_id)) == 5
+    # Each file has its own job, queued behind the one recorded before it.
+    async with tapp.app.state.resources.db.read() as conn:
+        jobs = await (
+            await conn.execute(
+                """SELECT f.filename, j.task_name, j.priority, j.args->>'file_id' AS job_file, f.id::text AS file
+                     FROM ingestion_files f JOIN procrastinate_jobs j ON j.id = f.job_id
+                    WHERE f.run_id = %s ORDER BY f.filename""",
+                (run_id,),
+            )
+        ).fetchall()
+    assert [j["task_name"] for j in jobs] == ["tomehub.process_file"] * 5
+    assert all(j["job_file"] == j["file"] for j in jobs)
+    assert [j["priority"] for j in jobs] == [0, -1, -2, -3, -4]
     # The zip was only waiting to be unpacked: it is gone from the originals now.
     async with tapp.app.state.resources.db.read() as conn:
         row = await (await conn.execute("SELECT batch FROM ingestion_runs WHERE id = %s", (run_id,))).fetchone()
