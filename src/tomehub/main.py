@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from redis.asyncio import Redis
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from tomehub import __version__
 from tomehub.analytics.router import router as analytics_router
@@ -423,6 +424,10 @@ def create_app(
     return app
 
 
+# The status proxies (nginx) log for a request whose client closed the connection first.
+_CLIENT_CLOSED = 499
+
+
 def _error_body(code: str, message: str, **extra: object) -> dict[str, object]:
     return {"error": {"code": code, "message": message, **extra}}
 
@@ -449,6 +454,13 @@ def _install_error_handlers(app: FastAPI) -> None:
             problems.append({"field": where or "body", "message": err.get("msg", "invalid")})
         summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
         return JSONResponse(_error_body("bad_input", f"Invalid request: {summary}", problems=problems), status_code=422)
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_gone(request: Request, exc: ClientDisconnect) -> Response:
+        # The client closed its connection while still sending the body (an upload cancelled, a tab
+        # closed): nothing of ours failed and nobody is left to answer. 499, as proxies log it.
+        _log.info("client went away while sending %s %s", request.method, request.url.path)
+        return Response(status_code=_CLIENT_CLOSED)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

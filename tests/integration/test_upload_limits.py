@@ -213,3 +213,37 @@ async def test_bad_zip_entries_fail_alone_and_names_are_sanitised(tapp: TestApp)
     assert not any(".." in name or name.startswith("/") for name in stored)
     # The bytes live in the kept originals, not in the queue's rows.
     assert all(r["no_copy"] for r in rows)
+
+
+async def test_an_upload_whose_client_goes_away_ends_quietly(tapp: TestApp, caplog: pytest.LogCaptureFixture) -> None:
+    """A client that closes its connection mid-upload (a cancelled upload, a closed tab) is not an
+    error of ours: no 500, no traceback in the log, nothing recorded."""
+    _, h = tapp.new_user()
+    headers = [(k.lower().encode(), v.encode()) for k, v in _headers(h).items()]
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+        "path": "/api/ingest", "raw_path": b"/api/ingest", "query_string": b"", "root_path": "",
+        "headers": [*headers, (b"host", b"tomehub.test")], "client": ("127.0.0.1", 5000),
+        "server": ("tomehub.test", 80),
+    }  # fmt: skip
+    messages = iter(
+        [
+            {"type": "http.request", "body": _multipart_head("gone.txt") + b"The first words, then", "more_body": True},
+            {"type": "http.disconnect"},
+        ]
+    )
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return next(messages, {"type": "http.disconnect"})
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    with caplog.at_level("INFO"):
+        await tapp.app(scope, receive, send)
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    assert start["status"] == 499
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+    assert any("client went away" in r.getMessage() for r in caplog.records)
+    assert (await tapp.client.get("/api/ingest/runs", headers=h)).json()["runs"] == []
