@@ -567,21 +567,22 @@ async def io_wait(*, capped: bool = True) -> AsyncIterator[None]:
 
     ``capped``: past ``max_io_waits`` such waits a provider call keeps its slot (the cap bounds the
     calls one worker has open). A wait for another request's work (a coalesced search, cache.py)
-    is never capped: it costs nothing, and holding a slot for it can deadlock the worker — the
-    request it waits for gives its own slot back for its provider call, and then needs a slot to
-    finish, while the requests waiting for it hold every slot (it did, at 16 concurrent searches
-    of four queries with 8 slots: no request ever ended)."""
+    is neither capped nor counted against the cap: it costs nothing, and holding a slot for it can
+    deadlock the worker — the request it waits for gives its own slot back for its provider call,
+    and then needs a slot to finish, while the requests waiting for it hold every slot (it did, at
+    16 concurrent searches of four queries with 8 slots: no request ever ended)."""
     ticket = _TICKET.get()
     core = ticket.admission.core if ticket is not None else None
     if ticket is None or core is None or not ticket.holding or (capped and core.io_waiting >= core.limits.max_io_waits):
         yield
         return
     ticket.release()
-    core.io_waiting += 1
+    counted = 1 if capped else 0
+    core.io_waiting += counted
     try:
         yield
     finally:
-        core.io_waiting -= 1
+        core.io_waiting -= counted
         await ticket.resume()
 
 

@@ -491,5 +491,6 @@ async def test_a_wait_for_another_request_is_never_capped() -> None:
     _TICKET.set(ticket)
     async with io_wait(capped=False):
         assert not ticket.holding and admission.core.in_flight == 0
+        assert admission.core.io_waiting == 0  # not a provider call: it takes none of the cap
     assert ticket.holding and admission.core.in_flight == 1
     ticket.close()
