@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,33 +126,26 @@ def _print_warnings(log: Path, last: int = 20) -> None:
     """Prints the server's last warnings and errors: a failed run's data directory is removed, and
     they are what says which stage failed. One line per event (a traceback's lines are left out: a
     client dropping its uploads after the failure logs one that pushed the cause out of view)."""
-    try:
-        lines = [
-            line
-            for line in log.read_text(errors="replace").splitlines()
-            if line.startswith("{") and '"level": "info"' not in line
-        ]
-    except OSError:
-        return
-    if lines:
-        print(f"  the server's last warnings ({log.name}):", file=sys.stderr)
-        for line in lines[-last:]:
-            print(f"    {line[:400]}", file=sys.stderr)
+    _print_last(
+        log, "the server's last warnings", lambda line: line.startswith("{") and '"level": "info"' not in line, last
+    )
 
 
 def _print_database_errors(pg_log: Path, last: int = 12) -> None:
     """Prints the embedded PostgreSQL's last errors with the statement each came from (its log
     names the statement a timeout cancelled, which TomeHub's own log cannot)."""
+    marks = ("ERROR:", "FATAL:", "STATEMENT:", "DETAIL:")
+    _print_last(pg_log, "the database's last errors", lambda line: any(mark in line for mark in marks), last)
+
+
+def _print_last(log: Path, title: str, wanted: Callable[[str], bool], last: int) -> None:
+    """Prints the last ``last`` lines of ``log`` that are ``wanted`` (nothing if it cannot be read)."""
     try:
-        lines = [
-            line
-            for line in pg_log.read_text(errors="replace").splitlines()
-            if any(mark in line for mark in ("ERROR:", "FATAL:", "STATEMENT:", "DETAIL:"))
-        ]
+        lines = [line for line in log.read_text(errors="replace").splitlines() if wanted(line)]
     except OSError:
         return
     if lines:
-        print(f"  the database's last errors ({pg_log}):", file=sys.stderr)
+        print(f"  {title} ({log}):", file=sys.stderr)
         for line in lines[-last:]:
             print(f"    {line[:400]}", file=sys.stderr)
 
