@@ -12,6 +12,8 @@ from typing import Any
 
 import httpx
 
+from tomehub.stress.load import retry_after_s
+
 PATH = "/api/smart-search"
 
 
@@ -93,7 +95,7 @@ async def closed_loop(base_url: str, tokens: list[str], queries: list[str], *, s
                 ok = response.status_code == 200
                 out.note(str(response.status_code), ms, response.json() if ok else None, False)
                 if response.status_code == 503:
-                    wait_s = float(response.headers.get("retry-after") or 1)
+                    wait_s = retry_after_s(response.headers.get("retry-after")) or 1.0
                     await asyncio.sleep(min(wait_s, max(0.0, ends - time.perf_counter())))
 
         started = time.perf_counter()
