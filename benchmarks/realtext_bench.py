@@ -109,6 +109,15 @@ TODAY = {"p50": "42 ms", "cpu": "43 ms", "rate": "43.5/s (p95 1.26 s)", "ingest"
 # ------------------------------------------------------------------ measuring
 
 
+def wait_for_line(log: Path, text: str, *, timeout_s: float) -> None:
+    """Waits until a process's log holds ``text`` (it printed that it is ready)."""
+    deadline = time.monotonic() + timeout_s
+    while text not in (log.read_text(errors="replace") if log.exists() else ""):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{log.name} did not say {text!r} within {timeout_s:.0f} s")
+        time.sleep(0.1)
+
+
 @contextlib.contextmanager
 def cpu_over(meter: Meter, into: dict[str, float]) -> Iterator[None]:
     """Fills ``into`` with each tree's CPU seconds over the block, and ``client`` (this process)."""
@@ -215,7 +224,9 @@ def run(args: argparse.Namespace, out: list[str]) -> None:
                     with process(worker, env=env, cwd=workdir, log=workdir / "worker.log",
                                  health=f"{app_url}/api/health"):  # fmt: skip
                         meter.roots["worker"] = child_pid("worker")
-                        time.sleep(2.0)  # the worker settles (imports, its first poll) before the clock starts
+                        # The clock starts once the worker says it runs (its parser sandbox started).
+                        wait_for_line(workdir / "worker.log", "running", timeout_s=120)
+                        time.sleep(0.5)
                         cpu: dict[str, float] = {}
                         with cpu_over(meter, cpu):
                             ingested = upload_and_wait(client, library.files)

@@ -205,6 +205,7 @@ def worker(
 ) -> None:
     """Process ingestion jobs only (run any number, on any machine that reaches the database)."""
 
+    from tomehub.ingest.sandbox import sandbox_for
     from tomehub.main import start_ingestion, worker_concurrency
 
     async def run(rt: Any) -> None:
@@ -214,6 +215,8 @@ def worker(
             loop.add_signal_handler(sig, stop.set)
         if concurrency is not None:
             rt.settings.ingest.worker_concurrency = concurrency
+        # The parsers' sandbox starts before the first job, not while that job waits for it.
+        await asyncio.to_thread(sandbox_for(rt.settings.ingest).warm_up)
         tasks = await start_ingestion(rt, name=f"worker-{os.getpid()}", dedicated=True)
         jobs = worker_concurrency(rt.settings, dedicated=True)
         console.print(f"ingestion worker {os.getpid()} running ({jobs} at a time); Ctrl-C stops it")

@@ -147,6 +147,10 @@ class IngestSettings(BaseModel):
     # A batch's zip is unpacked by a job this many entries at a time, queued again behind the files
     # it queued: workers alternate between unpacking and processing, other users keep their turn.
     unpack_batch_files: int = Field(default=200, ge=1)
+    # A batch's small files are processed this many to a job (ingest/grouped.py): one transaction, one
+    # embedding call and one postings update for the group instead of one each. 1: a job per file.
+    group_files: int = Field(default=16, ge=1)
+    group_file_max_bytes: int = Field(default=128 * 1024, ge=0)
     # Uploads are streamed to disk as they arrive. Their request has this budget (not the search
     # deadline: a large file on a slow link takes minutes), and a body that sends nothing for
     # body_read_timeout_s is cut with 408 (slowloris).

@@ -71,19 +71,20 @@ async def test_a_batch_is_answered_at_once_and_unpacked_in_resumable_parts(tapp:
     assert await _files(tapp, run_id) == [f"notes/note-{i}.md" for i in range(5)]  # each entry once
     await _unpack(tapp, run_id)  # unpacked already: nothing more
     assert len(await _files(tapp, run_id)) == 5
-    # Each file has its own job, queued behind the one recorded before it.
+    # A part's small files share one job (ingest/grouped.py), queued behind the files recorded before
+    # them; a part of one file gets a job of its own.
     async with tapp.app.state.resources.db.read() as conn:
         jobs = await (
             await conn.execute(
-                """SELECT f.filename, j.task_name, j.priority, j.args->>'file_id' AS job_file, f.id::text AS file
+                """SELECT f.filename, j.task_name, j.priority, j.args, f.id::text AS file
                      FROM ingestion_files f JOIN procrastinate_jobs j ON j.id = f.job_id
                     WHERE f.run_id = %s ORDER BY f.filename""",
                 (run_id,),
             )
         ).fetchall()
-    assert [j["task_name"] for j in jobs] == ["tomehub.process_file"] * 5
-    assert all(j["job_file"] == j["file"] for j in jobs)
-    assert [j["priority"] for j in jobs] == [0, -1, -2, -3, -4]
+    group, single = "tomehub.process_files", "tomehub.process_file"
+    assert [(j["task_name"], j["priority"]) for j in jobs] == [(group, 0)] * 2 + [(group, -2)] * 2 + [(single, -4)]
+    assert all(j["file"] in j["args"]["file_ids"] for j in jobs[:4]) and jobs[4]["args"]["file_id"] == jobs[4]["file"]
     # The zip was only waiting to be unpacked: it is gone from the originals now.
     async with tapp.app.state.resources.db.read() as conn:
         row = await (await conn.execute("SELECT batch FROM ingestion_runs WHERE id = %s", (run_id,))).fetchone()

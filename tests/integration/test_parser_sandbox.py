@@ -106,6 +106,8 @@ async def test_a_file_that_kills_its_worker_every_time_becomes_a_poison_file(
             h = {"Authorization": f"Bearer {issue_local_token(settings.auth, settings.local_signing_key_path, 'p')}"}
             transport = httpx.ASGITransport(app=manager.app)
             async with httpx.AsyncClient(transport=transport, base_url="http://t", timeout=30) as client:
+                # Two small files: one job for both (ingest/grouped.py). Its first death splits it
+                # into a job per file, so the good one is indexed and the poison one fails alone.
                 batch = _zip({"a-poison.die": b"kills its worker", "b-good.md": GOOD})
                 accepted = await client.post("/api/ingest/batch", headers=h, files={"file": ("mixed.zip", batch)})
                 assert accepted.status_code == 202, accepted.text

@@ -23,7 +23,7 @@ from uuid import UUID
 import procrastinate
 from procrastinate.job_context import JobContext
 
-from tomehub.ingest import accept, pipeline
+from tomehub.ingest import accept, grouped, pipeline
 from tomehub.ingest.service import WorkerContext
 from tomehub.store.originals import open_originals
 
@@ -79,6 +79,21 @@ async def _process_file(context: JobContext, file_id: str, deaths: int = 0) -> N
         await pipeline.give_up_file(ctx=ctx, file_id=UUID(file_id), cause=exc)
 
 
+async def _process_files(context: JobContext, file_ids: list[str]) -> None:
+    # A group never carries deaths: one that loses its worker is split into single-file jobs
+    # (JobQueue.retry_stalled), so a poison file is found among them and fails alone.
+    ctx = _worker_context(context)
+    ids = [UUID(f) for f in file_ids]
+    try:
+        await grouped.process_files(ctx=ctx, file_ids=ids)
+    except Exception as exc:
+        if not _last_attempt(context):
+            raise
+        _log.exception("giving up on a group of %d files", len(ids))
+        for file_id in ids:
+            await pipeline.give_up_file(ctx=ctx, file_id=file_id, cause=exc)
+
+
 async def _embed_file(context: JobContext, file_id: str, deaths: int = 0) -> None:
     ctx = _worker_context(context)
     if deaths >= ctx.settings.ingest.max_job_attempts:
@@ -105,6 +120,7 @@ class JobQueue:
     """TomeHub's one interface to the job queue (implements ``service.IngestQueue``)."""
 
     PROCESS_FILE = "tomehub.process_file"
+    PROCESS_FILES = "tomehub.process_files"
     UNPACK_BATCH = "tomehub.unpack_batch"
     EMBED_ITEM = "tomehub.embed_item"
     EMBED_FILE = "tomehub.embed_file"
@@ -121,6 +137,7 @@ class JobQueue:
         )
         self.app = procrastinate.App(connector=connector)
         self.app.task(name=self.PROCESS_FILE, queue=QUEUE, pass_context=True, retry=_RETRY)(_process_file)
+        self.app.task(name=self.PROCESS_FILES, queue=QUEUE, pass_context=True, retry=_RETRY)(_process_files)
         self.app.task(name=self.UNPACK_BATCH, queue=QUEUE, pass_context=True, retry=_RETRY)(_unpack_batch)
         self.app.task(name=self.EMBED_ITEM, queue=QUEUE, pass_context=True, retry=_RETRY)(_embed_item)
         self.app.task(name=self.EMBED_FILE, queue=QUEUE, pass_context=True, retry=_RETRY)(_embed_file)
@@ -136,6 +153,13 @@ class JobQueue:
         """Queues a file; ``position`` is how many files of the same user wait before it."""
         job_id: int = await self.app.configure_task(self.PROCESS_FILE, priority=-position).defer_async(
             file_id=str(file_id)
+        )
+        return job_id
+
+    async def enqueue_files(self, file_ids: list[UUID], *, position: int = 0) -> int:
+        """Queues small files of one user to be processed as one job (``grouped``)."""
+        job_id: int = await self.app.configure_task(self.PROCESS_FILES, priority=-position).defer_async(
+            file_ids=[str(f) for f in file_ids]
         )
         return job_id
 
@@ -173,17 +197,26 @@ class JobQueue:
         for job in stalled:
             _log.warning("job %s (%s) lost its worker; running it again", job.id, job.task_name)
             if job.task_name in self._COUNTS_DEATHS:
-                await self._requeue_counting_death(job)
+                previous = job.task_kwargs.get("deaths")
+                deaths = (previous if isinstance(previous, int) else 0) + 1
+                await self._replace(job, [(job.task_name, {**job.task_kwargs, "deaths": deaths})])
+            elif job.task_name == self.PROCESS_FILES:
+                # Each file of the group alone, one death counted: a poison file among them fails
+                # alone instead of taking its group (and every worker in turn) down again.
+                files = job.task_kwargs.get("file_ids")
+                ids = [str(f) for f in files] if isinstance(files, list) else []
+                await self._replace(job, [(self.PROCESS_FILE, {"file_id": f, "deaths": 1}) for f in ids])
             else:
                 await self.app.job_manager.retry_job(job)
         return len(stalled)
 
-    async def _requeue_counting_death(self, job: procrastinate.jobs.Job) -> None:
-        """Replaces a dead worker's file job with one that knows one more worker died running it
-        (the job then fails its file as poison once the deaths reach ingest.max_job_attempts)."""
+    async def _replace(self, job: procrastinate.jobs.Job, jobs: list[tuple[str, dict[str, Any]]]) -> None:
+        """Replaces a dead worker's file job with ``jobs`` (task, arguments), each for one file that
+        then knows how many workers died running it (it fails as poison once the deaths reach
+        ingest.max_job_attempts)."""
         assert job.id is not None
-        # First the file forgets its job: should this process die before the new job is queued, the
-        # file is an orphan that start-up queues again (accept.requeue_orphans), never a lost file.
+        # First the files forget their job: should this process die before the new jobs are queued,
+        # the files are orphans that start-up queues again (accept.requeue_orphans), never lost.
         await self.app.connector.execute_query_async(
             "UPDATE ingestion_files SET job_id = NULL WHERE job_id = %(old)s", old=job.id
         )
@@ -192,14 +225,13 @@ class JobQueue:
             await self.app.job_manager.finish_job(job, status=procrastinate.jobs.Status.FAILED, delete_job=True)
         except procrastinate.exceptions.ConnectorException:
             return
-        previous = job.task_kwargs.get("deaths")
-        kwargs = {**job.task_kwargs, "deaths": (previous if isinstance(previous, int) else 0) + 1}
-        new_id: int = await self.app.configure_task(job.task_name, priority=job.priority).defer_async(**kwargs)
-        await self.app.connector.execute_query_async(
-            "UPDATE ingestion_files SET job_id = %(new)s WHERE id = %(file)s AND job_id IS NULL",
-            new=new_id,
-            file=str(job.task_kwargs["file_id"]),
-        )
+        for task_name, kwargs in jobs:
+            new_id: int = await self.app.configure_task(task_name, priority=job.priority).defer_async(**kwargs)
+            await self.app.connector.execute_query_async(
+                "UPDATE ingestion_files SET job_id = %(new)s WHERE id = %(file)s AND job_id IS NULL",
+                new=new_id,
+                file=str(kwargs["file_id"]),
+            )
 
     async def watch_stalled(self, *, silent_for_s: float, every_s: float) -> None:
         """Retries stalled jobs for ever (every worker may run this: retrying is idempotent)."""

@@ -63,6 +63,25 @@ async def add_file(
     return UUID(str(row["id"]))
 
 
+async def add_files(
+    conn: Connection, *, run_id: UUID, user_id: int, files: list[tuple[UUID, str, int, str]]
+) -> list[UUID]:
+    """Records queued files (item id, filename, size, sha256) of a run; returns their ids in order."""
+    cur = await conn.execute(
+        """INSERT INTO ingestion_files (run_id, user_id, item_id, filename, size_bytes, sha256)
+           SELECT %s, %s, f.item_id, f.filename, f.size_bytes, f.sha256
+           FROM unnest(%s::uuid[], %s::text[], %s::bigint[], %s::text[]) AS f(item_id, filename, size_bytes, sha256)
+           RETURNING id, item_id, filename""",
+        (run_id, user_id, [f[0] for f in files], [f[1] for f in files], [f[2] for f in files], [f[3] for f in files]),
+    )
+    # Matched by (item, name), not by the order rows come back in (which SQL does not promise);
+    # two entries alike in both are interchangeable.
+    ids: dict[tuple[UUID, str], list[UUID]] = {}
+    for r in await cur.fetchall():
+        ids.setdefault((UUID(str(r["item_id"])), str(r["filename"])), []).append(UUID(str(r["id"])))
+    return [ids[(f[0], f[1])].pop() for f in files]
+
+
 async def set_files_total(conn: Connection, *, run_id: UUID, files_total: int) -> None:
     """Shrinks a run to the files recorded before its batch was interrupted (finishing it when
     those are all finished already)."""
@@ -110,6 +129,18 @@ async def claim_file(conn: Connection, *, file_id: UUID) -> dict[str, Any] | Non
     return await cur.fetchone()
 
 
+async def claim_files(conn: Connection, *, file_ids: list[UUID]) -> list[dict[str, Any]]:
+    """Returns those of the files still queued (locked for this transaction), in id order: the order
+    set_job_ids locks them in, so a group's job starting before its files name it cannot deadlock."""
+    cur = await conn.execute(
+        """SELECT f.id, f.run_id, f.user_id, f.item_id, f.filename, f.data, f.sha256, f.size_bytes,
+                  f.embedding_attempts
+           FROM ingestion_files f WHERE f.id = ANY(%s) AND f.status = 'queued' ORDER BY f.id FOR UPDATE""",
+        (file_ids,),
+    )
+    return await cur.fetchall()
+
+
 async def mark_run_started(conn: Connection, *, run_id: UUID) -> None:
     await conn.execute(
         """UPDATE ingestion_runs SET status = 'running', started_at = coalesce(started_at, now())
@@ -135,9 +166,14 @@ async def add_run_counts(
         (written, reused, embedded, run_id),
     )
     if file_id is not None and embedded:
-        await conn.execute(
-            "UPDATE ingestion_files SET passages_embedded = passages_embedded + %s WHERE id = %s", (embedded, file_id)
-        )
+        await add_file_embedded(conn, file_id=file_id, embedded=embedded)
+
+
+async def add_file_embedded(conn: Connection, *, file_id: UUID, embedded: int) -> None:
+    """Counts passages a file embedded itself (the rest of its item's passages were reused)."""
+    await conn.execute(
+        "UPDATE ingestion_files SET passages_embedded = passages_embedded + %s WHERE id = %s", (embedded, file_id)
+    )
 
 
 async def count_reused_passages(conn: Connection, *, file_id: UUID, run_id: UUID, item_id: UUID) -> None:
@@ -177,8 +213,10 @@ async def finish_file_in_run(
     """Counts a finished file in its run (``skipped``: a cancelled file, already marked so) and
     finishes the run when it was the last one."""
     # The run's row is locked first so the statement below, taken after the lock, sees every file
-    # cancelled before it (they are counted from the files, not kept on the run).
-    await conn.execute("SELECT 1 FROM ingestion_runs WHERE id = %s FOR UPDATE", (run_id,))
+    # cancelled before it (they are counted from the files, not kept on the run). NO KEY UPDATE, as
+    # the update takes: FOR UPDATE also blocked the key-share lock of every file a batch's unpacking
+    # records meanwhile (the foreign key to the run) until the finishing transaction committed.
+    await conn.execute("SELECT 1 FROM ingestion_runs WHERE id = %s FOR NO KEY UPDATE", (run_id,))
     done = 1 if ok and not skipped else 0
     failed = 0 if ok or skipped else 1
     await conn.execute(
@@ -289,6 +327,17 @@ async def unqueued_files(conn: Connection, *, older_than_s: float) -> list[UUID]
 
 async def set_job_id(conn: Connection, *, file_id: UUID, job_id: int) -> None:
     await conn.execute("UPDATE ingestion_files SET job_id = %s WHERE id = %s", (job_id, file_id))
+
+
+async def set_job_ids(conn: Connection, *, file_ids: list[UUID], job_id: int) -> None:
+    """Records the one job that processes several files."""
+    # Rows locked in id order, as claim_files locks them (the job may already be running).
+    await conn.execute(
+        """UPDATE ingestion_files f SET job_id = %s
+             FROM (SELECT id FROM ingestion_files WHERE id = ANY(%s) ORDER BY id FOR UPDATE) s
+            WHERE f.id = s.id""",
+        (job_id, file_ids),
+    )
 
 
 async def queued_files(conn: Connection, *, user_id: int, excluding: list[UUID]) -> int:

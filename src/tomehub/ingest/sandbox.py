@@ -186,6 +186,11 @@ class ParserSandbox:
             )
         return message + "(TOMEHUB_INGEST__PARSE_TIMEOUT_S)."
 
+    def warm_up(self) -> None:
+        """Starts a child now: the forkserver importing the parsers takes ~2 s, which the first file
+        would otherwise wait for."""
+        self.parse(b"# Warm-up\n\nA paragraph.", "warm-up.md")
+
     def close(self) -> None:
         """Stops the children (a new pool starts if another file comes)."""
         with self._lock:

@@ -54,6 +54,10 @@ class IngestQueue(Protocol):
         waiting, for fairness between users); returns the job id."""
         ...
 
+    async def enqueue_files(self, file_ids: list[UUID], *, position: int = 0) -> int:
+        """Queues several small files of one user to be processed as one job; returns the job id."""
+        ...
+
     async def enqueue_unpack(self, run_id: UUID, *, position: int = 0) -> int:
         """Queues the unpacking of a batch run's zip (behind ``position`` files of its user)."""
         ...

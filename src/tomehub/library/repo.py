@@ -100,6 +100,53 @@ async def insert_item(
     return UUID(str(row["id"]))
 
 
+async def insert_file_items(
+    conn: Connection,
+    *,
+    user_id: int,
+    item_type: str,
+    author: str | None,
+    tags: list[str],
+    files: list[tuple[str, str, str, str]],
+) -> dict[str, UUID]:
+    """Inserts pending items for uploaded files (sha256, title, source filename, media type), one per
+    distinct file; returns sha256 -> item id."""
+    if not files:
+        return {}
+    cur = await conn.execute(
+        """
+        INSERT INTO library_items (user_id, item_type, title, author, tags, source_filename, source_mime,
+                                   file_sha256, status)
+        SELECT %(user_id)s, %(item_type)s, f.title, %(author)s, %(tags)s, f.source_filename, f.source_mime,
+               f.sha256, 'pending'
+        FROM unnest(%(sha)s::text[], %(title)s::text[], %(name)s::text[], %(mime)s::text[])
+             AS f(sha256, title, source_filename, source_mime)
+        RETURNING id, file_sha256
+        """,
+        {
+            "user_id": user_id,
+            "item_type": item_type,
+            "author": author,
+            "tags": tags,
+            "sha": [f[0] for f in files],
+            "title": [f[1] for f in files],
+            "name": [f[2] for f in files],
+            "mime": [f[3] for f in files],
+        },
+    )
+    return {str(r["file_sha256"]): UUID(str(r["id"])) for r in await cur.fetchall()}
+
+
+async def find_items_by_files(conn: Connection, *, user_id: int, file_sha256s: list[str]) -> dict[str, UUID]:
+    """Returns sha256 -> the user's live item of that file, for those of the files it has."""
+    cur = await conn.execute(
+        """SELECT id, file_sha256 FROM library_items
+           WHERE user_id = %s AND file_sha256 = ANY(%s) AND deleted_at IS NULL""",
+        (user_id, file_sha256s),
+    )
+    return {str(r["file_sha256"]): UUID(str(r["id"])) for r in await cur.fetchall()}
+
+
 async def find_item_by_file(conn: Connection, *, user_id: int, file_sha256: str) -> UUID | None:
     row = await (
         await conn.execute(
@@ -280,6 +327,12 @@ async def existing_chunks(conn: Connection, *, item_id: UUID) -> dict[int, Chunk
         )
         for r in await cur.fetchall()
     }
+
+
+async def items_with_chunks(conn: Connection, *, item_ids: list[UUID]) -> set[UUID]:
+    """Returns which of the items have chunks already (a file uploaded again, not a new item)."""
+    cur = await conn.execute("SELECT DISTINCT item_id FROM content_chunks WHERE item_id = ANY(%s)", (item_ids,))
+    return {r["item_id"] for r in await cur.fetchall()}
 
 
 async def reusable_embeddings(
@@ -729,6 +782,17 @@ async def stale_vector_counts(conn: Connection, *, model: str, version: str) -> 
 async def lock_original(conn: Connection, *, file_sha256: str) -> None:
     """Locks one kept original for the transaction: keeping it and removing it take turns."""
     await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", ("original:" + file_sha256,))
+
+
+async def lock_originals(conn: Connection, *, file_sha256s: list[str]) -> None:
+    """Locks kept originals for the transaction, in sorted order (two transactions locking some of
+    the same files never wait for each other in a cycle)."""
+    # PostgreSQL evaluates a volatile function of the select list after the ORDER BY (9.6 and later).
+    await conn.execute(
+        """SELECT pg_advisory_xact_lock(hashtextextended('original:' || d, 0))
+           FROM (SELECT DISTINCT d FROM unnest(%s::text[]) AS d) s ORDER BY d""",
+        (file_sha256s,),
+    )
 
 
 async def item_file(conn: Connection, *, user_id: int, item_id: UUID) -> dict[str, Any] | None:
