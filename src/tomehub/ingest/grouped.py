@@ -33,7 +33,6 @@ from tomehub.ingest.pipeline import (
     _embed_and_finish,
     _embedding_failed,
     _fail_file,
-    _finish,
     _parse_and_chunk,
     _read_original,
     process_file,
@@ -42,12 +41,11 @@ from tomehub.ingest.service import BODY, WorkerContext, new_chunk, passage_hashe
 from tomehub.library import repo as library_repo
 from tomehub.library.repo import NewChunk
 from tomehub.llm.embedder import EMBEDDING_FAILURES
-from tomehub.store.db import Connection
 
 _log = logging.getLogger(__name__)
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity
 class _Parsed:
     row: dict[str, Any]
     doc: ParsedDocument
@@ -201,40 +199,29 @@ async def _write(ctx: WorkerContext, group: list[_Parsed], reusable: dict[str, s
             )  # fmt: skip
 
         await library_repo.lock_library(conn, user_id=user_id)
-        for p in group:
-            if not await library_repo.lock_live_item(conn, user_id=user_id, item_id=p.row["item_id"]):
-                raise _ItemGone
+        items = [p.row["item_id"] for p in group]
+        if await library_repo.live_items(conn, user_id=user_id, item_ids=items) != set(items):
+            raise _ItemGone
         await library_repo.index_new_item_chunks(conn, user_id=user_id, chunk_ids=chunk_ids)
-        per_run: dict[UUID, list[int]] = defaultdict(lambda: [0, 0])
+        await library_repo.mark_items_indexed(
+            conn,
+            user_id=user_id,
+            items=[
+                (p.row["item_id"], p.config, title_from_filename(p.row["filename"]),
+                 (p.doc.title or "")[:500], (p.doc.author or "")[:300])
+                for p in group
+            ],
+        )  # fmt: skip
+        await repo.add_files_embedded(conn, embedded={p.row["id"]: p.embedded for p in group if p.embedded})
+        runs: dict[UUID, list[_Parsed]] = defaultdict(list)
         for p in group:
-            row = p.row
-            await library_repo.update_item(
-                conn, user_id=user_id, item_id=row["item_id"], fields=await _item_fields(conn, p)
-            )
-            assert p.written is not None
-            per_run[row["run_id"]][0] += len(p.written)
-            per_run[row["run_id"]][1] += p.embedded
-            if p.embedded:
-                await repo.add_file_embedded(conn, file_id=row["id"], embedded=p.embedded)
-        for run_id, (written, embedded) in per_run.items():
-            await repo.add_run_counts(conn, run_id=run_id, written=written, embedded=embedded)
-        incomplete = []
-        for p in group:
-            assert p.written is not None
-            if all(passage.embedding is not None for c in p.written for passage in c.passages):
-                await _finish(conn, p.row)
-            else:
-                incomplete.append(p)
-    return incomplete
-
-
-async def _item_fields(conn: Connection, p: _Parsed) -> dict[str, object]:
-    """The item's fields once its text is indexed: as on the single-file path."""
-    row = p.row
-    fields: dict[str, object] = {"language": p.config, "status": "ready", "status_detail": None}
-    item = await library_repo.get_item(conn, user_id=row["user_id"], item_id=row["item_id"])
-    if item is not None and item["title"] == title_from_filename(row["filename"]) and p.doc.title:
-        fields["title"] = p.doc.title[:500]
-    if item is not None and not item["author"] and p.doc.author:
-        fields["author"] = p.doc.author[:300]
-    return fields
+            runs[p.row["run_id"]].append(p)
+        complete = [p for p in group if all(x.embedding is not None for c in p.written or [] for x in c.passages)]
+        for run_id, files in runs.items():
+            written = sum(len(p.written or []) for p in files)
+            await repo.add_run_counts(conn, run_id=run_id, written=written, embedded=sum(p.embedded for p in files))
+            done = [p.row["id"] for p in files if p in complete]
+            await repo.finish_files_done(conn, run_id=run_id, file_ids=done)
+            if any(p.row.get("embedding_attempts") for p in files if p in complete):
+                await repo.set_embedding_retry(conn, run_id=run_id, error=None, retry_at_s=None)
+    return [p for p in group if p not in complete]

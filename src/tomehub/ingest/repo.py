@@ -176,6 +176,47 @@ async def add_file_embedded(conn: Connection, *, file_id: UUID, embedded: int) -
     )
 
 
+async def add_files_embedded(conn: Connection, *, embedded: dict[UUID, int]) -> None:
+    """Counts passages each file embedded itself (file id -> how many), in one statement."""
+    if not embedded:
+        return
+    await conn.execute(
+        """UPDATE ingestion_files f SET passages_embedded = f.passages_embedded + e.n
+             FROM unnest(%s::uuid[], %s::int[]) AS e(id, n) WHERE f.id = e.id""",
+        (list(embedded), list(embedded.values())),
+    )
+
+
+async def finish_files_done(conn: Connection, *, run_id: UUID, file_ids: list[UUID]) -> None:
+    """Finishes files of one run whose items are indexed and embedded, as ``count_reused_passages`` and
+    ``finish_file`` do one, in a few statements: their reused passages and themselves are counted in
+    the run (the run finishes with its last file). Files no longer queued are left as they are."""
+    cur = await conn.execute(
+        "SELECT id FROM ingestion_files WHERE id = ANY(%s) AND status = 'queued' ORDER BY id FOR UPDATE", (file_ids,)
+    )  # locked in claim_files' order, without reading the bytes again
+    files = [row["id"] for row in await cur.fetchall()]
+    if not files:
+        return
+    await conn.execute(
+        """
+        UPDATE ingestion_runs r
+           SET passages_reused = r.passages_reused + (
+               SELECT coalesce(sum(greatest(0, (SELECT count(*) FROM chunk_passages p JOIN content_chunks c
+                                                  ON c.id = p.chunk_id WHERE c.item_id = f.item_id)
+                                           - f.passages_embedded)), 0)
+               FROM ingestion_files f WHERE f.id = ANY(%(files)s))
+         WHERE r.id = %(run)s
+        """,
+        {"files": files, "run": run_id},
+    )
+    await conn.execute(
+        """UPDATE ingestion_files SET status = 'done', error_code = NULL, error = NULL, finished_at = now(), data = NULL
+            WHERE id = ANY(%s)""",
+        (files,),
+    )
+    await finish_file_in_run(conn, run_id=run_id, ok=True, error=None, count=len(files))
+
+
 async def count_reused_passages(conn: Connection, *, file_id: UUID, run_id: UUID, item_id: UUID) -> None:
     """Adds to the run the item's passages this file did not embed itself."""
     await conn.execute(
@@ -208,17 +249,17 @@ async def finish_file(
 
 
 async def finish_file_in_run(
-    conn: Connection, *, run_id: UUID, ok: bool, error: dict[str, Any] | None, skipped: bool = False
+    conn: Connection, *, run_id: UUID, ok: bool, error: dict[str, Any] | None, skipped: bool = False, count: int = 1
 ) -> None:
-    """Counts a finished file in its run (``skipped``: a cancelled file, already marked so) and
-    finishes the run when it was the last one."""
+    """Counts ``count`` finished files in their run (``skipped``: cancelled files, already marked so)
+    and finishes the run when they were the last ones."""
     # The run's row is locked first so the statement below, taken after the lock, sees every file
     # cancelled before it (they are counted from the files, not kept on the run). NO KEY UPDATE, as
     # the update takes: FOR UPDATE also blocked the key-share lock of every file a batch's unpacking
     # records meanwhile (the foreign key to the run) until the finishing transaction committed.
     await conn.execute("SELECT 1 FROM ingestion_runs WHERE id = %s FOR NO KEY UPDATE", (run_id,))
-    done = 1 if ok and not skipped else 0
-    failed = 0 if ok or skipped else 1
+    done = count if ok and not skipped else 0
+    failed = 0 if ok or skipped else count
     await conn.execute(
         """
         WITH cancelled AS (

@@ -267,6 +267,36 @@ async def update_item(conn: Connection, *, user_id: int, item_id: UUID, fields: 
     return cur.rowcount == 1
 
 
+async def mark_items_indexed(conn: Connection, *, user_id: int, items: list[tuple[UUID, str, str, str, str]]) -> None:
+    """Marks items ready once their text is indexed, in one statement: (item id, language, the title
+    its filename gives, the document's own title, its author; "" when it has none). The document's
+    title replaces one taken from the filename, its author fills an empty one."""
+    await conn.execute(
+        """
+        UPDATE library_items i
+           SET language = f.language, status = 'ready', status_detail = NULL, updated_at = now(),
+               title = CASE WHEN i.title = f.filename_title AND f.title <> '' THEN f.title ELSE i.title END,
+               author = CASE WHEN coalesce(i.author, '') = '' AND f.author <> '' THEN f.author ELSE i.author END
+          FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::text[], %s::text[])
+               AS f(id, language, filename_title, title, author)
+         WHERE i.id = f.id AND i.user_id = %s AND i.deleted_at IS NULL
+        """,
+        ([i[0] for i in items], [i[1] for i in items], [i[2] for i in items], [i[3] for i in items],
+         [i[4] for i in items], user_id),
+    )  # fmt: skip
+
+
+async def live_items(conn: Connection, *, user_id: int, item_ids: list[UUID]) -> set[UUID]:
+    """Returns which of the items are still in the library, holding a share lock on each until the
+    transaction ends (``lock_live_item`` for several)."""
+    cur = await conn.execute(
+        """SELECT id FROM library_items WHERE id = ANY(%s) AND user_id = %s AND deleted_at IS NULL
+            ORDER BY id FOR SHARE""",
+        (item_ids, user_id),
+    )
+    return {UUID(str(r["id"])) for r in await cur.fetchall()}
+
+
 async def soft_delete_item(conn: Connection, *, user_id: int, item_id: UUID) -> bool:
     return bool(await soft_delete_items(conn, user_id=user_id, item_ids=[item_id]))
 
