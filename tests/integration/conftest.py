@@ -4,8 +4,11 @@ the real app in-process, and tokens signed by the app's own local key."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
 import time
 import uuid
+import zipfile
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -155,12 +158,27 @@ class TestApp:
         return {**resp.json(), "run": run}
 
 
-@pytest_asyncio.fixture(loop_scope="session", scope="module")
-async def tapp(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[TestApp]:
-    settings = make_settings(database_url, tmp_path_factory.mktemp("data"))
+@contextlib.asynccontextmanager
+async def serve_test_app(settings: Settings) -> AsyncIterator[TestApp]:
+    """The app with these settings, started (its lifespan) and reached in-process over HTTP."""
     embedder = HashingEmbedder(dim=64)
     app = create_app(settings, local_embedder=embedder)
     async with LifespanManager(app, startup_timeout=60, shutdown_timeout=30) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://tomehub.test", timeout=30) as client:
             yield TestApp(app=app, client=client, settings=settings, embedder=embedder)
+
+
+def zip_of(entries: dict[str, bytes]) -> bytes:
+    """A zip archive holding these files (name -> bytes)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return out.getvalue()
+
+
+@pytest_asyncio.fixture(loop_scope="session", scope="module")
+async def tapp(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[TestApp]:
+    async with serve_test_app(make_settings(database_url, tmp_path_factory.mktemp("data"))) as app:
+        yield app

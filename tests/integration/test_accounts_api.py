@@ -14,12 +14,9 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-from asgi_lifespan import LifespanManager
 
-from tests.integration.conftest import TestApp, make_settings
+from tests.integration.conftest import TestApp, make_settings, serve_test_app
 from tomehub.auth import accounts
-from tomehub.llm.fake.embedding import HashingEmbedder
-from tomehub.main import create_app
 
 BASE = "http://tomehub.test"
 PASSWORD = "correct horse battery"
@@ -28,12 +25,8 @@ PASSWORD = "correct horse battery"
 @asynccontextmanager
 async def running(database_url: str, data_dir: Path, **overrides: Any) -> AsyncIterator[TestApp]:
     settings = make_settings(database_url, data_dir, **overrides)
-    embedder = HashingEmbedder(dim=64)
-    app = create_app(settings, local_embedder=embedder)
-    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=30) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url=BASE, timeout=30) as client:
-            yield TestApp(app=app, client=client, settings=settings, embedder=embedder)
+    async with serve_test_app(settings) as app:
+        yield app
 
 
 @asynccontextmanager

@@ -5,22 +5,16 @@ item, and an item deleted mid-group is cancelled while the rest is indexed."""
 from __future__ import annotations
 
 import asyncio
-import io
 import threading
-import zipfile
 from collections.abc import AsyncIterator
 from typing import Any
 from uuid import UUID
 
-import httpx
 import pytest
 import pytest_asyncio
-from asgi_lifespan import LifespanManager
 
-from tests.integration.conftest import TestApp, make_settings
+from tests.integration.conftest import TestApp, make_settings, serve_test_app, zip_of
 from tomehub.ingest import accept, grouped
-from tomehub.llm.fake.embedding import HashingEmbedder
-from tomehub.main import create_app
 
 NOTES = {
     "harbour.md": b"# Harbour lights\n\nThe harbour keeps two lights: a red one on the mole and a green one.",
@@ -38,20 +32,8 @@ async def tapp(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> A
     settings = make_settings(
         database_url, tmp_path_factory.mktemp("data"), ingest={"run_in_api_workers": False, "reembed_on_start": False}
     )
-    embedder = HashingEmbedder(dim=64)
-    app = create_app(settings, local_embedder=embedder)
-    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=30) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://tomehub.test", timeout=30) as client:
-            yield TestApp(app=app, client=client, settings=settings, embedder=embedder)
-
-
-def _zip(files: dict[str, bytes]) -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as archive:
-        for name, data in files.items():
-            archive.writestr(name, data)
-    return out.getvalue()
+    async with serve_test_app(settings) as app:
+        yield app
 
 
 async def _drain(tapp: TestApp) -> None:
@@ -60,7 +42,7 @@ async def _drain(tapp: TestApp) -> None:
 
 
 async def _batch(tapp: TestApp, h: dict[str, str], files: dict[str, bytes]) -> str:
-    resp = await tapp.client.post("/api/ingest/batch", headers=h, files={"file": ("notes.zip", _zip(files))})
+    resp = await tapp.client.post("/api/ingest/batch", headers=h, files={"file": ("notes.zip", zip_of(files))})
     assert resp.status_code == 202, resp.text
     return str(resp.json()["run_id"])
 

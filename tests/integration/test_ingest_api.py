@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.conftest import TestApp
+from tests.integration.conftest import TestApp, zip_of
 from tests.support.documents import make_drm_epub, make_epub, make_html, make_pdf
 
 MARKDOWN = b"""# Being and Time
@@ -273,20 +273,9 @@ async def test_the_same_file_uploaded_twice_at_once_makes_one_item(tapp: TestApp
     assert [i["id"] for i in items] == [str(first_item)]
 
 
-def _zip(entries: dict[str, bytes]) -> bytes:
-    import io
-    import zipfile
-
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as archive:
-        for name, data in entries.items():
-            archive.writestr(name, data)
-    return out.getvalue()
-
-
 async def test_batch_zip_is_one_run_with_per_file_errors(tapp: TestApp, monkeypatch: pytest.MonkeyPatch) -> None:
     _, h = tapp.new_user()
-    archive = _zip(
+    archive = zip_of(
         {
             "notes/one.md": b"# One\n\nThe first note of the batch, about tides.",
             "notes/deep/two.txt": b"The second note, about lighthouses.",
@@ -318,7 +307,7 @@ async def test_batch_zip_is_one_run_with_per_file_errors(tapp: TestApp, monkeypa
 async def test_one_users_big_batch_does_not_hold_back_anothers_file(tapp: TestApp) -> None:
     _, big = tapp.new_user()
     _, small = tapp.new_user()
-    archive = _zip({f"doc{n}.txt": f"Document number {n} about the sea and its moods.".encode() for n in range(30)})
+    archive = zip_of({f"doc{n}.txt": f"Document number {n} about the sea and its moods.".encode() for n in range(30)})
     big_run = (await tapp.client.post("/api/ingest/batch", headers=big, files={"file": ("big.zip", archive)})).json()
     # The worker starts on a batch while it is still being recorded: count from the small upload on.
     big_then = (await tapp.client.get(f"/api/ingest/runs/{big_run['run_id']}", headers=big)).json()

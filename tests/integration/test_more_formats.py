@@ -3,17 +3,15 @@ exports imported as highlights linked to their books, idempotent on re-import.""
 
 from __future__ import annotations
 
-import io
 import os
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.integration.conftest import TestApp
+from tests.integration.conftest import TestApp, zip_of
 from tests.support.highlight_exports import (
     KINDLE_ENTRIES,
     READWISE_ROWS,
@@ -110,20 +108,12 @@ async def test_kindle_clippings_become_highlights_linked_to_their_book(tapp: Tes
     assert len(await _highlights(tapp, h)) == 6
 
 
-def _zip(entries: dict[str, bytes]) -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as archive:
-        for name, data in entries.items():
-            archive.writestr(name, data)
-    return out.getvalue()
-
-
 async def test_readwise_export_in_a_batch_is_imported_once(tapp: TestApp) -> None:
     _, h = tapp.new_user()
     book = await tapp.ingest(
         h, "deep.md", b"# Deep Work\n\nRules for focused success.", title="Deep Work", author="Cal Newport"
     )
-    archive = _zip(
+    archive = zip_of(
         {"exports/readwise.csv": make_readwise_csv(READWISE_ROWS), "notes.md": b"# Notes\n\nA note about harbours."}
     )
     resp = await tapp.client.post("/api/ingest/batch", headers=h, files={"file": ("mine.zip", archive)})

@@ -10,15 +10,11 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import pytest_asyncio
-from asgi_lifespan import LifespanManager
 
-from tests.integration.conftest import TestApp, fresh_database, make_settings
+from tests.integration.conftest import TestApp, fresh_database, make_settings, serve_test_app
 from tests.support.documents import make_pdf
-from tomehub.llm.fake.embedding import HashingEmbedder
-from tomehub.main import create_app
 from tomehub.store.embedded import EmbeddedServer
 from tomehub.store.originals import LocalOriginals, S3Originals
 
@@ -181,12 +177,8 @@ async def s3_app(
     # app's queued files and look for their originals in the wrong store.
     database_url = fresh_database(pg_server)
     settings = make_settings(database_url, tmp_path_factory.mktemp("s3data"), **_s3_options(s3_endpoint))
-    embedder = HashingEmbedder(dim=64)
-    app = create_app(settings, local_embedder=embedder)
-    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=30) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://tomehub.test", timeout=30) as client:
-            yield TestApp(app=app, client=client, settings=settings, embedder=embedder)
+    async with serve_test_app(settings) as app:
+        yield app
 
 
 async def test_upload_through_the_app_with_the_s3_store(s3_app: TestApp) -> None:

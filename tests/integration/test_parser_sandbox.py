@@ -5,12 +5,10 @@ failed as a poison file after ingest.max_job_attempts deaths instead of crash-lo
 from __future__ import annotations
 
 import asyncio
-import io
 import os
 import subprocess
 import sys
 import time
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +16,7 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
-from tests.integration.conftest import TestApp, fresh_database, make_settings
+from tests.integration.conftest import TestApp, fresh_database, make_settings, zip_of
 from tests.support import hostile_parsers
 from tests.support.hostile_parsers import make_bomb_epub
 from tomehub.auth.tokens import issue_local_token
@@ -63,14 +61,6 @@ async def test_hostile_files_fail_alone_and_the_next_file_ingests(
         sandbox_for(ingest).close()
 
 
-def _zip(files: dict[str, bytes]) -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as archive:
-        for name, data in files.items():
-            archive.writestr(name, data)
-    return out.getvalue()
-
-
 async def test_a_file_that_kills_its_worker_every_time_becomes_a_poison_file(
     pg_server: EmbeddedServer, template_url: str, tmp_path: Path
 ) -> None:
@@ -108,7 +98,7 @@ async def test_a_file_that_kills_its_worker_every_time_becomes_a_poison_file(
             async with httpx.AsyncClient(transport=transport, base_url="http://t", timeout=30) as client:
                 # Two small files: one job for both (ingest/grouped.py). Its first death splits it
                 # into a job per file, so the good one is indexed and the poison one fails alone.
-                batch = _zip({"a-poison.die": b"kills its worker", "b-good.md": GOOD})
+                batch = zip_of({"a-poison.die": b"kills its worker", "b-good.md": GOOD})
                 accepted = await client.post("/api/ingest/batch", headers=h, files={"file": ("mixed.zip", batch)})
                 assert accepted.status_code == 202, accepted.text
                 run_url = accepted.json()["status_url"]
