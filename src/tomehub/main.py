@@ -38,6 +38,7 @@ from tomehub.ingest.router import router as ingest_router
 from tomehub.ingest.sandbox import load_plugins
 from tomehub.ingest.service import WorkerContext
 from tomehub.ingest.upload_slots import UploadSlots
+from tomehub.library import analysis
 from tomehub.library.router import router as library_router
 from tomehub.llm.base import Embedder
 from tomehub.llm.build import LLMStack, LocalEmbeddingProvider, build_llm, check_embedding_dim, embeds_in_process
@@ -206,6 +207,8 @@ async def start_ingestion(
     """Starts processing ingestion jobs in this process (and recovering jobs of lost workers);
     ``dedicated``: this process only ingests (``tomehub worker``)."""
     ingest = runtime.settings.ingest
+    # Every parsed file's language is guessed in this process: the model is loaded before the first job.
+    await asyncio.to_thread(analysis.warm_up)
     await accept.requeue_orphans(db=runtime.db, queue=runtime.queue)
     if ingest.reembed_on_start:
         await reembed.schedule_reembedding(db=runtime.db, queue=runtime.queue, embedder=runtime.ingest_embedder)

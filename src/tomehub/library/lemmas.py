@@ -32,6 +32,8 @@ import threading
 import unicodedata
 from typing import Any
 
+from tomehub.library.analysis import language_code
+
 LEMMA_CONFIG = "turkish"
 # Distinct words kept per process; a lemma tuple costs ~200 bytes, so ~40 MB at the cap.
 WORD_CACHE_SIZE = 200_000
@@ -100,10 +102,7 @@ def query_lemma_tokens(query: str) -> list[str]:
     guess uses no minimum length (unlike detect_config): questions are short, and on the dev sets
     it called all 300 Nutuk questions Turkish and none of the 76 English ones.
     """
-    import py3langid
-
-    code, _score = py3langid.classify(query)
-    return lemma_tokens(query, LEMMA_CONFIG) if code == "tr" else []
+    return lemma_tokens(query, LEMMA_CONFIG) if language_code(query) == "tr" else []
 
 
 def word_lemmas(word: str) -> tuple[str, ...]:
