@@ -1,6 +1,7 @@
 """A batch's small files are processed several to a job (ingest/grouped.py): the library they make is
 the one the same files make uploaded one by one, a bad file fails alone, a repeated file makes one
-item, and an item deleted mid-group is cancelled while the rest is indexed."""
+item, an item deleted mid-group is cancelled while the rest is indexed, and a group whose embeddings
+fail is searchable by keyword and embedded by the retries."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest_asyncio
 
 from tests.integration.conftest import TestApp, make_settings, serve_test_app, zip_of
 from tomehub.ingest import accept, grouped
+from tomehub.llm.base import ProviderUnavailable
 
 NOTES = {
     "harbour.md": b"# Harbour lights\n\nThe harbour keeps two lights: a red one on the mole and a green one.",
@@ -178,3 +180,43 @@ async def test_an_item_deleted_while_its_group_is_parsed_is_cancelled_and_the_re
     assert left is not None and left["n"] == 0
     titles = sorted(i["title"] for i in (await tapp.client.get("/api/library/items", headers=h)).json()["items"])
     assert titles == ["Harbour lights", "fog"]
+
+
+async def test_a_group_whose_embeddings_fail_is_found_by_keyword_then_embedded_on_retry(
+    tapp: TestApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime = tapp.app.state.runtime
+    monkeypatch.setattr(tapp.settings.ingest, "embedding_retry_initial_s", 0.2)
+    embedder = runtime.worker_context.embedder
+    embed = embedder.embed_passages
+    down = True
+
+    async def flaky(texts: list[str], **kwargs: Any) -> Any:
+        if down:
+            raise ProviderUnavailable("the embedding provider is down")
+        return await embed(texts, **kwargs)
+
+    monkeypatch.setattr(embedder, "embed_passages", flaky)
+    uid, h = tapp.new_user()
+    notes = {name: NOTES[name] for name in ("harbour.md", "keepers.md", "fog.txt")}
+    run_id = await _batch(tapp, h, notes)
+    await accept.unpack_batch(
+        db=runtime.db, queue=runtime.queue, settings=tapp.settings, originals=runtime.originals, run_id=UUID(run_id)
+    )
+    await _drain(tapp)
+    assert await _jobs_of(tapp, run_id) == ["tomehub.embed_file"]  # each file's retry, queued for later
+    run = (await tapp.client.get(f"/api/ingest/runs/{run_id}", headers=h)).json()
+    assert run["status"] == "running" and "down" in run["embedding_error"], run
+    assert run["embedding_retry_at"] is not None and run["passages_pending_embedding"] > 0, run
+    # The text is indexed meanwhile: keyword search finds it.
+    resp = await tapp.client.post("/api/smart-search", headers=h, json={"query": "wicks lenses", "expand": False})
+    assert resp.status_code == 200, resp.text
+    assert any("wicks" in hit["text"] for hit in resp.json()["hits"]), resp.json()
+
+    down = False
+    await asyncio.sleep(0.5)  # past the retry time
+    await _drain(tapp)
+    run = await tapp.wait_run(h, run_id)
+    assert (run["status"], run["files_done"], run["files_failed"]) == ("succeeded", 3, 0), run
+    assert run["embedding_error"] is None and run["embedding_retry_at"] is None
+    assert (await _library(tapp, uid))["vectors"]["missing"] == 0
