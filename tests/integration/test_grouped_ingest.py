@@ -49,6 +49,14 @@ async def _batch(tapp: TestApp, h: dict[str, str], files: dict[str, bytes]) -> s
     return str(resp.json()["run_id"])
 
 
+async def _unpack(tapp: TestApp, run_id: str) -> None:
+    """Records the batch's files and queues their jobs now, as its unpack job would."""
+    runtime = tapp.app.state.runtime
+    await accept.unpack_batch(
+        db=runtime.db, queue=runtime.queue, settings=tapp.settings, originals=runtime.originals, run_id=UUID(run_id)
+    )
+
+
 async def _library(tapp: TestApp, uid: str) -> dict[str, Any]:
     """What a user's library holds, in terms that do not depend on ids or on how it was written."""
     async with tapp.app.state.resources.db.read() as conn:
@@ -107,10 +115,7 @@ async def test_a_grouped_batch_makes_the_library_its_files_make_one_by_one(tapp:
 
     grouped_user, h2 = tapp.new_user()
     run_id = await _batch(tapp, h2, NOTES)
-    runtime = tapp.app.state.runtime
-    await accept.unpack_batch(
-        db=runtime.db, queue=runtime.queue, settings=tapp.settings, originals=runtime.originals, run_id=UUID(run_id)
-    )
+    await _unpack(tapp, run_id)
     assert await _jobs_of(tapp, run_id) == ["tomehub.process_files"]  # all six in one job
     await _drain(tapp)
     run = await tapp.wait_run(h2, run_id)
@@ -200,9 +205,7 @@ async def test_a_group_whose_embeddings_fail_is_found_by_keyword_then_embedded_o
     uid, h = tapp.new_user()
     notes = {name: NOTES[name] for name in ("harbour.md", "keepers.md", "fog.txt")}
     run_id = await _batch(tapp, h, notes)
-    await accept.unpack_batch(
-        db=runtime.db, queue=runtime.queue, settings=tapp.settings, originals=runtime.originals, run_id=UUID(run_id)
-    )
+    await _unpack(tapp, run_id)
     await _drain(tapp)
     assert await _jobs_of(tapp, run_id) == ["tomehub.embed_file"]  # each file's retry, queued for later
     run = (await tapp.client.get(f"/api/ingest/runs/{run_id}", headers=h)).json()

@@ -24,7 +24,7 @@ def test_detects_turkish_english_and_german() -> None:
 
 def test_threads_guessing_before_the_model_is_loaded_load_it_once(monkeypatch: pytest.MonkeyPatch) -> None:
     # A process whose language model is not loaded yet, and a load slow enough for threads to meet in it.
-    monkeypatch.setattr(analysis, "_model_loaded", False, raising=False)
+    monkeypatch.setattr(analysis, "_model_loaded", False)
     monkeypatch.setattr(py3langid.langid, "IDENTIFIER", None)
     load = py3langid.langid._load_identifier
     loads = []
