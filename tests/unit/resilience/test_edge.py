@@ -3,14 +3,18 @@ anyway refuses new API requests at once."""
 
 from __future__ import annotations
 
+import asyncio
+import socket
 import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from prometheus_client import REGISTRY
 
+from tomehub.resilience import edge
 from tomehub.resilience.admission import EDGE_JUDGED, Admission, AdmissionLimits, AdmissionMiddleware, Priority
-from tomehub.resilience.edge import EdgeLimits, EdgeMonitor, EdgeShedMiddleware, accept_queue
+from tomehub.resilience.edge import EdgeLimits, EdgeMonitor, EdgeShedMiddleware, ListeningSocket, accept_queue
 
 
 def test_lag_past_the_bound_sheds_until_it_falls_below_half() -> None:
@@ -201,3 +205,61 @@ async def test_the_edge_weighs_a_wait_against_the_clients_deadline_and_marks_wha
     assert await status((b"x-tomehub-deadline-ms", b"800")) == 503
     assert await status() == 200
     assert scopes[-1]["state"][EDGE_JUDGED] is True  # admission will not weigh it again
+
+
+def _listener() -> socket.socket:
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    return server
+
+
+def test_the_backlog_is_read_from_this_processs_listening_socket() -> None:
+    server = _listener()
+    port = server.getsockname()[1]
+    clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]
+    try:
+        listening = ListeningSocket(port)
+        assert listening.backlog() == 3  # connected by the kernel, accepted by no one yet
+        accepted, _ = server.accept()
+        accepted.close()
+        assert listening.backlog() == 2
+        assert ListeningSocket(_free_port()).backlog() is None  # nothing of ours listens there
+    finally:
+        for client in clients:
+            client.close()
+        server.close()
+    # The server closed its socket: the probe lets go of it (and never kept it open).
+    assert listening.backlog() is None
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=1)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_the_monitor_reads_the_backlog_without_proc_net_tcp(monkeypatch: pytest.MonkeyPatch) -> None:
+    def walk_the_connection_table(port: int) -> int | None:
+        raise AssertionError("/proc/net/tcp read although the listening socket is in this process")
+
+    monkeypatch.setattr(edge, "accept_queue", walk_the_connection_table)
+    server = _listener()
+    clients = [socket.create_connection(server.getsockname()) for _ in range(5)]
+    monitor = EdgeMonitor(EdgeLimits(max_loop_lag_s=0.2, max_accept_queue=4, interval_s=0.01))
+    monitor.port = server.getsockname()[1]
+    task = asyncio.create_task(monitor.run())
+    try:
+        for _ in range(200):
+            if monitor.queued is not None:
+                break
+            await asyncio.sleep(0.01)
+        assert monitor.queued == 5
+        assert monitor.shedding  # five waiting, four allowed
+    finally:
+        task.cancel()
+        for client in clients:
+            client.close()
+        server.close()
