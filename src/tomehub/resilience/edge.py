@@ -112,8 +112,10 @@ class ListeningSocket:
 
     def backlog(self) -> int | None:
         """Connections waiting to be accepted, or None where the socket is not in this process
-        (looked for once) or ``TCP_INFO`` is not available (not Linux)."""
-        if not hasattr(socket, "TCP_INFO"):
+        (looked for once), ``TCP_INFO`` is not available (not Linux), or a default socket timeout
+        is set (a socket object made over a descriptor would switch it to non-blocking then, and
+        the search makes one over every descriptor of the process)."""
+        if not hasattr(socket, "TCP_INFO") or socket.getdefaulttimeout() is not None:
             return None
         if self._fd is None and not self._searched:
             self._searched = True

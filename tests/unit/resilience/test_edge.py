@@ -4,6 +4,7 @@ anyway refuses new API requests at once."""
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import time
 from pathlib import Path
@@ -233,6 +234,20 @@ def test_the_backlog_is_read_from_this_processs_listening_socket() -> None:
     assert listening.backlog() is None
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", port), timeout=1)
+
+
+def test_under_a_default_socket_timeout_the_probe_touches_no_descriptor() -> None:
+    server = _listener()
+    client = socket.socket()
+    client.setblocking(True)
+    socket.setdefaulttimeout(5.0)
+    try:
+        assert ListeningSocket(server.getsockname()[1]).backlog() is None
+        assert os.get_blocking(client.fileno())  # a socket object over it would have made it non-blocking
+    finally:
+        socket.setdefaulttimeout(None)
+        client.close()
+        server.close()
 
 
 def _free_port() -> int:
