@@ -37,6 +37,7 @@ from searchbench.corpus import Corpus, query_set
 from searchbench.server import bench_settings
 from tomehub.library.repo import vector_literal
 from tomehub.llm.fake.embedding import hashed_bow
+from tomehub.search.vector import index_definition
 from tomehub.store.db import Database
 from tomehub.store.embedded import start_embedded
 
@@ -62,19 +63,9 @@ async def rebuild(conn: psycopg.AsyncConnection, m: int, ef_construction: int) -
     name, model, version, dim = row
     await conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(name)))
     started = time.perf_counter()
-    await conn.execute(
-        sql.SQL(
-            "CREATE INDEX {name} ON chunk_passages USING hnsw ((embedding::halfvec({dim})) halfvec_cosine_ops) "
-            "WITH (m = {m}, ef_construction = {ef}) WHERE embedding_model = {model} AND embedding_version = {version}"
-        ).format(
-            name=sql.Identifier(name),
-            dim=sql.Literal(dim),
-            m=sql.Literal(m),
-            ef=sql.Literal(ef_construction),
-            model=sql.Literal(model),
-            version=sql.Literal(version),
-        )
-    )
+    build = {"m": m, "ef_construction": ef_construction}
+    definition = index_definition(model=model, version=version, dim=dim, build=build)
+    await conn.execute(sql.SQL("CREATE INDEX {} ").format(sql.Identifier(name)) + definition)
     seconds = time.perf_counter() - started
     size = await (await conn.execute("SELECT pg_size_pretty(pg_relation_size(%s::regclass))", (name,))).fetchone()
     return seconds, str(size[0] if size else "?")

@@ -123,15 +123,28 @@ _INVALID_INDEX = "SELECT 1 FROM pg_index WHERE indexrelid = to_regclass(%s) AND 
 _INDEX_LOCK_POLL_S = 0.1
 
 
+def index_definition(*, model: str, version: str, dim: int, build: dict[str, int] | None = None) -> sql.Composed:
+    """What follows ``CREATE INDEX <name>`` for a model's vectors: the graph over their half-precision
+    copies, of that model's rows only. ``build``: pgvector's build parameters (m, ef_construction),
+    its defaults when None (benchmarks/graph_params.py varies them)."""
+    options: sql.Composable = sql.SQL("")
+    if build:
+        options = sql.SQL("WITH ({}) ").format(
+            sql.SQL(", ").join(sql.SQL("{} = {}").format(sql.Identifier(k), sql.Literal(v)) for k, v in build.items())
+        )
+    return sql.SQL(
+        "ON chunk_passages USING hnsw ((embedding::halfvec({dim})) halfvec_cosine_ops) {options}"
+        "WHERE embedding_model = {model} AND embedding_version = {version}"
+    ).format(dim=sql.Literal(dim), options=options, model=sql.Literal(model), version=sql.Literal(version))
+
+
 async def ensure_vector_index(db: Database, *, model: str, version: str, dim: int) -> str:
     """Creates the HNSW index of a model's vectors if it is missing (without blocking writes), and
     drops that model's index of an older layout once the new one is built."""
     name = index_name(model, version)
-    statement = sql.SQL(
-        "CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON chunk_passages "
-        "USING hnsw ((embedding::halfvec({dim})) halfvec_cosine_ops) "
-        "WHERE embedding_model = {model} AND embedding_version = {version}"
-    ).format(name=sql.Identifier(name), dim=sql.Literal(dim), model=sql.Literal(model), version=sql.Literal(version))
+    statement = sql.SQL("CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ").format(
+        name=sql.Identifier(name)
+    ) + index_definition(model=model, version=version, dim=dim)
     async with db.write() as conn:
         # Workers starting together would otherwise build the same index concurrently (and deadlock).
         # The lock is polled, never waited for: a statement blocked in pg_advisory_lock holds a
