@@ -1,17 +1,22 @@
 """OpenAI-compatible HTTP provider (OpenAI, Ollama, vLLM, llama.cpp server, LM Studio, Gemini's
 OpenAI endpoint, the fake provider): embeddings and chat completions, streamed or whole.
 
-The SDK's own retries are off (``max_retries=0``): the gateway's policy decides. Every request names
+Chat goes through the OpenAI SDK, its own retries off (``max_retries=0``): the gateway's policy
+decides. Embeddings are one JSON POST sent with aiohttp: every search embeds its query, and through
+the SDK (pydantic request options over httpx) that call cost 1.1 ms of the API process's CPU, with
+aiohttp 0.3 ms (docs/performance.md, stop 32) — about a tenth of a search's CPU. Every request names
 the TomeHub operation in ``X-TomeHub-Operation`` (ignored by real providers, used by the fake one to
 fail one operation at a time).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, NoReturn, cast
 
+import aiohttp
 import numpy as np
 import openai
 
@@ -30,8 +35,8 @@ from tomehub.llm.base import (
 OPERATION_HEADER = "X-TomeHub-Operation"
 
 
-def _retry_after(exc: openai.APIStatusError) -> float | None:
-    value = exc.response.headers.get("retry-after")
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    value = headers.get("retry-after")
     if value is None:
         return None
     try:
@@ -41,22 +46,38 @@ def _retry_after(exc: openai.APIStatusError) -> float | None:
 
 
 def translate(exc: BaseException) -> NoReturn:
-    """Raises the LLMError that matches an SDK (or payload) error."""
+    """Raises the LLMError that matches an SDK, aiohttp or payload error."""
     if isinstance(exc, LLMError):
         raise exc
     if isinstance(exc, openai.APITimeoutError):
         raise ProviderTimeout("The provider did not answer in time.") from exc
     if isinstance(exc, openai.APIConnectionError):
         raise ProviderConnectionError("The provider cannot be reached.") from exc
-    if isinstance(exc, openai.RateLimitError):
-        raise ProviderRateLimited("The provider rate-limited us (429).", retry_after_s=_retry_after(exc)) from exc
-    if isinstance(exc, openai.APIStatusError):
-        if exc.status_code >= 500:
-            raise ProviderServerError(f"The provider failed ({exc.status_code}).") from exc
-        raise ProviderRejected(f"The provider refused the request ({exc.status_code}).") from exc
-    if isinstance(exc, openai.APIResponseValidationError | ValueError | KeyError | IndexError | TypeError):
+    if isinstance(exc, openai.APIStatusError):  # 429 (RateLimitError) included
+        try:
+            _raise_for_status(exc.status_code, exc.response.headers)
+        except LLMError as status_error:
+            raise status_error from exc
+    if isinstance(exc, TimeoutError):  # aiohttp's timeouts (ServerTimeoutError included)
+        raise ProviderTimeout("The provider did not answer in time.") from exc
+    if isinstance(exc, aiohttp.ClientConnectionError | aiohttp.ClientPayloadError):
+        raise ProviderConnectionError("The provider cannot be reached.") from exc
+    if isinstance(
+        exc, aiohttp.ClientError | openai.APIResponseValidationError | ValueError | KeyError | IndexError | TypeError
+    ):
         raise ProviderBadResponse("The provider's answer could not be read.") from exc
     raise exc
+
+
+def _raise_for_status(status: int, headers: Mapping[str, str]) -> None:
+    """Raises the LLMError of an HTTP error status; returns on success."""
+    if status < 400:
+        return
+    if status == 429:
+        raise ProviderRateLimited("The provider rate-limited us (429).", retry_after_s=_retry_after(headers))
+    if status >= 500:
+        raise ProviderServerError(f"The provider failed ({status}).")
+    raise ProviderRejected(f"The provider refused the request ({status}).")
 
 
 class OpenAICompatProvider:
@@ -83,9 +104,28 @@ class OpenAICompatProvider:
         # Named in the error a wrong dimension raises: the setting a person changes to fix it.
         self.dim_setting = dim_setting
         self.client = openai.AsyncOpenAI(base_url=base_url, api_key=api_key or "not-needed", max_retries=0)
+        self._embeddings_url = f"{base_url.rstrip('/')}/embeddings"
+        self._headers = {"Authorization": f"Bearer {api_key or 'not-needed'}"}
+        self._session: aiohttp.ClientSession | None = None
+        self._session_loop: asyncio.AbstractEventLoop | None = None
 
     async def close(self) -> None:
         await self.client.close()
+        if self._session is not None and self._session_loop is asyncio.get_running_loop():
+            await self._session.close()
+        self._session = None
+
+    def _http(self) -> aiohttp.ClientSession:
+        """The embeddings' connection pool, made in the running loop (a session belongs to one loop;
+        a CLI command may run several). No limit of its own: the gateway caps calls in flight.
+        ``trust_env``: proxies from the environment, as the SDK honours them."""
+        loop = asyncio.get_running_loop()
+        if self._session is None or self._session.closed or self._session_loop is not loop:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=0), headers=self._headers, trust_env=True
+            )
+            self._session_loop = loop
+        return self._session
 
     async def embed(self, texts: list[str], *, timeout_s: float, operation: str, is_query: bool) -> Matrix:
         vectors = await self._embeddings(texts, timeout_s=timeout_s, operation=operation)
@@ -109,19 +149,18 @@ class OpenAICompatProvider:
         extra: dict[str, Any] = {}
         if self.send_dimensions and self.embedding_dim:
             extra["dimensions"] = self.embedding_dim
+        # "float", not base64: not every OpenAI-compatible server encodes base64.
+        body = {"model": self.embedding_model, "input": texts, "encoding_format": "float", **extra}
         try:
-            # The raw body, read with json: the SDK's parsed response builds a model per float, which
-            # cost ~40 % of an API process's CPU per search with a fast remote embedder. "float", not
-            # the SDK's base64 default: not every OpenAI-compatible server encodes base64.
-            raw = await self.client.embeddings.with_raw_response.create(
-                model=self.embedding_model,
-                input=texts,
-                encoding_format="float",
-                timeout=timeout_s,
-                extra_headers={OPERATION_HEADER: operation},
-                **extra,
-            )
-            data = sorted(json.loads(raw.content)["data"], key=lambda d: int(d["index"]))
+            async with self._http().post(
+                self._embeddings_url,
+                json=body,
+                headers={OPERATION_HEADER: operation},
+                timeout=aiohttp.ClientTimeout(total=timeout_s),
+            ) as resp:
+                _raise_for_status(resp.status, resp.headers)
+                content = await resp.read()
+            data = sorted(json.loads(content)["data"], key=lambda d: int(d["index"]))
             vectors: Matrix = np.asarray([d["embedding"] for d in data], dtype=np.float32)
         except Exception as exc:
             translate(exc)
