@@ -23,7 +23,7 @@ from tomehub.llm.base import (
     ProviderTimeout,
 )
 from tomehub.llm.fake.server import FakeProvider, FaultUpdate, create_fake_app
-from tomehub.llm.providers.openai_compat import OpenAICompatProvider
+from tomehub.llm.providers.openai_compat import OpenAICompatProvider, env_proxy
 
 DIM = 16
 FAKE = FakeProvider(seed=3, embedding_dim=DIM)
@@ -151,3 +151,15 @@ def test_what_is_sent_key_model_format_and_dimensions() -> None:
     assert headers["authorization"] == "Bearer sk-test"
     assert headers["x-tomehub-operation"] == "ingest_embedding"
     assert body == {"model": "fake-embedding", "input": ["a", "b"], "encoding_format": "float", "dimensions": 2}
+
+
+def test_the_environment_proxy_is_honoured_unless_no_proxy_covers_the_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    assert env_proxy("https://api.example.com/v1/embeddings") is None
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    monkeypatch.setenv("NO_PROXY", "localhost,.corp.example")
+    assert env_proxy("https://api.example.com/v1/embeddings") == "http://proxy.internal:3128"
+    assert env_proxy("http://api.example.com/v1/embeddings") is None  # no HTTP_PROXY set
+    assert env_proxy("https://llm.corp.example/v1/embeddings") is None
+    assert env_proxy("http://localhost:8100/v1/embeddings") is None
