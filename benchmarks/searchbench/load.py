@@ -165,7 +165,8 @@ async def timed_write_path(
         nonlocal written
         while todo:
             item_id, doc = todo.popleft()
-            written += await index_document(db, user, item_id, doc, space)
+            chunks = await index_document(db, user, item_id, doc, space)
+            written += chunks  # not "+= await": the other writers add to it meanwhile
 
     started = time.perf_counter()
     await asyncio.gather(*(writer() for _ in range(writers)))
