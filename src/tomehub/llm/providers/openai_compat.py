@@ -3,8 +3,9 @@ OpenAI endpoint, the fake provider): embeddings and chat completions, streamed o
 
 Chat goes through the OpenAI SDK, its own retries off (``max_retries=0``): the gateway's policy
 decides. Embeddings are one JSON POST sent with aiohttp: every search embeds its query, and through
-the SDK (pydantic request options over httpx) that call cost 1.1 ms of the API process's CPU, with
-aiohttp 0.3 ms (docs/performance.md, stop 32) — about a tenth of a search's CPU. Every request names
+the SDK (pydantic request options over httpx) that call cost 1.1 ms of CPU in a bare loop, with
+aiohttp 0.3 ms; on the real-text benchmark the API's CPU per search fell by ~2 ms of ~7
+(docs/performance.md, stop 32). Every request names
 the TomeHub operation in ``X-TomeHub-Operation`` (ignored by real providers, used by the fake one to
 fail one operation at a time).
 """
