@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import zipfile
 from collections.abc import AsyncIterator
+from typing import Any
 from uuid import UUID
 
 import httpx
@@ -15,6 +16,7 @@ from asgi_lifespan import LifespanManager
 
 from tests.integration.conftest import TestApp, make_settings
 from tomehub.ingest import accept
+from tomehub.ingest.archive import ZipBatch
 from tomehub.llm.fake.embedding import HashingEmbedder
 from tomehub.main import create_app
 
@@ -111,3 +113,39 @@ async def test_a_batch_whose_zip_is_gone_ends_with_what_was_recorded(tapp: TestA
     assert (run["files_total"], run["files_done"], run["files_failed"]) == (3, 2, 1), run
     assert run["errors"][0]["file"] == "three.zip"
     assert "2 of its files were recorded" in run["errors"][0]["message"]
+
+
+async def test_a_zip_is_opened_once_for_all_its_parts_unless_another_process_recorded_some(
+    tapp: TestApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened: list[_CountingZip] = []
+
+    class _CountingZip(ZipBatch):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.closed = False
+            opened.append(self)
+
+        def close(self) -> None:
+            self.closed = True
+            super().close()
+
+    _, h = tapp.new_user()
+    resp = await tapp.client.post("/api/ingest/batch", headers=h, files={"file": ("seven.zip", _zip(7))})
+    run_id = resp.json()["run_id"]
+    monkeypatch.setattr(accept, "ZipBatch", _CountingZip)
+    await _unpack(tapp, run_id)
+    await _unpack(tapp, run_id)
+    assert len(await _files(tapp, run_id)) == 4 and len(opened) == 1  # the second part reused the open zip
+    # The third part runs in "another process": without this one's open zip, it opens its own.
+    stale = accept._OPEN_BATCHES.take(UUID(run_id))
+    assert stale is not None
+    await _unpack(tapp, run_id)
+    assert len(await _files(tapp, run_id)) == 6 and len(opened) == 2
+    # Back here, the zip kept since the second part no longer knows where the run stands: opened again.
+    accept._OPEN_BATCHES.keep(UUID(run_id), stale)
+    await _unpack(tapp, run_id)
+    assert len(opened) == 3
+    assert await _files(tapp, run_id) == [f"notes/note-{i}.md" for i in range(7)]  # each entry once
+    assert all(z.closed for z in opened)  # the last part closed its zip, and the stale ones were closed
+    assert accept._OPEN_BATCHES.take(UUID(run_id)) is None

@@ -15,7 +15,7 @@ import logging
 import mimetypes
 from collections import Counter
 from collections.abc import Sequence
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import BinaryIO
 from uuid import UUID
 
@@ -24,7 +24,7 @@ import psycopg
 from tomehub.config import Settings
 from tomehub.errors import BadInput, PayloadTooLarge, TomehubError
 from tomehub.ingest import repo
-from tomehub.ingest.archive import Incoming, ZipBatch
+from tomehub.ingest.archive import Incoming, OpenBatch, OpenBatches, ZipBatch
 from tomehub.ingest.parsers import detect_format
 from tomehub.ingest.schemas import IngestAccepted
 from tomehub.ingest.service import IngestQueue, UploadMeta, title_from_filename
@@ -169,6 +169,10 @@ async def accept_batch(
     return run_id, count
 
 
+# The zips this process is unpacking, open between their parts (ingest/archive.py, OpenBatches).
+_OPEN_BATCHES = OpenBatches()
+
+
 async def unpack_batch(
     *, db: Database, queue: IngestQueue, settings: Settings, originals: OriginalStore, run_id: UUID
 ) -> None:
@@ -179,28 +183,32 @@ async def unpack_batch(
     async with db.read() as conn:
         run = await repo.get_run_batch(conn, run_id=run_id)
     if run is None or run["batch"] is None:
+        _OPEN_BATCHES.discard(run_id)
         return  # unpacked already (or the run is gone)
     batch = run["batch"]
-    user_id = int(run["user_id"])
     meta = UploadMeta(item_type=ItemType(batch["item_type"]), tags=tuple(batch["tags"]))
-    async with db.read() as conn:
-        recorded = Counter(await repo.recorded_files(conn, run_id=run_id))
-    async with originals.local_copy(batch["sha256"]) as path:
-        zipped = await asyncio.to_thread(ZipBatch, path, limits=settings.ingest, label=run["label"])
-        with zipped:
-            waiting = []
-            for incoming in zipped.entries:
-                if recorded[incoming.name] > 0:
-                    recorded[incoming.name] -= 1
-                else:
-                    waiting.append(incoming)
-            part = waiting[: settings.ingest.unpack_batch_files]
-            await _record_files(db, queue, settings, originals, user_id=user_id, run_id=run_id, files=part, meta=meta)
-    if len(part) < len(waiting):
+    kept = _OPEN_BATCHES.take(run_id)
+    try:
+        # Entered for every part, also with the zip open: a zip gone from the store ends the batch.
+        async with originals.local_copy(batch["sha256"]) as path:
+            kept = await _reopened(db, settings, run_id=run_id, label=run["label"], path=path, kept=kept)
+            part = kept.next_part(settings.ingest.unpack_batch_files)
+            done = await _record_files(
+                db, queue, settings, originals, user_id=int(run["user_id"]), run_id=run_id,
+                files=[incoming for _, incoming in part], meta=meta,
+            )  # fmt: skip
+    except BaseException:
+        if kept is not None:
+            kept.batch.close()
+        raise
+    if part and part[-1][0] + 1 < len(kept.batch.entries):
+        kept.next_entry, kept.recorded = part[-1][0] + 1, kept.recorded + done
+        _OPEN_BATCHES.keep(run_id, kept)
         # Halfway through the files it queued, not behind them all: the next part is recorded while
         # workers process the rest of this one, instead of after the queue has run dry.
-        await queue.enqueue_unpack(run_id, position=await _waiting(db, user_id, []) // 2)
+        await queue.enqueue_unpack(run_id, position=await _waiting(db, int(run["user_id"]), []) // 2)
         return
+    kept.batch.close()
     async with db.write() as conn, conn.transaction():
         await library_repo.lock_original(conn, file_sha256=batch["sha256"])
         await repo.set_run_batch(conn, run_id=run_id, batch=None)
@@ -208,9 +216,27 @@ async def unpack_batch(
             await originals.delete(batch["sha256"])
 
 
+async def _reopened(
+    db: Database, settings: Settings, *, run_id: UUID, label: str, path: Path, kept: OpenBatch | None
+) -> OpenBatch:
+    """The run's zip with where its next part starts: the one this process kept open after the last
+    part, while the run has recorded no file since (its parts may also run in other processes);
+    otherwise the zip opened again, its recorded entries found by name."""
+    async with db.read() as conn:
+        recorded = await repo.count_recorded_files(conn, run_id=run_id)
+        if kept is not None and kept.recorded == recorded:
+            return kept
+        names = Counter(await repo.recorded_files(conn, run_id=run_id))
+    if kept is not None:
+        kept.batch.close()
+    zipped = await asyncio.to_thread(ZipBatch, path, limits=settings.ingest, label=label)
+    return OpenBatch(zipped, recorded=recorded, skip=names)
+
+
 async def abandon_batch(*, db: Database, run_id: UUID, cause: Exception) -> None:
     """Ends a batch whose zip could not be unpacked: the entries not recorded become one failed
     entry of the run, named after the zip, with the reason."""
+    _OPEN_BATCHES.discard(run_id)
     async with db.write() as conn, conn.transaction():
         run = await repo.get_run_batch(conn, run_id=run_id)
         if run is None or run["batch"] is None:

@@ -41,6 +41,13 @@ async def recorded_files(conn: Connection, *, run_id: UUID) -> list[str]:
     return [str(r["filename"]) for r in await cur.fetchall()]
 
 
+async def count_recorded_files(conn: Connection, *, run_id: UUID) -> int:
+    """Returns how many files a run has recorded so far."""
+    cur = await conn.execute("SELECT count(*) AS n FROM ingestion_files WHERE run_id = %s", (run_id,))
+    row = await cur.fetchone()
+    return int(row["n"]) if row else 0
+
+
 async def add_file(
     conn: Connection,
     *,
