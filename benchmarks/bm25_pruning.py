@@ -16,7 +16,13 @@ each scheme could save, before any cost of its own.
 * **MaxScore over lexemes**: the rarest lexemes' postings read in full, the commoner ones skipped while
   the sum of their highest possible contributions (IDF × (k1 + 1), or the best a posting of theirs
   really scores: ``tight``) stays below the k-th score. The chunks seen whose score could still reach
-  it with the skipped lexemes must then be completed one by one (``to complete``).
+  it with the skipped lexemes must then be completed one by one (``to complete``). Reported twice: the
+  safe split that reads least, and the split that costs least when a posting costs ``--posting-us``
+  to fetch and score (0.13 µs: the postings statement's 4.1 ms and numpy's 1.6 ms, medians over the
+  100,000-chunk library's queries, whose median reads 42,607 postings) and a chunk ``--chunk-us`` to
+  complete (44 µs: one statement reading 1,600 random chunks' tsvector entries of 8 lexemes there,
+  warm). Both are generous to MaxScore: the first includes the statement's fixed cost. ``cost`` is that
+  split's cost over reading everything (1.00: reading everything is cheapest).
 * **Block-max over the stored blocks**: the shipped ``lexeme_postings`` blocks (~128 postings in chunk
   id order), each with the highest score a posting of it reaches. A block can stay unread only if no
   chunk id in its range can reach the k-th score with every lexeme's block covering that id at its
@@ -35,6 +41,7 @@ import argparse
 import asyncio
 import statistics
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,10 +92,8 @@ class Lexeme:
 class Outcome:
     kind: str
     postings: int
-    maxscore: int  # postings read by the cheapest safe lexeme split (bound: IDF × (k1 + 1))
-    maxscore_complete: int  # chunks seen that the split must complete
-    maxscore_tight: int
-    maxscore_tight_complete: int
+    maxscore: Split  # skipped lexemes bounded by IDF × (k1 + 1)
+    maxscore_tight: Split  # ... by their best posting's score
     blockmax: int  # postings in stored blocks that cannot stay unread
     impact: int  # postings read in impact order before the stop
     impact_seen: int
@@ -126,22 +131,41 @@ def _kth(ids: np.ndarray, scores: np.ndarray, depth: int) -> tuple[np.ndarray, n
     return chunks, sums, float(np.partition(sums, len(sums) - depth)[len(sums) - depth])
 
 
-def _maxscore(lexemes: list[Lexeme], kth: float, depth: int, *, tight: bool) -> tuple[int, int]:
-    """Postings read by the cheapest safe split (rarest lexemes in full, the rest skipped) and the
-    chunks it leaves to complete; every posting when no split is safe."""
+@dataclass(frozen=True)
+class Split:
+    """MaxScore's safe splits of one query: the one reading least, and the cheapest at the modelled
+    costs (1.0: reading every posting is cheapest)."""
+
+    least_read: int
+    least_read_complete: int  # chunks that split leaves to complete
+    cheapest_read: int
+    cheapest_cost: float  # its modelled cost over reading every posting
+
+
+def _maxscore(lexemes: list[Lexeme], kth: float, costs: tuple[float, float], *, tight: bool) -> Split:
+    """MaxScore's safe splits (rarest lexemes read in full, the rest skipped) at ``costs`` (µs a
+    posting read and scored, µs a chunk completed)."""
+    posting_us, chunk_us = costs
     ordered = sorted(lexemes, key=lambda lx: len(lx.ids))
     total = sum(len(lx.ids) for lx in lexemes)
+    least: tuple[int, int] | None = None
+    cheapest = (total, 1.0)
     for j in range(1, len(ordered)):
         read, skipped = ordered[:j], ordered[j:]
         skipped_best = sum(float(lx.scores.max()) if tight else lx.bound for lx in skipped)
-        seen = _kth(np.concatenate([lx.ids for lx in read]), np.concatenate([lx.scores for lx in read]), depth)
-        if seen is None:
+        # A chunk none of the read lexemes holds scores at most skipped_best: below the k-th, it
+        # cannot be in the top.
+        if skipped_best >= kth:
             continue
-        _, partial, partial_kth = seen
-        # Unseen chunks score at most skipped_best; the k-th best partial score is reached anyway.
-        if skipped_best < partial_kth:
-            return sum(len(lx.ids) for lx in read), int((partial + skipped_best >= kth).sum())
-    return total, 0
+        ids = np.concatenate([lx.ids for lx in read])
+        _, inverse = np.unique(ids, return_inverse=True)
+        partial = np.bincount(inverse, weights=np.concatenate([lx.scores for lx in read]))
+        n_read, complete = len(ids), int((partial + skipped_best >= kth).sum())
+        least = least or (n_read, complete)
+        cost = (n_read * posting_us + complete * chunk_us) / (total * posting_us)
+        if cost < cheapest[1]:
+            cheapest = (n_read, cost)
+    return Split(*(least or (total, 0)), *cheapest)
 
 
 def _blockmax(lexemes: list[Lexeme], chunks: np.ndarray, kth: float) -> int:
@@ -168,7 +192,9 @@ def _impact(lexemes: list[Lexeme], kth: float) -> tuple[int, int]:
     return int(sum(int(r.sum()) for r in read)), len(seen)
 
 
-async def _outcome(conn: psycopg.AsyncConnection, user: int, kind: str, query: str, depth: int) -> Outcome | None:
+async def _outcome(
+    conn: psycopg.AsyncConnection, user: int, kind: str, query: str, depth: int, costs: tuple[float, float]
+) -> Outcome | None:
     settings = SearchSettings()
     params = {"uid": user, "q_tr": normalize(query, "turkish"), "q_std": normalize(query, "english")}
     rows = await (await conn.execute(_BLOCKS, params, binary=True)).fetchall()
@@ -180,10 +206,10 @@ async def _outcome(conn: psycopg.AsyncConnection, user: int, kind: str, query: s
     if full is None:
         return None
     chunks, _, kth = full
-    loose = _maxscore(lexemes, kth, depth, tight=False)
-    tight = _maxscore(lexemes, kth, depth, tight=True)
+    loose = _maxscore(lexemes, kth, costs, tight=False)
+    tight = _maxscore(lexemes, kth, costs, tight=True)
     impact = _impact(lexemes, kth)
-    return Outcome(kind, len(ids), *loose, *tight, _blockmax(lexemes, chunks, kth), *impact)
+    return Outcome(kind, len(ids), loose, tight, _blockmax(lexemes, chunks, kth), *impact)
 
 
 def _queries(args: argparse.Namespace) -> list[tuple[str, str]]:
@@ -196,26 +222,44 @@ def _queries(args: argparse.Namespace) -> list[tuple[str, str]]:
 
 def _report(outcomes: list[Outcome]) -> None:
     print(
-        "queries   n  postings p50  MaxScore read  (tight)  to complete p50 (tight)"
-        "  block-max read  impact read  seen p50"
+        "queries        n  postings | MaxScore: least read (tight)  to complete (tight) | cheapest: read (tight)"
+        "  cost (tight)  cheaper (tight) | block-max: read | impact: read  seen"
     )
+
+    def loose(o: Outcome) -> Split:
+        return o.maxscore
+
+    def tight(o: Outcome) -> Split:
+        return o.maxscore_tight
+
     for kind in sorted({o.kind for o in outcomes}) + ["all"]:
         group = [o for o in outcomes if kind in ("all", o.kind)]
         total = sum(o.postings for o in group)
 
-        def share(field: str, group: list[Outcome] = group, total: int = total) -> str:
-            return f"{sum(getattr(o, field) for o in group) / total:.2f}"
+        def share(get: Callable[[Outcome], float], group: list[Outcome] = group, total: int = total) -> str:
+            return f"{sum(get(o) for o in group) / total:.2f}"
 
-        def p50(field: str, group: list[Outcome] = group) -> str:
-            return f"{statistics.median(getattr(o, field) for o in group):,.0f}"
+        def p50(get: Callable[[Outcome], float], group: list[Outcome] = group, digits: int = 0) -> str:
+            return f"{statistics.median(get(o) for o in group):,.{digits}f}"
+
+        def cheaper(get: Callable[[Outcome], float], group: list[Outcome] = group) -> str:
+            return f"{sum(get(o) < 1.0 for o in group) / len(group):.0%}"
 
         print(
-            f"{kind:12s} {len(group):3d} {p50('postings'):>10s}"
-            f"  {share('maxscore'):>13s}  {share('maxscore_tight'):>7s}"
-            f"  {p50('maxscore_complete'):>15s} {p50('maxscore_tight_complete'):>7s}"
-            f"  {share('blockmax'):>14s}  {share('impact'):>11s}  {p50('impact_seen'):>8s}"
+            f"{kind:12s} {len(group):4d} {p50(lambda o: o.postings):>9s} |"
+            f" {share(lambda o: loose(o).least_read):>20s} ({share(lambda o: tight(o).least_read)})"
+            f"  {p50(lambda o: loose(o).least_read_complete):>11s} ({p50(lambda o: tight(o).least_read_complete)}) |"
+            f" {share(lambda o: loose(o).cheapest_read):>14s} ({share(lambda o: tight(o).cheapest_read)})"
+            f"  {p50(lambda o: loose(o).cheapest_cost, digits=2):>4s}"
+            f" ({p50(lambda o: tight(o).cheapest_cost, digits=2)})"
+            f"  {cheaper(lambda o: loose(o).cheapest_cost):>7s} ({cheaper(lambda o: tight(o).cheapest_cost)}) |"
+            f" {share(lambda o: o.blockmax):>15s} | {share(lambda o: o.impact):>12s}"
+            f"  {p50(lambda o: o.impact_seen):>6s}"
         )
-    print("(read: share of all the queries' postings; p50: per query)")
+    print(
+        "(read: share of all the queries' postings; postings, to complete, cost, seen: per query, p50; cost: the"
+        " cheapest split's modelled cost over reading every posting; cheaper: queries where a split costs less)"
+    )
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -226,7 +270,8 @@ async def main(args: argparse.Namespace) -> None:
         assert row is not None, f"no user {pattern}: is this a kept benchmark library?"
         outcomes = []
         for kind, query in _queries(args):
-            outcome = await _outcome(conn, int(row[0]), kind, query, args.depth)
+            costs = (args.posting_us, args.chunk_us)
+            outcome = await _outcome(conn, int(row[0]), kind, query, args.depth, costs)
             if outcome is not None:
                 outcomes.append(outcome)
     _report(outcomes)
@@ -239,6 +284,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--queries", type=int, default=200, help="search_bench's --queries of the library")
     parser.add_argument("--warmup", type=int, default=30, help="search_bench's --warmup of the library")
     parser.add_argument("--depth", type=int, default=SearchSettings().candidates_per_list, help="the top-k")
+    parser.add_argument("--posting-us", type=float, default=0.13, help="µs to fetch and score a posting")
+    parser.add_argument("--chunk-us", type=float, default=44.0, help="µs to complete a chunk's score")
     return parser.parse_args()
 
 
