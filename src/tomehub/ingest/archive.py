@@ -9,6 +9,8 @@ A bad entry (encrypted, corrupt, too large, a bomb) is that file's error; the ot
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import re
 import unicodedata
 import zipfile
@@ -18,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO
+from uuid import UUID
 
 from tomehub.config import IngestSettings
 from tomehub.errors import BadInput, CorruptDocument, DocumentError, EncryptedDocument, PayloadTooLarge
@@ -181,27 +184,38 @@ class OpenBatch:
 class OpenBatches:
     """The zips this process is unpacking, kept open from one part to the next (at most ``size``; the
     least recently used is closed). Opening a zip reads its whole central directory (~300 ms for
-    20,000 entries here), and a part records 200 of them: without this, a 20,000-file batch would read
-    it a hundred times. Keyed by run: one run's parts run one after another, never at once."""
+    20,000 entries here), and a part records ``ingest.unpack_batch_files`` (200) of them: without
+    this, a 20,000-file batch would read it a hundred times. Keyed by run: one run's parts run one
+    after another, never at once. A zip left for ``idle_s`` is closed: its next part may run in
+    another process, which then deletes it from the store, and an open file keeps its disk space."""
 
-    def __init__(self, size: int = 2) -> None:
+    def __init__(self, size: int = 2, idle_s: float = 300.0) -> None:
         self.size = size
-        self._open: dict[object, OpenBatch] = {}
+        self.idle_s = idle_s
+        # Each keep's number: an idle timer closes the zip only if it was not kept again since.
+        self._open: dict[UUID, tuple[OpenBatch, int]] = {}
+        self._keeps = itertools.count()
 
-    def take(self, run_id: object) -> OpenBatch | None:
+    def take(self, run_id: UUID) -> OpenBatch | None:
         """Returns the run's open zip, and forgets it (``keep`` it again after the part)."""
-        return self._open.pop(run_id, None)
+        kept = self._open.pop(run_id, None)
+        return kept[0] if kept else None
 
-    def keep(self, run_id: object, batch: OpenBatch) -> None:
-        if (replaced := self._open.pop(run_id, None)) is not None and replaced is not batch:
+    def keep(self, run_id: UUID, batch: OpenBatch) -> None:
+        """Keeps a run's zip open for its next part. Call from the event loop."""
+        if (replaced := self.take(run_id)) is not None and replaced is not batch:
             replaced.batch.close()
-        self._open[run_id] = batch  # dicts keep insertion order: the first is the least recent
+        number = next(self._keeps)
+        self._open[run_id] = (batch, number)  # dicts keep insertion order: the first is the least recent
         while len(self._open) > self.size:
-            self._open.pop(next(iter(self._open))).batch.close()
+            self._open.pop(next(iter(self._open)))[0].batch.close()
+        asyncio.get_running_loop().call_later(self.idle_s, self._expire, run_id, number)
 
-    def discard(self, run_id: object) -> None:
-        if (kept := self._open.pop(run_id, None)) is not None:
+    def discard(self, run_id: UUID) -> None:
+        if (kept := self.take(run_id)) is not None:
             kept.batch.close()
 
-    def __len__(self) -> int:
-        return len(self._open)
+    def _expire(self, run_id: UUID, number: int) -> None:
+        kept = self._open.get(run_id)
+        if kept is not None and kept[1] == number:
+            self.discard(run_id)
