@@ -33,20 +33,24 @@ async def test_the_least_recently_kept_zip_is_closed_past_the_size() -> None:
     assert batches.take(runs[0]) is None and batches.take(runs[2]) is kept[2]
 
 
-async def test_a_zip_left_idle_is_closed_and_one_kept_again_is_not() -> None:
-    batches = OpenBatches(idle_s=0.05)
-    idle, busy = _batch(), _batch()
-    idle_run, busy_run = uuid4(), uuid4()
-    batches.keep(idle_run, idle)
-    batches.keep(busy_run, busy)
-    await asyncio.sleep(0.03)
-    assert batches.take(busy_run) is busy  # its next part...
-    batches.keep(busy_run, busy)  # ...done: kept again, with a new idle timer
-    await asyncio.sleep(0.04)  # the first timers have fired
-    assert _closed(idle) and batches.take(idle_run) is None
-    assert not _closed(busy)
-    await asyncio.sleep(0.05)
-    assert _closed(busy) and batches.take(busy_run) is None
+async def test_a_zip_left_idle_is_closed() -> None:
+    batches = OpenBatches(idle_s=0.01)
+    run, batch = uuid4(), _batch()
+    batches.keep(run, batch)
+    await asyncio.sleep(0.3)
+    assert _closed(batch) and batches.take(run) is None
+
+
+async def test_a_zip_kept_again_outlives_the_idle_timer_of_its_earlier_keep() -> None:
+    batches = OpenBatches(idle_s=3600)
+    run, batch = uuid4(), _batch()
+    batches.keep(run, batch)  # keep number 0
+    assert batches.take(run) is batch  # its next part...
+    batches.keep(run, batch)  # ...done: keep number 1
+    batches._expire(run, 0)  # the first keep's timer
+    assert not _closed(batch)
+    batches._expire(run, 1)
+    assert _closed(batch) and batches.take(run) is None
 
 
 def test_the_next_part_skips_entries_recorded_by_name() -> None:
