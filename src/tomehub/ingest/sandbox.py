@@ -224,7 +224,14 @@ class ParserSandbox:
         if kill:
             for child in children:
                 child.kill()
+        # A broken pool's manager thread joins its children itself. Two joins of one child at once
+        # race for the exit status the forkserver writes once: the loser reads EOF and records 255
+        # over the signal (multiprocessing's popen_forkserver.poll; 3 crashes in 60 lost their
+        # signal here). So the manager thread finishes first; shutdown forgets it, so it is read before.
+        manager = getattr(pool, "_executor_manager_thread", None)
         pool.shutdown(wait=False, cancel_futures=True)
+        if manager is not None:
+            manager.join(timeout=5)
         for child in children:
             child.join(timeout=5)
         codes = [child.exitcode for child in children if child.exitcode is not None and child.exitcode < 0]
