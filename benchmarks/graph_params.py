@@ -102,20 +102,14 @@ async def rebuild(conn: psycopg.AsyncConnection, space: Space, entry: str) -> tu
     return seconds, str(size[0] if size else "?")
 
 
-async def tag_items(conn: psycopg.AsyncConnection, user: int) -> tuple[str, float, list[UUID]]:
-    """The tag whose share of the user's chunks is nearest 10 %, that share, and its items."""
+async def tag_items(conn: psycopg.AsyncConnection, db: Database, user: int) -> tuple[str, float, list[UUID]]:
+    """search_bench's filter: the tag whose share of the user's chunks is nearest 10 %, that share,
+    and its items."""
+    tag, share = await sb.choose_tag(db, user)
     rows = await (
-        await conn.execute(
-            """SELECT t.tag, sum(i.chunk_count)::float8 / (SELECT sum(chunk_count) FROM library_items
-                                                          WHERE user_id = %s) AS share,
-                      array_agg(i.id) AS items
-               FROM library_items i CROSS JOIN LATERAL unnest(i.tags) AS t(tag)
-               WHERE i.user_id = %s GROUP BY t.tag""",
-            (user, user),
-        )
+        await conn.execute("SELECT id FROM library_items WHERE user_id = %s AND %s = ANY(tags)", (user, tag))
     ).fetchall()
-    tag, share, items = min(rows, key=lambda r: abs(float(r[1]) - sb.FILTER_SHARE))
-    return str(tag), float(share), list(items)
+    return tag, share, [row[0] for row in rows]
 
 
 async def nearest(
@@ -212,22 +206,22 @@ async def main(args: argparse.Namespace) -> None:
                     rates.append(f"{written.rate:.0f}")
                     wal = (int(after[0]) - int(before[0])) / written.chunks / 1024 if before and after else 0.0
                 exact, _ = await nearest(conn, space, user, vectors, None, exact=True)
-                filtered = None if args.questions is not None else await tag_items(conn, user)
-                exact_f = (
-                    None
-                    if filtered is None
-                    else (await nearest(conn, space, user, vectors, filtered[2], exact=True))[0]
-                )
+                # The tag, its items and their exact lists (the benchmark's library only: it has tags).
+                filtered = None
+                if args.questions is None:
+                    tag, share, allowed = await tag_items(conn, db, user)
+                    exact_f, _ = await nearest(conn, space, user, vectors, allowed, exact=True)
+                    filtered = (f"('{tag}', {share:.0%})", allowed, exact_f)
                 for probes in [int(p) for p in args.probes.split(",")] if entry.startswith("ivfflat") else [0]:
                     if probes:
                         await conn.execute(f"SET ivfflat.probes = {probes}")
                     found, ms = await nearest(conn, space, user, vectors, None, exact=False)
                     cells = [entry, f"{seconds:.1f}", size, " / ".join(rates) or "–", f"{wal:.0f}" if rates else "–",
                              str(probes or "–"), agreement(exact, found), f"{ms:.1f}"]  # fmt: skip
-                    if filtered is not None and exact_f is not None:
-                        tag, share, allowed = filtered
+                    if filtered is not None:
+                        label, allowed, exact_f = filtered
                         found_f, ms_f = await nearest(conn, space, user, vectors, allowed, exact=False)
-                        cells += [f"{agreement(exact_f, found_f)} ('{tag}', {share:.0%})", f"{ms_f:.1f}"]
+                        cells += [f"{agreement(exact_f, found_f)} {label}", f"{ms_f:.1f}"]
                     else:
                         cells += ["–", "–"]
                     print("| " + " | ".join(cells) + " |", flush=True)

@@ -417,9 +417,9 @@ async def library_table(bench: Bench, size: int) -> Table:
     return table
 
 
-async def choose_tag(bench: Bench) -> tuple[str, float]:
-    """Returns the tag whose share of the big user's chunks is nearest FILTER_SHARE, and that share."""
-    async with bench.db.read() as conn:
+async def choose_tag(db: Database, user_id: int) -> tuple[str, float]:
+    """Returns the tag whose share of the user's chunks is nearest FILTER_SHARE, and that share."""
+    async with db.read() as conn:
         rows = await (
             await conn.execute(
                 """
@@ -429,7 +429,7 @@ async def choose_tag(bench: Bench) -> tuple[str, float]:
                 JOIN library_stats s ON s.user_id = c.user_id
                 WHERE c.user_id = %s GROUP BY t.tag
                 """,
-                (bench.big_id,),
+                (user_id,),
             )
         ).fetchall()
     best = min(rows, key=lambda r: abs(float(r["share"]) - FILTER_SHARE))
@@ -465,7 +465,7 @@ def size_variants(bench: Bench, tag: str, share: float) -> list[Variant]:
 async def measure_size(bench: Bench, size: int) -> list[Measured]:
     """Every variant (SQL and API, paired per query) with the shipped code; at the last size also the
     EXPLAINs."""
-    tag, share = await choose_tag(bench)
+    tag, share = await choose_tag(bench.db, bench.big_id)
     variants = size_variants(bench, tag, share)
     results = await measure_statement(bench, variants, label=SHIPPED)
     if size == bench.args.sizes[-1]:
